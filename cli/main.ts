@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError } from 'commander'
+import { CliError } from './errors.js'
+import { registerCommands } from './commands/index.js'
+
+export interface CliIo {
+  out: (text: string) => void
+  err: (text: string) => void
+}
+
+const processIo: CliIo = {
+  out: text => { process.stdout.write(text) },
+  err: text => { process.stderr.write(text) }
+}
+
+export function weftVersion (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** Builds the `weft` program. Exposed for tests that check help and parsing. */
+export function buildProgram (io: CliIo = processIo): Command {
+  const program = new Command()
+  program
+    .name('weft')
+    .description('weft: a decentralised IP address manager.\nEvery host runs one peer; the peers divide an address range with no central server.')
+    .version(weftVersion(), '-V, --version', 'print the weft version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Commander prints "error: ..."; the contract is one line "weft: ...".
+      outputError: (text, write) => { write(`weft: ${text.replace(/^error: /, '').trimEnd()}\n`) }
+    })
+    .exitOverride()
+  registerCommands(program, io)
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput())
+  return program
+}
+
+/** Runs the CLI and returns the process exit status. */
+export async function main (argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io)
+  try {
+    await program.parseAsync(argv)
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are "errors" to commander; the rest are usage errors.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+      return 2
+    }
+    if (err instanceof CliError) {
+      io.err(`weft: ${err.message}\n`)
+      return err.exitCode
+    }
+    const message = err instanceof Error ? err.message : String(err)
+    io.err(`weft: ${message}\n`)
+    if (process.env.WEFT_DEBUG === '1' && err instanceof Error && err.stack != null) io.err(err.stack + '\n')
+    return 1
+  }
+}

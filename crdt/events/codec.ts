@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { BODY_CODECS } from './bodies.js'
+import { defaultVerifier, type Signer, type Verifier } from './ed25519.js'
+import { EventError } from './errors.js'
+import { isEd25519PeerIdBytes, peerNameFromBytes } from './peer-id.js'
+import {
+  EVENT_FORMAT_VERSION, EVENT_KINDS, type AuthoredEvent, type EventId, type EventKind, type FutureEvent, type GenesisBody,
+  type GenesisEvent, type SignedEvent, type UnsignedEvent, type WeftEvent
+} from './types.js'
+import { expectBytes, expectIdSet, expectInt, expectMap, expectString, idsToWire, MAX_DEPS, malformed, peerToWire, type WireMap } from './wire.js'
+
+/**
+ * The canonical event codec (DESIGN.md §2.1): deterministic DAG-CBOR, id =
+ * hex sha-256 of the signed bytes, Ed25519 signature over every other field.
+ * Decoding is strict: anything that is not exactly the bytes we would have
+ * produced for that event is refused with a typed EventError.
+ */
+
+/** Upper bound on one event's bytes; a conflict carrying evidence is the largest kind. */
+export const MAX_EVENT_BYTES = 64 * 1024
+
+/**
+ * Signatures cover this prefix and the unsigned canonical map, so a weft
+ * signature can never be replayed as a signature over some other libp2p
+ * payload made with the same key (or the reverse).
+ */
+const SIGNING_DOMAIN = new TextEncoder().encode('weft/event\n')
+
+const ENVELOPE_FIELDS = ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time', 'body', 'sig'] as const
+const GENESIS_FIELDS = ['v', 'kind', 'lamport', 'deps', 'body'] as const
+
+export function eventId (bytes: Uint8Array): EventId {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+function signingPayload (unsignedWire: WireMap): Uint8Array {
+  const encoded = dagCbor.encode(unsignedWire)
+  const out = new Uint8Array(SIGNING_DOMAIN.length + encoded.length)
+  out.set(SIGNING_DOMAIN, 0)
+  out.set(encoded, SIGNING_DOMAIN.length)
+  return out
+}
+
+function authoredToWire (e: UnsignedEvent | AuthoredEvent): WireMap {
+  const codec = BODY_CODECS[e.kind] as { toWire: (b: unknown) => WireMap }
+  return {
+    v: EVENT_FORMAT_VERSION,
+    kind: e.kind,
+    author: peerToWire(e.author),
+    seq: e.seq,
+    lamport: e.lamport,
+    deps: idsToWire(e.deps),
+    time: e.time,
+    body: codec.toWire(e.body)
+  }
+}
+
+/**
+ * Encodes and signs an event. The result is re-read through the strict
+ * decoder (without re-verifying), so what we sign is exactly what every peer
+ * will decode, and a malformed body is caught here as a bug, not by a peer.
+ */
+export function signEvent (unsigned: UnsignedEvent, signer: Signer): SignedEvent<AuthoredEvent> {
+  if (unsigned.author !== signer.author) throw new EventError('bad-signature', `event author ${unsigned.author} is not the signer ${signer.author}`)
+  const wire = authoredToWire(unsigned)
+  wire.sig = signer.sign(signingPayload(wire))
+  const bytes = dagCbor.encode(wire)
+  if (bytes.length > MAX_EVENT_BYTES) throw new EventError('oversized', `event of ${bytes.length} bytes exceeds ${MAX_EVENT_BYTES}`)
+  const id = eventId(bytes)
+  const event = parseWire(dagCbor.decode(bytes), null) as AuthoredEvent
+  return { id, bytes, event }
+}
+
+/** The unsigned genesis event: a pure function of range and seeds, so every seed computes the same id. */
+export function createGenesis (body: GenesisBody): SignedEvent<GenesisEvent> {
+  const wire: WireMap = {
+    v: EVENT_FORMAT_VERSION,
+    kind: 'genesis',
+    lamport: 1,
+    deps: [],
+    body: BODY_CODECS.genesis.toWire(body)
+  }
+  const bytes = dagCbor.encode(wire)
+  return { id: eventId(bytes), bytes, event: parseWire(dagCbor.decode(bytes), null) as GenesisEvent }
+}
+
+export interface DecodeOptions {
+  /** Checks signatures; `null` skips them (for bytes read back from our own store). */
+  verifier?: Verifier | null
+  /** When the id is known (an Automerge key, a rival id), the bytes must hash to it. */
+  expectedId?: EventId
+}
+
+/** Strictly decodes (and by default verifies) an event's bytes. Throws EventError. */
+export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): SignedEvent {
+  if (bytes.length > MAX_EVENT_BYTES) throw new EventError('oversized', `event of ${bytes.length} bytes exceeds ${MAX_EVENT_BYTES}`)
+  const id = eventId(bytes)
+  if (opts.expectedId !== undefined && opts.expectedId !== id) {
+    throw new EventError('wrong-id', `bytes hash to ${id}, not ${opts.expectedId}`)
+  }
+  let decoded: unknown
+  try {
+    decoded = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new EventError('undecodable', `not DAG-CBOR: ${(err as Error).message}`)
+  }
+  let reencoded: Uint8Array
+  try {
+    reencoded = dagCbor.encode(decoded)
+  } catch (err) {
+    throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
+  }
+  if (!equalBytes(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
+  const verifier = opts.verifier === undefined ? defaultVerifier : opts.verifier
+  return { id, bytes, event: parseWire(decoded, verifier) }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+function parseDeps (value: unknown): string[] {
+  return expectIdSet(value, 'deps', MAX_DEPS)
+}
+
+function parseWire (decoded: unknown, verifier: Verifier | null): WeftEvent {
+  const top = expectMap(decoded, 'event', [], ENVELOPE_FIELDS)
+  const v = expectInt(top.v, 'v', 1)
+  if (v > EVENT_FORMAT_VERSION) return parseFuture(top, v, verifier)
+  const kind = expectString(top.kind, 'kind', 32)
+  if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new EventError('unknown-kind', `unknown event kind "${kind}"`)
+  const decodeEvidence = (bytes: Uint8Array, field: string): void => {
+    let inner: SignedEvent
+    try {
+      inner = decodeEvent(bytes, { verifier })
+    } catch (err) {
+      throw malformed(field, `bad evidence event: ${(err as Error).message}`)
+    }
+    if (inner.event.kind === 'conflict' || inner.event.kind === 'genesis') throw malformed(field, `a ${inner.event.kind} event cannot be evidence`)
+  }
+
+  if (kind === 'genesis') {
+    const m = expectMap(top, 'event', GENESIS_FIELDS)
+    expectInt(m.lamport, 'lamport', 1, 1)
+    if (parseDeps(m.deps).length !== 0) throw malformed('deps', 'genesis has no deps')
+    return { v, kind, lamport: 1, deps: [], body: BODY_CODECS.genesis.fromWire(m.body, decodeEvidence) }
+  }
+
+  const m = expectMap(top, 'event', ENVELOPE_FIELDS)
+  const authorBytes = expectBytes(m.author, 'author')
+  if (!isEd25519PeerIdBytes(authorBytes)) throw malformed('author', 'not an Ed25519 PeerId')
+  const author = peerNameFromBytes(authorBytes)
+  const seq = expectInt(m.seq, 'seq', 1)
+  const lamport = expectInt(m.lamport, 'lamport', 2)
+  const deps = parseDeps(m.deps)
+  if (deps.length === 0) throw malformed('deps', 'an authored event has at least one dep')
+  const time = expectInt(m.time, 'time', 0)
+  const sig = expectBytes(m.sig, 'sig', 64)
+  const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence) => unknown }
+  const body = codec.fromWire(m.body, decodeEvidence)
+  if (verifier !== null) verifySignature(m, author, sig, verifier)
+  return { v, kind, author, seq, lamport, deps, time, body } as AuthoredEvent
+}
+
+function verifySignature (m: WireMap, author: string, sig: Uint8Array, verifier: Verifier): void {
+  const { sig: _omit, ...unsigned } = m
+  if (!verifier.verify(author, signingPayload(unsigned), sig)) {
+    throw new EventError('bad-signature', `signature does not verify for author ${author}`)
+  }
+}
+
+/**
+ * A newer event format: we check what every version keeps (an authored,
+ * signed envelope) and carry the rest opaquely.
+ */
+function parseFuture (top: WireMap, v: number, verifier: Verifier | null): FutureEvent {
+  const m = expectMap(top, 'event', ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time', 'sig'], ['body'])
+  const authorBytes = expectBytes(m.author, 'author')
+  if (!isEd25519PeerIdBytes(authorBytes)) throw malformed('author', 'not an Ed25519 PeerId')
+  const author = peerNameFromBytes(authorBytes)
+  const sig = expectBytes(m.sig, 'sig', 64)
+  const event: FutureEvent = {
+    v,
+    kind: 'future',
+    futureKind: expectString(m.kind, 'kind', 32),
+    author,
+    seq: expectInt(m.seq, 'seq', 1),
+    lamport: expectInt(m.lamport, 'lamport', 2),
+    deps: parseDeps(m.deps),
+    time: expectInt(m.time, 'time', 0),
+    body: m.body
+  }
+  if (verifier !== null) verifySignature(m, author, sig, verifier)
+  return event
+}

@@ -1,0 +1,6 @@
+export * from './types.js'
+export * from './errors.js'
+export * from './peer-id.js'
+export { type Signer, type Verifier, ed25519SignerFromSeed, createVerifier, defaultVerifier } from './ed25519.js'
+export { MAX_EVENT_BYTES, eventId, signEvent, createGenesis, decodeEvent, type DecodeOptions } from './codec.js'
+export { MAX_NICKNAME, MAX_ADDRS, MAX_EVIDENCE } from './bodies.js'

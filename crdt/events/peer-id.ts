@@ -1,0 +1,82 @@
+import { base58btc } from 'multiformats/bases/base58'
+
+/**
+ * Peer names are libp2p Ed25519 PeerIds. On the wire an author is the PeerId's
+ * multihash bytes (identity hash of the protobuf public key, 38 bytes); in
+ * memory it is the base58btc text users see ("12D3KooW…"). Both directions are
+ * pure, so crdt/ needs no libp2p import to verify a signature.
+ */
+export type PeerName = string
+
+// identity multihash (0x00), length 36, protobuf {Type: Ed25519 (1), Data: 32 bytes}
+const ED25519_PEER_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
+export const PEER_ID_BYTES = ED25519_PEER_PREFIX.length + 32
+
+export function isEd25519PeerIdBytes (bytes: Uint8Array): boolean {
+  if (bytes.length !== PEER_ID_BYTES) return false
+  for (let i = 0; i < ED25519_PEER_PREFIX.length; i++) if (bytes[i] !== ED25519_PEER_PREFIX[i]) return false
+  return true
+}
+
+export function peerIdBytesFromPublicKey (publicKey: Uint8Array): Uint8Array {
+  if (publicKey.length !== 32) throw new TypeError('an Ed25519 public key has 32 bytes')
+  const out = new Uint8Array(PEER_ID_BYTES)
+  out.set(ED25519_PEER_PREFIX, 0)
+  out.set(publicKey, ED25519_PEER_PREFIX.length)
+  return out
+}
+
+export function publicKeyFromPeerIdBytes (bytes: Uint8Array): Uint8Array {
+  if (!isEd25519PeerIdBytes(bytes)) throw new TypeError('not an Ed25519 PeerId')
+  return bytes.subarray(ED25519_PEER_PREFIX.length)
+}
+
+const nameCache = new Map<string, Uint8Array>()
+
+export function peerNameFromBytes (bytes: Uint8Array): PeerName {
+  return base58btc.baseEncode(bytes)
+}
+
+/** Parses a peer name; throws TypeError when it is not an Ed25519 PeerId. */
+export function peerNameToBytes (name: PeerName): Uint8Array {
+  const cached = nameCache.get(name)
+  if (cached !== undefined) return cached
+  let bytes: Uint8Array
+  try {
+    bytes = base58btc.baseDecode(name)
+  } catch {
+    throw new TypeError(`not a peer name: "${name}"`)
+  }
+  if (!isEd25519PeerIdBytes(bytes)) throw new TypeError(`not an Ed25519 peer name: "${name}"`)
+  if (nameCache.size > 10_000) nameCache.clear()
+  nameCache.set(name, bytes)
+  return bytes
+}
+
+export function isPeerName (name: string): boolean {
+  try {
+    peerNameToBytes(name)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return a.length - b.length
+}
+
+/** Orders peer names by their PeerId bytes, the order DESIGN.md §2.2 asks for. */
+export function comparePeerNames (a: PeerName, b: PeerName): number {
+  return compareBytes(peerNameToBytes(a), peerNameToBytes(b))
+}
+
+/** Short form for people: the last 6 characters, as `…AbC123`. */
+export function shortPeerName (name: PeerName): string {
+  return name.length > 8 ? '…' + name.slice(-6) : name
+}

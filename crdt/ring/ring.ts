@@ -1,0 +1,277 @@
+import { RangeSet } from '../../packages/netaddr/index.js'
+import type { CausalNode } from '../causal/index.js'
+import type { EventId, PeerName, SignedEvent } from '../events/index.js'
+import { judge } from './authority.js'
+import { bodyGrants, disputeRecord, frontierIn, unionOf } from './moves.js'
+import type { DisputeRecord, Grant, MoveNode, RingEvent } from './records.js'
+import { SegmentMap } from './segments.js'
+import { RingState } from './state.js'
+import { partyFromNode } from './views.js'
+import { buildSnapshot, type RingSnapshot } from './snapshot.js'
+
+/**
+ * The ownership ring: a deterministic fold of the event log (DESIGN.md §2.2–2.4).
+ * Events may arrive in any causal order; the state after a set of events is
+ * the same whatever that order was, because every verdict is judged in the
+ * event's own causal past and every effect is a function of the set.
+ */
+export class OwnershipRing {
+  private readonly s: RingState
+  private cached: RingSnapshot | undefined
+  private batchStart: { size: number, segments: ReturnType<SegmentMap['save']> | undefined, futureEvents: number } | undefined
+
+  constructor (clusterId: EventId) {
+    this.s = new RingState(clusterId)
+  }
+
+  get clusterId (): EventId { return this.s.clusterId }
+  get size (): number { return this.s.causal.size }
+  get causal (): RingState['causal'] { return this.s.causal }
+  /** Internal state, for views and tests in crdt/. */
+  get state (): RingState { return this.s }
+
+  has (id: EventId): boolean { return this.s.causal.has(id) }
+
+  /**
+   * The envelope fields for `author`'s next event on this replica: deps = the
+   * heads, lamport = 1 + their max, seq = 1 + the author's latest held here
+   * (right only on the author's own replica, which holds all its events).
+   */
+  nextFields (author: PeerName): { deps: EventId[], lamport: number, seq: number } {
+    const heads = this.s.causal.heads()
+    const idx = this.s.causal.peerIndexOf(author)
+    return {
+      deps: heads.map(h => h.id).sort(),
+      lamport: 1 + Math.max(0, ...heads.map(h => h.lamport)),
+      seq: 1 + (idx === undefined ? 0 : this.s.causal.latestSeq(idx))
+    }
+  }
+
+  /** The fold's verdict on an event it holds. */
+  verdict (id: EventId): RingEvent | undefined {
+    const node = this.s.causal.get(id)
+    return node === undefined ? undefined : this.s.eventOf(node)
+  }
+
+  /**
+   * Folds one event in. Its deps must already be folded; structural faults
+   * (missing dep, wrong seq or lamport, equivocation) throw CausalError and
+   * change nothing. Authority faults make the event void.
+   */
+  apply (signed: SignedEvent): RingEvent {
+    const s = this.s
+    const node = s.causal.add(signed)
+    this.cached = undefined
+    const ev: RingEvent = { node, status: 'valid', overriddenBy: [] }
+    s.events[node.idx] = ev
+    const e = node.event
+    if (e.kind === 'genesis') {
+      this.applyGenesis(ev)
+      return ev
+    }
+    s.peerIdx(e.author)
+    if (e.kind === 'future') {
+      ev.status = 'future'
+      ev.reason = `event format v${e.v} needs a newer weft`
+      s.futureEvents++
+      return ev
+    }
+    const verdict = judge(s, node)
+    if (!verdict.ok) {
+      ev.status = 'void'
+      ev.reason = verdict.reason
+      return ev
+    }
+    if (e.kind === 'join') s.push(s.peer(node.author).joins, ev)
+    if (verdict.grants !== undefined) {
+      ev.grants = verdict.grants
+      ev.moved = unionOf(s.family!, verdict.grants)
+    }
+    if (verdict.removes !== undefined) ev.removes = verdict.removes
+    if (verdict.settles !== undefined) ev.settles = verdict.settles
+    if (verdict.dispute !== undefined) this.addEvidenceDispute(ev, verdict.dispute)
+    if (verdict.equivocation !== undefined) {
+      const ids = (e.kind === 'conflict' ? e.body.rivals : [])
+      s.push(s.equivocations, { author: verdict.equivocation.author, seq: verdict.equivocation.seq, events: ids, flaggedBy: ev })
+    }
+    if (e.kind === 'conflict') s.push(s.conflicts, ev)
+    if (ev.grants !== undefined) {
+      this.move(ev, ev.grants)
+      this.markOverriddenByEarlierResolves(ev)
+    }
+    if (ev.settles !== undefined) {
+      for (const d of ev.settles) {
+        let list = s.settledBy.get(d.id)
+        if (list === undefined) {
+          list = []
+          s.settledBy.set(d.id, list)
+          const id = d.id
+          s.onUndo(() => { s.settledBy.delete(id) })
+        }
+        s.push(list, ev)
+      }
+      s.push(s.resolves, ev)
+      this.markOverriddenByThisResolve(ev)
+    }
+    for (const p of ev.removes ?? []) s.push(s.peer(p).removals, ev)
+    if (ev.grants !== undefined || ev.removes !== undefined) this.registerRemovalDisputes(ev)
+    return ev
+  }
+
+  private applyGenesis (ev: RingEvent): void {
+    const s = this.s
+    const e = ev.node.event
+    if (e.kind !== 'genesis' || ev.node.id !== s.clusterId) {
+      ev.status = 'void'
+      ev.reason = 'not the genesis of this cluster'
+      return
+    }
+    const range = e.body.ranges[0]!
+    s.family = range.family
+    s.clusterRange = RangeSet.fromCidrs(range.family, [range])
+    const [start, end] = s.clusterRange.spans[0]!
+    s.segments = new SegmentMap(start, end)
+    for (const seed of e.body.seeds) s.peer(s.peerIdx(seed)).seed = true
+    const grants = bodyGrants(e, range.family, name => s.peerIdx(name))!
+    ev.grants = grants
+    ev.moved = s.clusterRange
+    this.move(ev, grants)
+  }
+
+  /**
+   * Gives each granted interval a new move node whose predecessors are the
+   * interval's maximal moves in the event's past; moves the event did not
+   * see stay beside it in the frontier (that is what a dispute looks like).
+   */
+  private move (ev: RingEvent, grants: readonly Grant[]): void {
+    const s = this.s
+    const view = ev.node.vv
+    const causal = s.causal
+    const nodes = new Map<string, MoveNode>()
+    for (const g of grants) {
+      for (const [start, end] of g.ranges.spans) {
+        s.segments!.cover(start, end)
+        s.segments!.update(start, end, seg => {
+          const preds = ev.node.event.kind === 'genesis' ? [] : frontierIn(causal, seg.heads, view)
+          const key = `${g.peer}:${preds.map(p => p.serial).join(',')}`
+          let node = nodes.get(key)
+          if (node === undefined) {
+            node = { serial: s.moveSerial++, ev, claimant: g.peer, preds }
+            nodes.set(key, node)
+          }
+          const kept = seg.heads.filter(h => !causal.vvHasSeen(view, h.ev.node))
+          kept.push(node)
+          return kept
+        })
+      }
+    }
+  }
+
+  private addEvidenceDispute (conflict: RingEvent, record: DisputeRecord): void {
+    const s = this.s
+    // Boundaries at the dispute's edges keep "is this segment disputed" a
+    // lookup of the segment's first address.
+    for (const [start, end] of record.ranges.spans) s.segments!.cover(start, end)
+    s.push(s.evidence, { conflict, record })
+  }
+
+  /** Does `ev` descend from (or is it) a party of a dispute this resolve settles? */
+  private descendsFromParty (ev: RingEvent, resolve: RingEvent): boolean {
+    for (const d of resolve.settles ?? []) {
+      for (const p of d.parties) {
+        if (p.id === ev.node.id) return true
+        const held = this.s.causal.get(p.id)
+        if (held !== undefined && this.s.causal.hasSeen(ev.node, held)) return true
+      }
+    }
+    return false
+  }
+
+  private markOverride (ev: RingEvent, resolve: RingEvent): void {
+    if (ev.grants === undefined || ev === resolve || ev.overriddenBy.includes(resolve)) return
+    if (!this.descendsFromParty(ev, resolve)) return
+    this.s.push(ev.overriddenBy, resolve)
+  }
+
+  private markOverriddenByThisResolve (resolve: RingEvent): void {
+    for (const node of this.s.causal.concurrentWith(resolve.node)) this.markOverride(this.s.eventOf(node), resolve)
+  }
+
+  private markOverriddenByEarlierResolves (ev: RingEvent): void {
+    for (const r of this.s.resolves) {
+      if (!this.s.causal.hasSeen(ev.node, r.node)) this.markOverride(ev, r)
+    }
+  }
+
+  /**
+   * A move by P concurrent with an event removing P opens a removal dispute
+   * (DESIGN.md §2.3): its parties are the removal and P's earliest such move.
+   */
+  private registerRemovalDisputes (ev: RingEvent): void {
+    const s = this.s
+    const causal = s.causal
+    const isMove = (x: RingEvent): boolean => x.status === 'valid' && x.grants !== undefined && x.grants.length > 0
+    const open = (removal: RingEvent, mover: RingEvent, removed: number): void => {
+      if (s.removalDisputes.some(r => r.removal === removal)) return
+      const record = disputeRecord(s.family!, [partyFromNode(s, removal.node), partyFromNode(s, mover.node)], name => s.peerIdx(name))
+      for (const [start, end] of record.ranges.spans) s.segments!.cover(start, end)
+      s.push(s.removalDisputes, { removal, mover, removed, record })
+    }
+    for (const victim of ev.removes ?? []) {
+      if (victim === ev.node.author) continue
+      const seen = ev.node.vv[victim] ?? 0
+      for (let seq = seen + 1; seq <= causal.latestSeq(victim); seq++) {
+        const mover = s.eventOf(causal.bySeq(victim, seq)!)
+        if (isMove(mover)) { open(ev, mover, victim); break }
+      }
+    }
+    if (isMove(ev)) {
+      const author = ev.node.author
+      for (const removal of s.peers[author]?.removals ?? []) {
+        if (removal !== ev && !causal.hasSeen(ev.node, removal.node) && !causal.hasSeen(removal.node, ev.node)) open(removal, ev, author)
+      }
+    }
+  }
+
+  // ---- batches -----------------------------------------------------------
+
+  /** Starts a batch that can be rolled back (validate the diff before adopting it). */
+  begin (): void {
+    this.s.beginBatch()
+    this.batchStart = { size: this.s.causal.size, segments: this.s.segments?.save(), futureEvents: this.s.futureEvents }
+  }
+
+  commit (): void {
+    this.s.endBatch()
+    this.batchStart = undefined
+  }
+
+  rollback (): void {
+    const start = this.batchStart
+    if (start === undefined) throw new Error('no batch to roll back')
+    const undo = this.s.endBatch()
+    for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
+    this.s.causal.truncate(start.size)
+    this.s.events.length = start.size
+    if (start.segments !== undefined) this.s.segments!.restore(start.segments)
+    else this.s.segments = undefined
+    this.s.futureEvents = start.futureEvents
+    if (start.size === 0) { this.s.family = undefined; this.s.clusterRange = undefined }
+    this.batchStart = undefined
+    this.cached = undefined
+  }
+
+  /** Events held since the batch began, in the order they were folded. */
+  batchEvents (): CausalNode[] {
+    const start = this.batchStart?.size ?? this.s.causal.size
+    return this.s.causal.nodes.slice(start)
+  }
+
+  // ---- reading -----------------------------------------------------------
+
+  /** The derived ring: segments, peers, disputes, voids. Cached until the next apply. */
+  snapshot (): RingSnapshot {
+    this.cached ??= buildSnapshot(this.s)
+    return this.cached
+  }
+}

@@ -1,0 +1,185 @@
+import { RangeSet, type Family } from '../../packages/netaddr/index.js'
+import { compareBytes, peerNameToBytes, type EventId, type EventKind, type PeerName } from '../events/index.js'
+import { disputeRecord, partiesOf } from './moves.js'
+import type { DisputeRecord } from './records.js'
+import type { RingState } from './state.js'
+import { coveringDisputes, openDisputes, partyFromNode, removalsIn, segmentState } from './views.js'
+
+/**
+ * The derived ring: what status, allocation and the offline commands read.
+ * A function of the event set alone, so two replicas holding the same events
+ * build equal snapshots whatever order the events arrived in.
+ */
+
+export interface RingSegment {
+  readonly start: bigint
+  readonly end: bigint
+  readonly state: 'owned' | 'unowned' | 'disputed'
+  readonly owner?: PeerName
+  /** Ids of the open disputes covering it. */
+  readonly disputes: readonly EventId[]
+}
+
+export interface RemovalInfo {
+  readonly by: PeerName
+  readonly event: EventId
+  readonly time: number
+}
+
+export interface PeerSnapshot {
+  readonly name: PeerName
+  readonly nickname?: string
+  readonly addrs: readonly string[]
+  readonly seed: boolean
+  readonly member: boolean
+  /** Set when the peer is removed: who removed it, with which event, when. */
+  readonly removed?: RemovalInfo
+  /** Addresses it owns, undisputed. */
+  readonly owned: RangeSet
+}
+
+export interface DisputeSnapshot {
+  readonly id: EventId
+  readonly kind: 'overlap' | 'removal'
+  readonly parties: readonly EventId[]
+  /** Parties known only as conflict evidence (not held as log events). */
+  readonly evidenceOnly: readonly EventId[]
+  readonly ranges: RangeSet
+  readonly status: 'open' | 'settled'
+  readonly settledBy: readonly EventId[]
+  /** Peers whose removal is at stake (removal disputes). */
+  readonly atStake: readonly PeerName[]
+  /** Peers that would get the space: the parties' claimants, first by (lamport, id). */
+  readonly claimants: readonly PeerName[]
+}
+
+export interface VoidSnapshot { readonly id: EventId, readonly kind: EventKind | 'future', readonly author?: PeerName, readonly reason: string }
+export interface OverrideSnapshot { readonly id: EventId, readonly by: readonly EventId[] }
+export interface EquivocationSnapshot { readonly author: PeerName, readonly seq: number, readonly events: readonly EventId[], readonly flaggedBy: EventId }
+
+export interface RingSnapshot {
+  readonly clusterId: EventId
+  readonly family?: Family
+  readonly range?: RangeSet
+  readonly segments: readonly RingSegment[]
+  readonly peers: readonly PeerSnapshot[]
+  readonly disputes: readonly DisputeSnapshot[]
+  readonly voids: readonly VoidSnapshot[]
+  readonly overridden: readonly OverrideSnapshot[]
+  readonly equivocations: readonly EquivocationSnapshot[]
+  /** The log holds events of a newer format: upgrade weft before allocating. */
+  readonly readOnly: boolean
+  readonly heads: readonly EventId[]
+  readonly events: number
+  readonly disputed: RangeSet | undefined
+}
+
+function toSnapshot (s: RingState, d: DisputeRecord, status: 'open' | 'settled'): DisputeSnapshot {
+  const held = (id: EventId): boolean => s.causal.has(id)
+  const claimants: PeerName[] = []
+  const byOrder = [...d.parties].sort((a, b) => {
+    const la = a.event.lamport; const lb = b.event.lamport
+    return la - lb || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  })
+  for (const p of byOrder) {
+    for (const g of p.moves) {
+      if (!g.ranges.overlaps(d.ranges)) continue
+      const name = s.causal.peers[g.peer]!
+      if (!claimants.includes(name)) claimants.push(name)
+    }
+  }
+  return {
+    id: d.id,
+    kind: d.removal ? 'removal' : 'overlap',
+    parties: d.parties.map(p => p.id).sort(),
+    evidenceOnly: d.parties.filter(p => !held(p.id)).map(p => p.id).sort(),
+    ranges: d.ranges,
+    status,
+    settledBy: s.settled(d.id).map(r => r.node.id),
+    atStake: d.atStake.map(i => s.causal.peers[i]!),
+    claimants
+  }
+}
+
+export function buildSnapshot (s: RingState): RingSnapshot {
+  const causal = s.causal
+  const family = s.family
+  const segments: RingSegment[] = []
+  const owned = new Map<number, Array<readonly [bigint, bigint]>>()
+  const disputedSpans: Array<readonly [bigint, bigint]> = []
+  if (s.segments !== undefined) {
+    const covering = coveringDisputes(s, null)
+    const peer = (name: string): number => s.peerIdx(name)
+    for (const seg of s.segments.all()) {
+      const st = segmentState(s, seg, null, covering)
+      if (st.kind === 'owned') {
+        segments.push({ start: seg.start, end: seg.end, state: 'owned', owner: causal.peers[st.owner]!, disputes: [] })
+        let list = owned.get(st.owner)
+        if (list === undefined) owned.set(st.owner, list = [])
+        list.push([seg.start, seg.end])
+      } else if (st.kind === 'disputed') {
+        const ids = st.covering.map(d => d.id)
+        if (st.frontier.length >= 2) ids.push(disputeRecord(family!, partiesOf(causal, st.frontier).map(n => partyFromNode(s, n)), peer).id)
+        segments.push({ start: seg.start, end: seg.end, state: 'disputed', disputes: [...new Set(ids)].sort() })
+        disputedSpans.push([seg.start, seg.end])
+      } else {
+        segments.push({ start: seg.start, end: seg.end, state: 'unowned', disputes: [] })
+      }
+    }
+  }
+
+  const peers: PeerSnapshot[] = causal.peers.map((name, i) => {
+    const rec = s.peers[i]
+    const lastJoin = rec?.joins[rec.joins.length - 1]?.node.event
+    const removal = removalsIn(s, i, null)[0]
+    const removedBy = removal?.node.event
+    return {
+      name,
+      nickname: lastJoin?.kind === 'join' ? lastJoin.body.nickname : undefined,
+      addrs: lastJoin?.kind === 'join' ? lastJoin.body.addrs : [],
+      seed: rec?.seed ?? false,
+      member: (rec?.seed ?? false) || (rec?.joins.length ?? 0) > 0,
+      removed: removal === undefined || removedBy === undefined || removedBy.kind === 'genesis'
+        ? undefined
+        : { by: removedBy.author, event: removal.node.id, time: removedBy.time },
+      owned: RangeSet.fromSpans(family ?? 4, owned.get(i) ?? [])
+    }
+  }).filter(p => p.member || p.owned.size > 0n)
+    .sort((a, b) => compareBytes(peerNameToBytes(a.name), peerNameToBytes(b.name)))
+
+  const open = openDisputes(s, null)
+  const disputes: DisputeSnapshot[] = [...open.values()].map(d => toSnapshot(s, d, 'open'))
+  const settled = new Map<EventId, DisputeRecord>()
+  for (const r of s.resolves) for (const d of r.settles ?? []) if (!open.has(d.id) && !settled.has(d.id)) settled.set(d.id, d)
+  disputes.push(...[...settled.values()].map(d => toSnapshot(s, d, 'settled')))
+  disputes.sort((a, b) => (a.status === b.status ? 0 : a.status === 'open' ? -1 : 1) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+
+  const voids: VoidSnapshot[] = []
+  const overridden: OverrideSnapshot[] = []
+  for (const ev of s.events) {
+    const e = ev.node.event
+    if (ev.status !== 'valid') {
+      voids.push({ id: ev.node.id, kind: e.kind, author: e.kind === 'genesis' ? undefined : e.author, reason: ev.reason ?? '' })
+    }
+    if (ev.overriddenBy.length > 0) overridden.push({ id: ev.node.id, by: ev.overriddenBy.map(r => r.node.id).sort() })
+  }
+  voids.sort((a, b) => (a.id < b.id ? -1 : 1))
+  overridden.sort((a, b) => (a.id < b.id ? -1 : 1))
+
+  return {
+    clusterId: s.clusterId,
+    family,
+    range: s.clusterRange,
+    segments,
+    peers,
+    disputes,
+    voids,
+    overridden,
+    equivocations: s.equivocations.map(q => ({ author: causal.peers[q.author]!, seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy.node.id }))
+      .sort((a, b) => (a.flaggedBy < b.flaggedBy ? -1 : 1)),
+    readOnly: s.futureEvents > 0,
+    heads: causal.heads().map(n => n.id).sort(),
+    events: causal.size,
+    disputed: family === undefined ? undefined : RangeSet.fromSpans(family, disputedSpans)
+  }
+}

@@ -1,0 +1,78 @@
+import type { Family, RangeSet } from '../../packages/netaddr/index.js'
+import { CausalIndex, type CausalNode } from '../causal/index.js'
+import type { EventId } from '../events/index.js'
+import type { SegmentMap } from './segments.js'
+import type { DisputeRecord, EvidenceDispute, PeerRecord, RemovalDispute, RingEvent } from './records.js'
+
+export interface Equivocation {
+  readonly author: number
+  readonly seq: number
+  readonly events: readonly EventId[]
+  readonly flaggedBy: RingEvent
+}
+
+/**
+ * Everything the fold holds. Mutations of anything but `segments` and the
+ * append-only arrays register an undo step, so a batch can be rolled back
+ * (validate-the-diff, DESIGN.md §3).
+ */
+export class RingState {
+  readonly causal = new CausalIndex()
+  readonly clusterId: EventId
+  family: Family | undefined
+  clusterRange: RangeSet | undefined
+  segments: SegmentMap | undefined
+  readonly events: RingEvent[] = []
+  readonly peers: PeerRecord[] = []
+  readonly resolves: RingEvent[] = []
+  readonly conflicts: RingEvent[] = []
+  readonly evidence: EvidenceDispute[] = []
+  readonly removalDisputes: RemovalDispute[] = []
+  readonly settledBy = new Map<EventId, RingEvent[]>()
+  readonly equivocations: Equivocation[] = []
+  futureEvents = 0
+  moveSerial = 0
+  private undoLog: Array<() => void> | undefined
+
+  constructor (clusterId: EventId) {
+    this.clusterId = clusterId
+  }
+
+  peer (idx: number): PeerRecord {
+    while (this.peers.length <= idx) this.peers.push({ seed: false, joins: [], removals: [] })
+    return this.peers[idx]!
+  }
+
+  peerIdx (name: string): number {
+    const i = this.causal.peer(name)
+    this.peer(i)
+    return i
+  }
+
+  eventOf (node: CausalNode): RingEvent { return this.events[node.idx]! }
+
+  /** Appends to an array, remembering how to take it back. */
+  push<T> (list: T[], item: T): void {
+    list.push(item)
+    this.undoLog?.push(() => { list.pop() })
+  }
+
+  onUndo (fn: () => void): void { this.undoLog?.push(fn) }
+
+  get inBatch (): boolean { return this.undoLog !== undefined }
+
+  beginBatch (): void {
+    if (this.undoLog !== undefined) throw new Error('a batch is already open')
+    this.undoLog = []
+  }
+
+  endBatch (): Array<() => void> {
+    const log = this.undoLog ?? []
+    this.undoLog = undefined
+    return log
+  }
+
+  settled (id: EventId): RingEvent[] { return this.settledBy.get(id) ?? [] }
+}
+
+export type { DisputeRecord }
