@@ -65,7 +65,7 @@ export function signEvent (unsigned: UnsignedEvent, signer: Signer): SignedEvent
   if (unsigned.author !== signer.author) throw new EventError('bad-signature', `event author ${unsigned.author} is not the signer ${signer.author}`)
   const wire = authoredToWire(unsigned)
   wire.sig = signer.sign(signingPayload(wire))
-  const bytes = dagCbor.encode(wire)
+  const bytes = plainBytes(dagCbor.encode(wire))
   if (bytes.length > MAX_EVENT_BYTES) throw new EventError('oversized', `event of ${bytes.length} bytes exceeds ${MAX_EVENT_BYTES}`)
   const id = eventId(bytes)
   const event = parseWire(dagCbor.decode(bytes), null) as AuthoredEvent
@@ -81,7 +81,7 @@ export function createGenesis (body: GenesisBody): SignedEvent<GenesisEvent> {
     deps: [],
     body: BODY_CODECS.genesis.toWire(body)
   }
-  const bytes = dagCbor.encode(wire)
+  const bytes = plainBytes(dagCbor.encode(wire))
   return { id: eventId(bytes), bytes, event: parseWire(dagCbor.decode(bytes), null) as GenesisEvent }
 }
 
@@ -195,4 +195,9 @@ function parseFuture (top: WireMap, v: number, verifier: Verifier | null): Futur
   }
   if (verifier !== null) verifySignature(m, author, sig, verifier)
   return event
+}
+
+/** cborg hands back a Buffer on Node; events carry plain Uint8Arrays everywhere. */
+function plainBytes (b: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto'
+import { decodeEvent, EventError, peerNameToBytes, type PeerName, type SignedEvent, type Verifier } from '../events/index.js'
+import type { ChangeMeta, DecodedChange } from './automerge-raw.js'
+import { LogError } from './errors.js'
+import { bucketOf, SKELETON_CHANGE_HASH } from './skeleton.js'
+
+/**
+ * The binding between an event and its Automerge change (DESIGN.md §2.5).
+ * Each event is exactly one change that is a function of the event, so no
+ * relay can forge an author's change or make two changes collide:
+ * actor = first 16 bytes of sha-256(author) (genesis: of its id), Automerge
+ * seq = event seq (genesis: 1), time 0, no message, change deps = the
+ * changes of the event's deps (genesis: the skeleton), and exactly one `set`
+ * with no predecessors into bucket id[0..2] under key id, whose value hashes
+ * to the id.
+ */
+
+export function actorFor (author: PeerName): string {
+  return createHash('sha256').update(peerNameToBytes(author)).digest('hex').slice(0, 32)
+}
+
+export function genesisActor (id: string): string {
+  return id.slice(0, 32)
+}
+
+export interface ChangeContext {
+  /** The event id held in the change with this hash (in the document or the same batch). */
+  eventIdOf: (changeHash: string) => string | undefined
+  /** Metadata of a dep change, for the startOp rule. */
+  metaOf: (changeHash: string) => Pick<ChangeMeta, 'maxOp'> | undefined
+  verifier: Verifier | null
+}
+
+function bad (change: DecodedChange, why: string): LogError {
+  return new LogError('bad-change', `change ${change.hash}: ${why}`)
+}
+
+/** Checks one decoded change and returns its event, decoded (and verified unless verifier is null). */
+export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedEvent {
+  if (change.ops.length !== 1) throw bad(change, `has ${change.ops.length} ops, expected exactly one`)
+  const op = change.ops[0]!
+  if (op.action !== 'set' || op.pred.length !== 0 || op.insert === true) throw bad(change, 'its op is not a single set without predecessors')
+  if (!/^[0-9a-f]{64}$/.test(op.key)) throw bad(change, `key "${op.key}" is not an event id`)
+  if (op.obj !== bucketOf(op.key)) throw bad(change, `puts ${op.key} outside its bucket`)
+  if (!Array.isArray(op.value) || op.datatype !== undefined) throw bad(change, 'its value is not bytes')
+  const bytes = Uint8Array.from(op.value as number[])
+  let signed: SignedEvent
+  try {
+    signed = decodeEvent(bytes, { verifier: ctx.verifier, expectedId: op.key })
+  } catch (err) {
+    if (err instanceof EventError) throw new LogError('bad-event', `change ${change.hash}: event ${op.key}: ${err.message}`)
+    throw err
+  }
+  if (change.time !== 0) throw bad(change, 'has a time')
+  if (change.message !== null && change.message !== '') throw bad(change, 'has a message')
+  const e = signed.event
+  const expectedActor = e.kind === 'genesis' ? genesisActor(signed.id) : actorFor(e.author)
+  if (change.actor !== expectedActor) throw bad(change, `actor ${change.actor} does not belong to the event's author`)
+  const expectedSeq = e.kind === 'genesis' ? 1 : e.seq
+  if (change.seq !== expectedSeq) throw bad(change, `Automerge seq ${change.seq} is not the event's seq ${expectedSeq}`)
+  const depIds = new Set<string>()
+  let maxOp = 0
+  for (const h of change.deps) {
+    const meta = ctx.metaOf(h)
+    if (meta === undefined) throw bad(change, `dep ${h} is unknown`)
+    if (meta.maxOp > maxOp) maxOp = meta.maxOp
+    if (h === SKELETON_CHANGE_HASH) continue
+    const id = ctx.eventIdOf(h)
+    if (id === undefined) throw bad(change, `dep ${h} holds no event`)
+    depIds.add(id)
+  }
+  if (e.kind === 'genesis') {
+    if (change.deps.length !== 1 || change.deps[0] !== SKELETON_CHANGE_HASH) throw bad(change, 'a genesis change depends on the skeleton only')
+  } else {
+    const want = new Set(e.deps)
+    if (change.deps.includes(SKELETON_CHANGE_HASH) || want.size !== depIds.size || [...want].some(d => !depIds.has(d))) {
+      throw bad(change, 'its deps are not the changes of the event\'s deps')
+    }
+  }
+  // A relay could re-encode the same event with another startOp, making a
+  // second change with the author's (actor, seq) and a false equivocation.
+  if (change.startOp !== maxOp + 1) throw bad(change, `startOp ${change.startOp} is not ${maxOp + 1}`)
+  return signed
+}

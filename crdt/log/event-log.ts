@@ -1,0 +1,282 @@
+import type { EventId, SignedEvent, Verifier } from '../events/index.js'
+import { automerge, type AutomergeDoc, type ChangeMeta, type DecodedChange, type Heads, type SyncState } from './automerge-raw.js'
+import { actorFor, checkChange, genesisActor, type ChangeContext } from './change-check.js'
+import { LogError } from './errors.js'
+import { bucketIds, bucketOf, SKELETON_BYTES, SKELETON_CHANGE_HASH } from './skeleton.js'
+
+/**
+ * The append-only event log as an Automerge document (DESIGN.md §2.5):
+ * `events[d0][d1][d2][id] = bytes`, one deterministic change per event,
+ * written through the wasm handle. Nothing here reads the clock or the
+ * network; sync messages come in and go out as bytes.
+ */
+
+const CHANGE_CACHE_LIMIT = 200_000
+
+/** The deterministic change that carries the genesis: every seed computes the same bytes. */
+export function genesisChange (genesis: SignedEvent): Uint8Array {
+  const doc = automerge.load(SKELETON_BYTES, { actor: genesisActor(genesis.id) })
+  try {
+    doc.put(bucketOf(genesis.id), genesis.id, genesis.bytes)
+    const hash = doc.commit(null, 0)
+    if (hash === null) throw new LogError('bad-append', 'genesis change was empty')
+    return doc.getChangeByHash(hash)!
+  } finally {
+    doc.free()
+  }
+}
+
+/** The result of receiving a sync message into a copy of the log. */
+export interface Received {
+  /** Events that became visible, in the order Automerge applied them (causal). */
+  readonly events: readonly SignedEvent[]
+  /** Keep the copy and the new sync state. */
+  adopt: () => void
+  /** Drop the copy; the log and the old sync state stay as they were. */
+  discard: () => void
+}
+
+export class EventLog {
+  private doc: AutomergeDoc
+  readonly actor: string
+  /** change hash → event id, filled as changes are seen; bounded. */
+  private readonly changeIds = new Map<string, EventId>()
+
+  private constructor (doc: AutomergeDoc, actor: string) {
+    this.doc = doc
+    this.actor = actor
+  }
+
+  /** A new log on the skeleton, writing as `author`'s actor. */
+  static create (author: string): EventLog {
+    const actor = actorFor(author)
+    return new EventLog(automerge.load(SKELETON_BYTES, { actor }), actor)
+  }
+
+  /**
+   * Loads saved chunks (a `save()` followed by any `saveSince()` increments).
+   * The bytes are our own store's, so changes are not re-validated.
+   */
+  static load (author: string, chunks: readonly Uint8Array[]): EventLog {
+    const actor = actorFor(author)
+    if (chunks.length === 0) return EventLog.create(author)
+    const doc = automerge.load(chunks[0]!, { actor })
+    for (const c of chunks.slice(1)) doc.loadIncremental(c)
+    return new EventLog(doc, actor)
+  }
+
+  heads (): Heads { return this.doc.getHeads() }
+
+  /** Event ids at the heads (the skeleton alone means an empty log). */
+  eventHeads (): EventId[] {
+    const out: EventId[] = []
+    for (const h of this.doc.getHeads()) {
+      const id = this.eventIdOf(h)
+      if (id !== undefined) out.push(id)
+    }
+    return out.sort()
+  }
+
+  get changeCount (): number { return this.doc.stats().numChanges }
+
+  /** The event id a change carries, or undefined for the skeleton or an unknown hash. */
+  eventIdOf (hash: string): EventId | undefined {
+    const cached = this.changeIds.get(hash)
+    if (cached !== undefined) return cached
+    if (hash === SKELETON_CHANGE_HASH) return undefined
+    const change = this.doc.getDecodedChangeByHash(hash)
+    const key = change?.ops[0]?.key
+    if (key === undefined) return undefined
+    this.remember(hash, key)
+    return key
+  }
+
+  private remember (hash: string, id: EventId): void {
+    if (this.changeIds.size >= CHANGE_CACHE_LIMIT) this.changeIds.clear()
+    this.changeIds.set(hash, id)
+  }
+
+  getEvent (id: EventId): Uint8Array | undefined {
+    const value = this.doc.get(bucketOf(id), id)
+    return value instanceof Uint8Array ? value : undefined
+  }
+
+  hasEvent (id: EventId): boolean { return this.getEvent(id) !== undefined }
+
+  /** Every event's bytes, by walking the buckets (rebuilds and checks; not a hot path). */
+  * allEvents (): Generator<{ id: EventId, bytes: Uint8Array }> {
+    for (const bucket of bucketIds().values()) {
+      for (const key of this.doc.keys(bucket)) {
+        const bytes = this.getEvent(key)
+        if (bytes !== undefined) yield { id: key, bytes }
+      }
+    }
+  }
+
+  /** Adds the genesis through its deterministic change. */
+  addGenesis (genesis: SignedEvent): string {
+    if (genesis.event.kind !== 'genesis') throw new LogError('bad-append', 'not a genesis event')
+    const change = genesisChange(genesis)
+    this.doc.applyChanges([change])
+    const hash = automerge.decodeChange(change).hash
+    this.remember(hash, genesis.id)
+    return hash
+  }
+
+  /**
+   * Appends one of our own events. Its deps must be exactly the current
+   * event heads and its author our actor, so the change is the function of
+   * the event that every peer will check.
+   */
+  append (signed: SignedEvent): string {
+    const e = signed.event
+    if (e.kind === 'genesis') return this.addGenesis(signed)
+    if (actorFor(e.author) !== this.actor) throw new LogError('bad-append', `event by ${e.author} cannot be appended with actor ${this.actor}`)
+    const heads = this.eventHeads()
+    if (heads.length !== e.deps.length || heads.some((h, i) => h !== [...e.deps].sort()[i])) {
+      throw new LogError('bad-append', 'event deps are not the current heads; rebuild and re-sign it')
+    }
+    this.doc.put(bucketOf(signed.id), signed.id, signed.bytes)
+    const hash = this.doc.commit(null, 0)
+    if (hash === null) throw new LogError('bad-append', 'commit produced no change')
+    const meta = this.doc.getChangeMetaByHash(hash)
+    if (meta?.seq !== e.seq) {
+      // Cannot be undone: the document now holds a change whose Automerge
+      // seq disagrees with its event. Only a bug in the writer gets here.
+      throw new LogError('bad-append', `appended change has Automerge seq ${meta?.seq ?? '?'}, event seq ${e.seq}`)
+    }
+    this.remember(hash, signed.id)
+    return hash
+  }
+
+  save (): Uint8Array { return this.doc.save() }
+
+  /** Changes since `heads` as one chunk; use this, not saveIncremental (first call after load returns everything). */
+  saveSince (heads: Heads): Uint8Array { return this.doc.saveSince(heads) }
+
+  /** Raw change bytes since `heads` (for chunked transfer and tests). */
+  changesSince (heads: Heads): Uint8Array[] { return this.doc.getChanges(heads) }
+
+  // ---- sync --------------------------------------------------------------
+
+  generateSyncMessage (session: SyncSession): Uint8Array | null {
+    return this.doc.generateSyncMessage(session.raw)
+  }
+
+  /** True when the peer of `session` may still lack some of our changes. */
+  hasOurChanges (session: SyncSession): boolean { return this.doc.hasOurChanges(session.raw) }
+
+  /**
+   * Receives a sync message into a copy of the document and validates every
+   * change that became visible (DESIGN.md §3 "validate the diff, not the
+   * message"). Nothing changes until `adopt()`; `discard()` leaves the log
+   * and `state` untouched. Throws LogError when the message or a change is
+   * bad, after freeing the copy.
+   */
+  receive (session: SyncSession, message: Uint8Array, verifier: Verifier | null): Received {
+    const copy = this.doc.clone(this.actor)
+    const copyState = session.raw.clone()
+    const before = copy.getHeads()
+    const fail = (err: unknown): never => {
+      copy.free()
+      copyState.free()
+      throw err instanceof LogError ? err : new LogError('bad-message', (err as Error).message)
+    }
+    try {
+      copy.receiveSyncMessage(copyState, message)
+    } catch (err) {
+      fail(err)
+    }
+    let events: SignedEvent[] = []
+    try {
+      events = this.checkNewChanges(copy, before, verifier)
+    } catch (err) {
+      fail(err)
+    }
+    let settled = false
+    return {
+      events,
+      adopt: () => {
+        if (settled) return
+        settled = true
+        this.doc.free()
+        this.doc = copy
+        session.replace(copyState)
+      },
+      discard: () => {
+        if (settled) return
+        settled = true
+        copy.free()
+        copyState.free()
+      }
+    }
+  }
+
+  private checkNewChanges (doc: AutomergeDoc, before: Heads, verifier: Verifier | null): SignedEvent[] {
+    const raw = doc.getChanges(before)
+    const decoded = raw.map(c => automerge.decodeChange(c))
+    const inBatch = new Map<string, DecodedChange>()
+    for (const d of decoded) inBatch.set(d.hash, d)
+    const batchIds = new Map<string, string>()
+    const ctx: ChangeContext = {
+      eventIdOf: h => batchIds.get(h) ?? inBatch.get(h)?.ops[0]?.key ?? this.eventIdOfIn(doc, h),
+      metaOf: h => {
+        const d = inBatch.get(h)
+        if (d !== undefined) return { maxOp: d.startOp + d.ops.length - 1 }
+        const m: ChangeMeta | null = doc.getChangeMetaByHash(h)
+        return m ?? undefined
+      },
+      verifier
+    }
+    const events: SignedEvent[] = []
+    for (const d of decoded) {
+      const signed = checkChange(d, ctx)
+      batchIds.set(d.hash, signed.id)
+      events.push(signed)
+    }
+    for (const d of decoded) this.remember(d.hash, d.ops[0]!.key)
+    return events
+  }
+
+  private eventIdOfIn (doc: AutomergeDoc, hash: string): string | undefined {
+    const cached = this.changeIds.get(hash)
+    if (cached !== undefined) return cached
+    if (hash === SKELETON_CHANGE_HASH) return undefined
+    return doc.getDecodedChangeByHash(hash)?.ops[0]?.key
+  }
+
+  /** Frees the document. The log is unusable afterwards. */
+  close (): void { this.doc.free() }
+}
+
+/**
+ * One peer's Automerge sync state. Kept per peer and persisted between
+ * sessions (only the shared heads survive encoding), so a reconnect costs
+ * ~730 B instead of a Bloom filter of the whole history (DESIGN.md §2.5).
+ */
+export class SyncSession {
+  private state: SyncState
+
+  constructor (encoded?: Uint8Array) {
+    this.state = encoded === undefined ? automerge.initSyncState() : automerge.decodeSyncState(encoded)
+  }
+
+  /** The wasm state, for EventLog only. */
+  get raw (): SyncState { return this.state }
+
+  /** Replaces the state with one that saw an adopted message. */
+  replace (next: SyncState): void {
+    this.state.free()
+    this.state = next
+  }
+
+  encode (): Uint8Array { return automerge.encodeSyncState(this.state) }
+
+  /**
+   * Forgets in-flight bookkeeping after a disconnect, keeping the shared
+   * heads (round-trip through the encoded form: automerge-repo#206).
+   */
+  reset (): void { this.replace(automerge.decodeSyncState(this.encode())) }
+
+  free (): void { this.state.free() }
+}
