@@ -115,8 +115,9 @@ export class CausalIndex {
     const author = event.kind === 'genesis' ? -1 : this.peer(event.author)
     const seq = event.kind === 'genesis' ? 0 : event.seq
     const vv = new Int32Array(this.peerNames.length)
-    for (const d of deps) {
-      const dv = d.vv
+    if (deps.length > 0) vv.set(deps[0]!.vv)
+    for (let k = 1; k < deps.length; k++) {
+      const dv = deps[k]!.vv
       for (let i = 0; i < dv.length; i++) if (dv[i]! > vv[i]!) vv[i] = dv[i]!
     }
     if (author >= 0) vv[author] = seq

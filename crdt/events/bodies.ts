@@ -87,10 +87,12 @@ const join: BodyCodec<'join'> = {
     const m = expectMap(w, 'body', ['nickname', 'addrs'])
     const nickname = expectString(m.nickname, 'body.nickname', MAX_NICKNAME)
     // eslint-disable-next-line no-control-regex
-    if (nickname.length === 0 || /[\u0000-\u001f\u007f\s]/.test(nickname)) throw malformed('body.nickname', 'must be non-empty, with no spaces or control characters')
+    // No spaces, control, format (zero-width, bidi override) or unassigned
+    // characters: a nickname is typed on command lines and printed in tables.
+    if (nickname.length === 0 || /[\p{C}\p{Z}]/u.test(nickname)) throw malformed('body.nickname', 'must be non-empty, with no spaces, control or invisible characters')
     const addrs = expectArray(m.addrs, 'body.addrs', MAX_ADDRS).map((a, i) => {
       const addr = expectString(a, `body.addrs[${i}]`, MAX_ADDR_LENGTH)
-      if (!addr.startsWith('/')) throw malformed(`body.addrs[${i}]`, 'not a multiaddr')
+      if (!addr.startsWith('/') || /[\p{C}\p{Z}]/u.test(addr)) throw malformed(`body.addrs[${i}]`, 'not a multiaddr')
       return addr
     })
     return { nickname, addrs }

@@ -177,7 +177,9 @@ function verifySignature (m: WireMap, author: string, sig: Uint8Array, verifier:
  * signed envelope) and carry the rest opaquely.
  */
 function parseFuture (top: WireMap, v: number, verifier: Verifier | null): FutureEvent {
-  const m = expectMap(top, 'event', ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time', 'sig'], ['body'])
+  // A newer format may add fields; only the envelope every version keeps is checked.
+  const required = ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time', 'sig']
+  const m = expectMap(top, 'event', required, Object.keys(top).filter(k => !required.includes(k)))
   const authorBytes = expectBytes(m.author, 'author')
   if (!isEd25519PeerIdBytes(authorBytes)) throw malformed('author', 'not an Ed25519 PeerId')
   const author = peerNameFromBytes(authorBytes)
@@ -193,6 +195,7 @@ function parseFuture (top: WireMap, v: number, verifier: Verifier | null): Futur
     time: expectInt(m.time, 'time', 0),
     body: m.body
   }
+  if (event.deps.length === 0) throw malformed('deps', 'an authored event has at least one dep')
   if (verifier !== null) verifySignature(m, author, sig, verifier)
   return event
 }

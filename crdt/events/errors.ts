@@ -8,9 +8,9 @@ export type EventErrorCode =
   | 'oversized'        // more bytes than MAX_EVENT_BYTES
   | 'undecodable'      // not DAG-CBOR
   | 'non-canonical'    // decodes, but re-encodes to different bytes
-  | 'malformed'        // wrong fields, types or values for its kind
+  | 'malformed'        // wrong fields, types or values for its kind (a missing or mis-sized sig too)
   | 'unknown-kind'     // a kind this event-format version does not have
-  | 'bad-signature'    // signature missing, malformed or not by `author`
+  | 'bad-signature'    // a well-formed signature that is not by `author`
   | 'wrong-id'         // bytes do not hash to the claimed id
 
 export class EventError extends Error {

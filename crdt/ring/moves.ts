@@ -46,11 +46,11 @@ export function unionOf (family: Family, grants: readonly Grant[]): RangeSet {
  * every invisible head by its predecessors until all are visible, then keep
  * the maximal ones. Visits only the moves the view has not seen.
  */
-export function frontierIn (causal: CausalIndex, heads: readonly MoveNode[], view: View): MoveNode[] {
-  if (view === null) return heads.slice()
+export function frontierIn (causal: CausalIndex, heads: readonly MoveNode[], view: View): readonly MoveNode[] {
+  if (view === null) return heads
   let allVisible = true
   for (const h of heads) if (!causal.vvHasSeen(view, h.ev.node)) { allVisible = false; break }
-  if (allVisible) return heads.slice()
+  if (allVisible) return heads
   const found: MoveNode[] = []
   const seen = new Set<MoveNode>()
   const stack = heads.slice()

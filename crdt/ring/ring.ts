@@ -243,6 +243,7 @@ export class OwnershipRing {
 
   commit (): void {
     this.s.endBatch()
+    this.s.segments?.release()
     this.batchStart = undefined
   }
 

@@ -2,8 +2,13 @@ import type { MoveNode } from './records.js'
 
 /**
  * The address space as a sorted list of immutable segments, each with the
- * frontier of moves that last touched it (its `heads`). Segments are replaced,
- * never mutated, so a batch can be rolled back by restoring the array.
+ * frontier of moves that last touched it (its `heads`).
+ *
+ * Segments live in chunks of at most CHUNK_MAX, so splitting one costs a
+ * splice of a small array instead of the whole list (a 100k-event history
+ * has ~100k segments). Chunks are copy-on-write while a batch is open:
+ * `save()` freezes them, the first write to a frozen chunk copies it, and
+ * `restore()` puts the saved chunk list back.
  */
 export interface Segment {
   readonly start: bigint
@@ -12,47 +17,109 @@ export interface Segment {
   readonly heads: readonly MoveNode[]
 }
 
+const CHUNK_MAX = 512
+
 function sameHeads (a: readonly MoveNode[], b: readonly MoveNode[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
+export interface SavedSegments { readonly chunks: Segment[][] }
+
 export class SegmentMap {
-  private segs: Segment[]
+  private chunks: Segment[][]
+  private frozen = new Set<Segment[]>()
 
   constructor (start: bigint, end: bigint) {
-    this.segs = [{ start, end, heads: [] }]
+    this.chunks = [[{ start, end, heads: [] }]]
   }
 
-  get start (): bigint { return this.segs[0]!.start }
-  get end (): bigint { return this.segs[this.segs.length - 1]!.end }
-  get count (): number { return this.segs.length }
-  all (): readonly Segment[] { return this.segs }
+  get start (): bigint { return this.chunks[0]![0]!.start }
+  get end (): bigint { const last = this.chunks[this.chunks.length - 1]!; return last[last.length - 1]!.end }
+  get count (): number { let n = 0; for (const c of this.chunks) n += c.length; return n }
 
-  /** A copy of the segment list, for rolling back a batch. */
-  save (): Segment[] { return this.segs.slice() }
-  restore (saved: Segment[]): void { this.segs = saved }
+  all (): Segment[] {
+    const out: Segment[] = []
+    for (const c of this.chunks) for (const s of c) out.push(s)
+    return out
+  }
 
-  /** Index of the segment holding address `a` (which must be inside the map). */
-  indexOf (a: bigint): number {
+  /** Freezes the current state so a batch can be rolled back to it. */
+  save (): SavedSegments {
+    this.frozen = new Set(this.chunks)
+    return { chunks: this.chunks.slice() }
+  }
+
+  restore (saved: SavedSegments): void {
+    this.chunks = saved.chunks
+    this.frozen.clear()
+  }
+
+  /** The batch was kept: nothing refers to the saved chunks any more. */
+  release (): void { this.frozen.clear() }
+
+  /** Chunk index and position of the segment holding address `a`. */
+  private locate (a: bigint): [number, number] {
     let lo = 0
-    let hi = this.segs.length - 1
+    let hi = this.chunks.length - 1
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1
-      if (this.segs[mid]!.start <= a) lo = mid
+      if (this.chunks[mid]![0]!.start <= a) lo = mid
       else hi = mid - 1
     }
-    return lo
+    const chunk = this.chunks[lo]!
+    let l = 0
+    let h = chunk.length - 1
+    while (l < h) {
+      const mid = (l + h + 1) >> 1
+      if (chunk[mid]!.start <= a) l = mid
+      else h = mid - 1
+    }
+    return [lo, l]
+  }
+
+  /** A chunk we may write to (copied first if a saved state still refers to it). */
+  private writable (ci: number): Segment[] {
+    const chunk = this.chunks[ci]!
+    if (!this.frozen.has(chunk)) return chunk
+    const copy = chunk.slice()
+    this.chunks[ci] = copy
+    return copy
+  }
+
+  private splitChunk (ci: number): void {
+    const chunk = this.chunks[ci]!
+    if (chunk.length <= CHUNK_MAX) return
+    const half = chunk.length >> 1
+    this.chunks.splice(ci, 1, chunk.slice(0, half), chunk.slice(half))
   }
 
   /** Ensures a segment boundary at `a`. */
   private splitAt (a: bigint): void {
     if (a <= this.start || a >= this.end) return
-    const i = this.indexOf(a)
-    const s = this.segs[i]!
+    const [ci, si] = this.locate(a)
+    const s = this.chunks[ci]![si]!
     if (s.start === a) return
-    this.segs.splice(i, 1, { start: s.start, end: a, heads: s.heads }, { start: a, end: s.end, heads: s.heads })
+    this.writable(ci).splice(si, 1, { start: s.start, end: a, heads: s.heads }, { start: a, end: s.end, heads: s.heads })
+    this.splitChunk(ci)
+  }
+
+  /** Segments overlapping [start, end) without splitting (read-only queries). */
+  overlapping (start: bigint, end: bigint): Segment[] {
+    if (start < this.start) start = this.start
+    if (end > this.end) end = this.end
+    if (start >= end) return []
+    const out: Segment[] = []
+    let [ci, si] = this.locate(start)
+    for (; ci < this.chunks.length; ci++, si = 0) {
+      const chunk = this.chunks[ci]!
+      for (; si < chunk.length; si++) {
+        if (chunk[si]!.start >= end) return out
+        out.push(chunk[si]!)
+      }
+    }
+    return out
   }
 
   /** Segments inside [start, end), splitting at the edges so they fit exactly. */
@@ -62,19 +129,7 @@ export class SegmentMap {
     if (start >= end) return []
     this.splitAt(start)
     this.splitAt(end)
-    const out: Segment[] = []
-    for (let i = this.indexOf(start); i < this.segs.length && this.segs[i]!.start < end; i++) out.push(this.segs[i]!)
-    return out
-  }
-
-  /** Segments overlapping [start, end) without splitting (for read-only queries). */
-  overlapping (start: bigint, end: bigint): Segment[] {
-    if (start < this.start) start = this.start
-    if (end > this.end) end = this.end
-    if (start >= end) return []
-    const out: Segment[] = []
-    for (let i = this.indexOf(start); i < this.segs.length && this.segs[i]!.start < end; i++) out.push(this.segs[i]!)
-    return out
+    return this.overlapping(start, end)
   }
 
   /**
@@ -83,26 +138,66 @@ export class SegmentMap {
    * identical heads so the map stays as small as the history allows.
    */
   update (start: bigint, end: bigint, heads: (s: Segment) => readonly MoveNode[]): void {
-    const first = this.indexOf(start)
-    let i = first
-    for (; i < this.segs.length && this.segs[i]!.start < end; i++) {
-      const s = this.segs[i]!
-      this.segs[i] = { start: s.start, end: s.end, heads: heads(s) }
+    if (start >= end) return
+    let [ci, si] = this.locate(start)
+    const touched: Array<[number, number, number]> = []
+    for (; ci < this.chunks.length; ci++, si = 0) {
+      if (this.chunks[ci]![si] === undefined || this.chunks[ci]![si]!.start >= end) break
+      const chunk = this.writable(ci)
+      const from = si
+      for (; si < chunk.length && chunk[si]!.start < end; si++) {
+        const seg = chunk[si]!
+        chunk[si] = { start: seg.start, end: seg.end, heads: heads(seg) }
+      }
+      touched.push([ci, from, si])
+      if (si < chunk.length) break
     }
-    this.coalesce(Math.max(0, first - 1), Math.min(this.segs.length, i + 1))
+    // Merge only around what changed: later chunks first, so indices stay valid.
+    for (let t = touched.length - 1; t >= 0; t--) {
+      const [c, from, to] = touched[t]!
+      this.coalesceRange(c, Math.max(0, from - 1), to + 1)
+    }
+    if (touched.length > 0) {
+      const first = touched[0]![0]
+      const last = touched[touched.length - 1]![0]
+      this.coalesceAcross(Math.max(0, first - 1), Math.min(last + 1, this.chunks.length - 1))
+    }
   }
 
-  private coalesce (from: number, to: number): void {
+  /** Merges neighbours with identical heads among positions [from, to) of one chunk. */
+  private coalesceRange (ci: number, from: number, to: number): void {
+    const chunk = this.chunks[ci]!
+    to = Math.min(to, chunk.length)
+    let merges = false
+    for (let i = from + 1; i < to; i++) if (sameHeads(chunk[i - 1]!.heads, chunk[i]!.heads)) { merges = true; break }
+    if (!merges) return
     const merged: Segment[] = []
     for (let i = from; i < to; i++) {
-      const s = this.segs[i]!
+      const seg = chunk[i]!
       const last = merged[merged.length - 1]
-      if (last !== undefined && last.end === s.start && sameHeads(last.heads, s.heads)) {
-        merged[merged.length - 1] = { start: last.start, end: s.end, heads: last.heads }
-      } else {
-        merged.push(s)
+      if (last !== undefined && sameHeads(last.heads, seg.heads)) merged[merged.length - 1] = { start: last.start, end: seg.end, heads: last.heads }
+      else merged.push(seg)
+    }
+    this.writable(ci).splice(from, to - from, ...merged)
+  }
+
+  /** Merges equal segments that meet at chunk edges, and drops or joins small chunks. */
+  private coalesceAcross (from: number, to: number): void {
+    for (let ci = Math.min(to, this.chunks.length - 1); ci > from && ci > 0; ci--) {
+      const left = this.chunks[ci - 1]!
+      const right = this.chunks[ci]!
+      const a = left[left.length - 1]!
+      const b = right[0]!
+      if (sameHeads(a.heads, b.heads)) {
+        const l = this.writable(ci - 1)
+        l[l.length - 1] = { start: a.start, end: b.end, heads: a.heads }
+        const r = this.writable(ci)
+        r.shift()
+        if (r.length === 0) { this.chunks.splice(ci, 1); continue }
+      }
+      if (left.length + right.length < CHUNK_MAX / 4) {
+        this.chunks.splice(ci - 1, 2, [...this.chunks[ci - 1]!, ...this.chunks[ci]!])
       }
     }
-    if (merged.length !== to - from) this.segs.splice(from, to - from, ...merged)
   }
 }

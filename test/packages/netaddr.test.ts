@@ -6,7 +6,7 @@ import {
   address, addressFromBytes, addressToBytes, cidr, cidrContains, cidrFromBytes, cidrSize, cidrSpan,
   cidrToBytes, compareCidr, familyBits, formatAddress, formatCidr, halveIntoBlocks, parseAddress,
   parseCidr, spanToCidrs
-} from '../packages/netaddr/index.js'
+} from '../../packages/netaddr/index.js'
 
 const RUNS = { numRuns: 300 }
 const V4_END = 2n ** 32n

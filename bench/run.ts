@@ -1,0 +1,46 @@
+// The polyfill stays the first import of every entry point (packages/polyfill/README.md).
+import '../packages/polyfill/index.js'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { formatTable, type BenchResult } from './harness.js'
+
+/**
+ * Runs every bench module in sequence and reports:
+ *   npm run bench                 all modules
+ *   npm run bench -- events       only modules whose path contains "events"
+ * Prints a table, then the results as JSON, also written to dist/bench-results.json.
+ */
+
+const MODULES = ['./events.js']
+
+interface BenchModule { run: () => Promise<BenchResult[]> }
+
+async function main (): Promise<void> {
+  const filters = process.argv.slice(2)
+  const selected = MODULES.filter(m => filters.length === 0 || filters.some(f => m.includes(f)))
+  if (selected.length === 0) {
+    console.error(`bench: no module matches ${filters.join(', ')} (have ${MODULES.join(', ')})`)
+    process.exitCode = 1
+    return
+  }
+  const results: BenchResult[] = []
+  for (const path of selected) {
+    const started = Date.now()
+    console.error(`bench: ${path} ...`)
+    const mod = await import(path) as BenchModule
+    results.push(...await mod.run())
+    console.error(`bench: ${path} done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  }
+  console.log(formatTable(results))
+  console.log()
+  const json = JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2)
+  console.log(json)
+  // dist/bench/run.js → dist/bench-results.json
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results.json')
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, json + '\n')
+  console.error(`bench: wrote ${out}`)
+}
+
+await main()
