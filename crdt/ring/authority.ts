@@ -70,16 +70,20 @@ function judgeTransfer (s: RingState, node: CausalNode, e: Extract<AuthoredEvent
   if (to === node.author) return fail('transfer to its own author')
   const problem = recipientProblem(s, to, node.vv, 'recipient')
   if (problem !== undefined) return fail(problem)
+  // Collect every failing address before naming any, so the reason depends
+  // on the event set alone, not on how the segment map happens to be cut.
   const covering = coveringDisputes(s, node.vv)
+  const disputed: Array<readonly [bigint, bigint]> = []
+  const notOwned: Array<readonly [bigint, bigint]> = []
   for (const [start, end] of grants[0]!.ranges.spans) {
     for (const seg of s.segments!.cover(start, end)) {
       const st = segmentState(s, seg, node.vv, covering)
-      if (st.kind === 'disputed') return fail(`moves disputed space ${describe(RangeSet.fromSpans(s.family!, [[seg.start, seg.end]]))}`)
-      if (st.kind !== 'owned' || st.owner !== node.author) {
-        return fail(`moves ${describe(RangeSet.fromSpans(s.family!, [[seg.start, seg.end]]))}, which its author does not own`)
-      }
+      if (st.kind === 'disputed') disputed.push([seg.start, seg.end])
+      else if (st.kind !== 'owned' || st.owner !== node.author) notOwned.push([seg.start, seg.end])
     }
   }
+  if (notOwned.length > 0) return fail(`moves ${describe(RangeSet.fromSpans(s.family!, notOwned))}, which its author does not own`)
+  if (disputed.length > 0) return fail(`moves disputed space ${describe(RangeSet.fromSpans(s.family!, disputed))}`)
   return { ok: true, grants }
 }
 
@@ -148,7 +152,9 @@ function judgeConflict (s: RingState, node: CausalNode, e: ConflictEvent): Verdi
     return { ok: true, equivocation: { author: s.peerIdx(first.author), seq: first.seq } }
   }
   const record = disputeRecord(s.family!, parties, name => s.peerIdx(name))
-  if (record.ranges.isEmpty) return fail('its rivals move no address in common')
+  // A removal dispute counts even when neither side moves an address: what
+  // is at stake is whether the peer stands removed.
+  if (record.ranges.isEmpty && !record.removal) return fail('its rivals move no address in common')
   return { ok: true, dispute: record }
 }
 

@@ -2,11 +2,11 @@ import { RangeSet } from '../../packages/netaddr/index.js'
 import type { CausalNode } from '../causal/index.js'
 import type { EventId, PeerName, SignedEvent } from '../events/index.js'
 import { judge } from './authority.js'
-import { bodyGrants, disputeRecord, frontierIn, unionOf } from './moves.js'
+import { bodyGrants, disputeRecord, frontierIn, partiesOf, unionOf } from './moves.js'
 import type { DisputeRecord, Grant, MoveNode, RingEvent } from './records.js'
 import { SegmentMap } from './segments.js'
 import { RingState } from './state.js'
-import { partyFromNode } from './views.js'
+import { coveringDisputes, partyFromNode, removalOpenIn, segmentState } from './views.js'
 import { buildSnapshot, type RingSnapshot } from './snapshot.js'
 
 /**
@@ -131,7 +131,11 @@ export class OwnershipRing {
     s.clusterRange = RangeSet.fromCidrs(range.family, [range])
     const [start, end] = s.clusterRange.spans[0]!
     s.segments = new SegmentMap(start, end)
-    for (const seed of e.body.seeds) s.peer(s.peerIdx(seed)).seed = true
+    for (const seed of e.body.seeds) {
+      const rec = s.peer(s.peerIdx(seed))
+      rec.seed = true
+      s.onUndo(() => { rec.seed = false })
+    }
     const grants = bodyGrants(e, range.family, name => s.peerIdx(name))!
     ev.grants = grants
     ev.moved = s.clusterRange
@@ -171,12 +175,34 @@ export class OwnershipRing {
     const s = this.s
     // Boundaries at the dispute's edges keep "is this segment disputed" a
     // lookup of the segment's first address.
-    for (const [start, end] of record.ranges.spans) s.segments!.cover(start, end)
+    this.pinEdges(record)
     s.push(s.evidence, { conflict, record })
   }
 
-  /** Does `ev` descend from (or is it) a party of a dispute this resolve settles? */
+  /**
+   * Segment boundaries at a dispute's edges, kept through later coalescing,
+   * so "is this segment disputed" stays a lookup of its first address.
+   */
+  private pinEdges (record: DisputeRecord): void {
+    const segs = this.s.segments!
+    for (const [start, end] of record.ranges.spans) {
+      segs.cover(start, end)
+      for (const edge of [start, end]) {
+        if (segs.pin(edge)) this.s.onUndo(() => { segs.unpin(edge) })
+      }
+    }
+  }
+
+  /**
+   * Does `ev` descend from (or is it) a party of a dispute this resolve
+   * settles, without having seen any resolve of that dispute? Moves made
+   * after some resolve of the dispute follow a resolution, not the dispute:
+   * a rival resolve's descendants are not this resolve's dependents.
+   */
   private descendsFromParty (ev: RingEvent, resolve: RingEvent): boolean {
+    for (const d of resolve.settles ?? []) {
+      if (this.s.settled(d.id).some(r => this.s.causal.hasSeen(ev.node, r.node))) return false
+    }
     for (const d of resolve.settles ?? []) {
       for (const p of d.parties) {
         if (p.id === ev.node.id) return true
@@ -189,6 +215,9 @@ export class OwnershipRing {
 
   private markOverride (ev: RingEvent, resolve: RingEvent): void {
     if (ev.grants === undefined || ev === resolve || ev.overriddenBy.includes(resolve)) return
+    // Concurrent resolves are rivals, not dependents: identical ones agree,
+    // different ones are a new dispute (DESIGN.md §2.3).
+    if (ev.node.event.kind === 'resolve') return
     if (!this.descendsFromParty(ev, resolve)) return
     this.s.push(ev.overriddenBy, resolve)
   }
@@ -210,11 +239,13 @@ export class OwnershipRing {
   private registerRemovalDisputes (ev: RingEvent): void {
     const s = this.s
     const causal = s.causal
-    const isMove = (x: RingEvent): boolean => x.status === 'valid' && x.grants !== undefined && x.grants.length > 0
+    // Any valid transfer, takeover, leave or resolve counts, even one that
+    // moves nothing: a peer acting at all shows it was alive (DESIGN.md §2.3).
+    const isMove = (x: RingEvent): boolean => x.status === 'valid' && x.grants !== undefined
     const open = (removal: RingEvent, mover: RingEvent, removed: number): void => {
       if (s.removalDisputes.some(r => r.removal === removal)) return
       const record = disputeRecord(s.family!, [partyFromNode(s, removal.node), partyFromNode(s, mover.node)], name => s.peerIdx(name))
-      for (const [start, end] of record.ranges.spans) s.segments!.cover(start, end)
+      this.pinEdges(record)
       s.push(s.removalDisputes, { removal, mover, removed, record })
     }
     for (const victim of ev.removes ?? []) {
@@ -269,6 +300,42 @@ export class OwnershipRing {
   }
 
   // ---- reading -----------------------------------------------------------
+
+  /**
+   * Open disputes that have a party among `ids`, found by looking only at
+   * the space those events moved (and the removal disputes). This is what
+   * validate-the-diff asks after folding a batch: a full snapshot would walk
+   * every segment.
+   */
+  openDisputesWith (ids: ReadonlySet<EventId>): DisputeRecord[] {
+    const s = this.s
+    if (s.segments === undefined) return []
+    const out = new Map<EventId, DisputeRecord>()
+    const peer = (name: string): number => s.peerIdx(name)
+    const covering = coveringDisputes(s, null)
+    for (const id of ids) {
+      const node = s.causal.get(id)
+      const moved = node === undefined ? undefined : s.eventOf(node).moved
+      if (moved === undefined) continue
+      for (const [start, end] of moved.spans) {
+        for (const seg of s.segments.overlapping(start, end)) {
+          if (seg.heads.length < 2) continue
+          const st = segmentState(s, seg, null, covering)
+          if (st.kind !== 'disputed' || st.frontier.length < 2) continue
+          const rec = disputeRecord(s.family!, partiesOf(s.causal, st.frontier).map(n => partyFromNode(s, n)), peer)
+          if (!rec.parties.some(p => ids.has(p.id)) || s.settled(rec.id).length > 0) continue
+          const had = out.get(rec.id)
+          out.set(rec.id, had === undefined ? rec : { ...had, ranges: had.ranges.union(rec.ranges) })
+        }
+      }
+    }
+    for (const r of s.removalDisputes) {
+      if (!removalOpenIn(s, null, r) || !r.record.parties.some(p => ids.has(p.id))) continue
+      const had = out.get(r.record.id)
+      out.set(r.record.id, had === undefined ? r.record : { ...had, ranges: had.ranges.union(r.record.ranges) })
+    }
+    return [...out.values()]
+  }
 
   /** The derived ring: segments, peers, disputes, voids. Cached until the next apply. */
   snapshot (): RingSnapshot {

@@ -30,6 +30,8 @@ export interface SavedSegments { readonly chunks: Segment[][] }
 export class SegmentMap {
   private chunks: Segment[][]
   private frozen = new Set<Segment[]>()
+  /** Boundaries coalescing must keep (the edges of disputes known outside the move frontier). */
+  private readonly pins = new Set<bigint>()
 
   constructor (start: bigint, end: bigint) {
     this.chunks = [[{ start, end, heads: [] }]]
@@ -43,6 +45,19 @@ export class SegmentMap {
     const out: Segment[] = []
     for (const c of this.chunks) for (const s of c) out.push(s)
     return out
+  }
+
+  /** Keeps a boundary at `a` from being merged away; returns false if it already was. */
+  pin (a: bigint): boolean {
+    if (this.pins.has(a)) return false
+    this.pins.add(a)
+    return true
+  }
+
+  unpin (a: bigint): void { this.pins.delete(a) }
+
+  private mergeable (a: Segment, b: Segment): boolean {
+    return a.end === b.start && !this.pins.has(b.start) && sameHeads(a.heads, b.heads)
   }
 
   /** Freezes the current state so a batch can be rolled back to it. */
@@ -169,13 +184,13 @@ export class SegmentMap {
     const chunk = this.chunks[ci]!
     to = Math.min(to, chunk.length)
     let merges = false
-    for (let i = from + 1; i < to; i++) if (sameHeads(chunk[i - 1]!.heads, chunk[i]!.heads)) { merges = true; break }
+    for (let i = from + 1; i < to; i++) if (this.mergeable(chunk[i - 1]!, chunk[i]!)) { merges = true; break }
     if (!merges) return
     const merged: Segment[] = []
     for (let i = from; i < to; i++) {
       const seg = chunk[i]!
       const last = merged[merged.length - 1]
-      if (last !== undefined && sameHeads(last.heads, seg.heads)) merged[merged.length - 1] = { start: last.start, end: seg.end, heads: last.heads }
+      if (last !== undefined && this.mergeable(last, seg)) merged[merged.length - 1] = { start: last.start, end: seg.end, heads: last.heads }
       else merged.push(seg)
     }
     this.writable(ci).splice(from, to - from, ...merged)
@@ -188,7 +203,7 @@ export class SegmentMap {
       const right = this.chunks[ci]!
       const a = left[left.length - 1]!
       const b = right[0]!
-      if (sameHeads(a.heads, b.heads)) {
+      if (this.mergeable(a, b)) {
         const l = this.writable(ci - 1)
         l[l.length - 1] = { start: a.start, end: b.end, heads: a.heads }
         const r = this.writable(ci)

@@ -1,4 +1,5 @@
 import { RangeSet, type Family } from '../../packages/netaddr/index.js'
+import { compareTopological } from '../causal/index.js'
 import { compareBytes, peerNameToBytes, type EventId, type EventKind, type PeerName } from '../events/index.js'
 import { disputeRecord, partiesOf } from './moves.js'
 import type { DisputeRecord } from './records.js'
@@ -95,7 +96,7 @@ function toSnapshot (s: RingState, d: DisputeRecord, status: 'open' | 'settled')
     evidenceOnly: d.parties.filter(p => !held(p.id)).map(p => p.id).sort(),
     ranges: d.ranges,
     status,
-    settledBy: s.settled(d.id).map(r => r.node.id),
+    settledBy: s.settled(d.id).map(r => r.node.id).sort(),
     atStake: d.atStake.map(i => s.causal.peers[i]!),
     claimants
   }
@@ -131,7 +132,8 @@ export function buildSnapshot (s: RingState): RingSnapshot {
   const peers: PeerSnapshot[] = causal.peers.map((name, i) => {
     const rec = s.peers[i]
     const lastJoin = rec?.joins[rec.joins.length - 1]?.node.event
-    const removal = removalsIn(s, i, null)[0]
+    // Several concurrent removals: name the first by (lamport, id), as every replica would.
+    const removal = removalsIn(s, i, null).sort((a, b) => compareTopological(a.node, b.node))[0]
     const removedBy = removal?.node.event
     return {
       name,

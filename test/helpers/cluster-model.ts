@@ -1,0 +1,798 @@
+import { createHash } from 'node:crypto'
+import * as fc from 'fast-check'
+import { cidr, formatCidr, parseCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
+import { compareTopological } from '../../crdt/causal/index.js'
+import {
+  comparePeerNames, createGenesis, ed25519SignerFromSeed, MAX_EVIDENCE, type EventId, type PeerName, type SignedEvent
+} from '../../crdt/events/index.js'
+import { OwnershipRing, type DisputeSnapshot, type RingSnapshot } from '../../crdt/ring/index.js'
+import { SimPeer } from './sim-peer.js'
+
+/**
+ * A fast-check model of small weft clusters (2–8 SimPeers over a /20) driven
+ * by a random schedule of steps. Every step names peers and choices by plain
+ * numbers, read modulo what exists when the step runs, so fast-check can
+ * shrink a schedule by dropping steps and the rest still means something.
+ * Keys are derived from the peer's index, so a schedule replays to the very
+ * same event ids.
+ */
+
+export const MODEL_RANGE = '10.0.0.0/20'
+export const MAX_STEPS = 40
+
+export type Step =
+  | { t: 'transfer', by: number, to: number, pick: number, depth: number, sub: number }
+  /** `target: -1` means the schedule's favourite victim, so duplicate takeovers are common. */
+  | { t: 'takeover', by: number, target: number }
+  | { t: 'leave', by: number, heirs: number[], split: number[] }
+  /** Settles one open dispute, or with `more` (a bit mask over the others) several at once. */
+  | { t: 'resolve', by: number, pick: number, owner: number, removals: number, more: number }
+  | { t: 'partition', groups: number[], k: number }
+  | { t: 'heal' }
+  /**
+   * b receives all of a's events; with `group`, all events of every peer in
+   * b's partition group. With `strict`, b adopts each batch the way the daemon
+   * does (validate the diff, DESIGN.md §3): a batch that would open a dispute
+   * is not adopted, and b appends a `conflict` carrying the rival as evidence.
+   */
+  | { t: 'sync', a: number, b: number, group: boolean, strict: boolean }
+  /** A late peer joins; a member joins again under a new nickname (a rename). */
+  | { t: 'join', by: number, rename: number }
+  /**
+   * A deliberately faulty event, to exercise voids: 0 moves a random block it
+   * may not own, 1 gives to a peer that never joined, 2 takes over with wrong
+   * ranges, 3 leaves without all its space, 4 gives to a peer removed in its view.
+   */
+  | { t: 'bogus', by: number, kind: number, pick: number, to: number }
+
+export interface ClusterSpec {
+  peers: number
+  seeds: number
+  /** Index of the peer `takeover` steps with `target: -1` go after. */
+  favourite: number
+  /** How many peers (the last ones, never seeds) have not joined when the schedule starts. */
+  late?: number
+  steps: Step[]
+}
+
+/** One event a model peer authored, with the verdict its own fold gave it. */
+export interface Authored {
+  step: number
+  peer: number
+  signed: SignedEvent
+  status: string
+  reason?: string
+  /** Authored by a `bogus` step, on purpose faulty. */
+  bogus: boolean
+  /** The verdict the author's own snapshot predicts for it. */
+  expect: 'valid' | 'void'
+}
+
+/**
+ * Situations the model steers clear of because they hit known fold bugs,
+ * each pinned by a `todo` test in test/crdt/ring-scenarios.test.ts. With the
+ * guard on, properties keep checking everything else; turn it off (or delete
+ * it once the bug is fixed; WEFT_SHOW_KNOWN_BUGS=1 turns it off) to let the
+ * properties find the bug again.
+ */
+export const KNOWN_FOLD_BUGS = {
+  /**
+   * Two resolves over the same space that did not see each other override
+   * each other: the space ends up unowned ("concurrent identical resolves").
+   * The model does not author a resolve while a resolve over overlapping
+   * space exists that the resolver has not seen.
+   */
+  avoidConcurrentResolves: process.env.WEFT_SHOW_KNOWN_BUGS === undefined,
+  /**
+   * A replica holding an open dispute known only through conflict evidence can
+   * lose the dispute's edge when a later move coalesces segments ("space under
+   * an open evidence dispute ..."): its state then differs from a replay of
+   * its events. Properties that compare a replica's own state skip replicas
+   * with such a dispute open (final, fully synced states are unaffected).
+   */
+  skipReplicasWithEvidenceDisputes: process.env.WEFT_SHOW_KNOWN_BUGS === undefined
+}
+
+export interface StepFilter {
+  /** Peers that author nothing in these steps and that no step targets or names as recipient. */
+  exclude?: ReadonlySet<number>
+  /** Open disputes these steps must leave alone (by a party id). */
+  keepDisputesWith?: ReadonlySet<EventId>
+}
+
+export function peerSeed (i: number): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`weft/cluster-model/peer/${i}`).digest())
+}
+
+export function peerNickname (i: number): string { return `host${i + 1}` }
+
+/** A peer that never joins any model cluster (as a recipient it makes a transfer void). */
+export const OUTSIDER = 99
+
+const nameCache = new Map<number, PeerName>()
+const bootCache = new Map<string, SignedEvent[]>()
+
+export function peerName (i: number): PeerName {
+  let name = nameCache.get(i)
+  if (name === undefined) nameCache.set(i, name = ed25519SignerFromSeed(peerSeed(i)).author)
+  return name
+}
+
+const step = fc.nat({ max: 1023 })
+
+export function stepArb (): fc.Arbitrary<Step> {
+  return fc.oneof(
+    { weight: 5, arbitrary: fc.record({ t: fc.constant('transfer' as const), by: step, to: step, pick: step, depth: fc.nat({ max: 3 }), sub: step }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ t: fc.constant('takeover' as const), by: step, target: fc.oneof({ weight: 2, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: step }) })
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        t: fc.constant('leave' as const),
+        by: step,
+        heirs: fc.array(step, { minLength: 1, maxLength: 3 }),
+        split: fc.array(fc.nat({ max: 7 }), { minLength: 1, maxLength: 8 })
+      })
+    },
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('resolve' as const), by: step, pick: step, owner: step, removals: fc.nat({ max: 255 }), more: fc.oneof(fc.constant(0), fc.nat({ max: 255 })) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('partition' as const), groups: fc.array(fc.nat({ max: 2 }), { minLength: 8, maxLength: 8 }), k: fc.integer({ min: 2, max: 3 }) }) },
+    { weight: 1, arbitrary: fc.constant({ t: 'heal' as const }) },
+    { weight: 8, arbitrary: fc.record({ t: fc.constant('sync' as const), a: step, b: step, group: fc.nat({ max: 3 }).map(x => x === 0), strict: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('join' as const), by: step, rename: fc.nat({ max: 3 }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('bogus' as const), by: step, kind: fc.nat({ max: 4 }), pick: step, to: step }) }
+  )
+}
+
+export function stepsArb (opts: { minLength?: number, maxLength?: number } = {}): fc.Arbitrary<Step[]> {
+  return fc.array(stepArb(), { minLength: opts.minLength ?? 0, maxLength: Math.min(opts.maxLength ?? MAX_STEPS, MAX_STEPS), size: 'max' })
+}
+
+export function clusterSpecArb (opts: { minPeers?: number, maxPeers?: number, maxSteps?: number } = {}): fc.Arbitrary<ClusterSpec> {
+  const minPeers = opts.minPeers ?? 2
+  const maxPeers = opts.maxPeers ?? 8
+  return fc.integer({ min: minPeers, max: maxPeers }).chain(peers => fc.record({
+    peers: fc.constant(peers),
+    seeds: fc.integer({ min: 1, max: Math.min(peers, 3) }),
+    steps: stepsArb({ maxLength: opts.maxSteps ?? MAX_STEPS })
+  }).chain(spec => fc.record({
+    peers: fc.constant(spec.peers),
+    seeds: fc.constant(spec.seeds),
+    // Mostly a seed: a victim that owns space makes duplicate takeovers collide.
+    favourite: fc.oneof({ weight: 2, arbitrary: fc.nat({ max: spec.seeds - 1 }) }, { weight: 1, arbitrary: fc.nat({ max: peers - 1 }) }),
+    late: fc.nat({ max: Math.min(2, peers - spec.seeds) }),
+    steps: fc.constant(spec.steps)
+  })))
+}
+
+/** Splits a set into CIDR blocks, halving the largest until there are at least `n` (or nothing splits). */
+export function splitBlocks (set: RangeSet, n: number): Cidr[] {
+  const blocks = set.toCidrs().slice()
+  while (blocks.length < n) {
+    let best = -1
+    for (let i = 0; i < blocks.length; i++) if (blocks[i]!.prefix < 32 && (best < 0 || blocks[i]!.prefix < blocks[best]!.prefix)) best = i
+    if (best < 0) break
+    const b = blocks[best]!
+    const half = 1n << BigInt(31 - b.prefix)
+    blocks.splice(best, 1, cidr(4, b.first, b.prefix + 1), cidr(4, b.first + half, b.prefix + 1))
+  }
+  return blocks
+}
+
+export function canonicalCidrs (cidrs: Iterable<Cidr>): Cidr[] {
+  return RangeSet.fromCidrs(4, cidrs).toCidrs()
+}
+
+export class ClusterModel {
+  readonly peers: SimPeer[]
+  readonly genesis: SignedEvent
+  /** Partition group per peer; peers sync only within a group. */
+  group: number[]
+  readonly authored: Authored[] = []
+  readonly trace: string[] = []
+  readonly favourite: number
+  private stepNo = 0
+
+  constructor (n: number, seeds: number, favourite = 0, late = 0) {
+    const names = Array.from({ length: n }, (_, i) => peerName(i))
+    const seedNames = names.slice(0, seeds).sort(comparePeerNames)
+    this.genesis = createGenesis({ ranges: [parseCidr(MODEL_RANGE)], seeds: seedNames })
+    this.peers = names.map((_, i) => new SimPeer(peerNickname(i), this.genesis.id, peerSeed(i)))
+    for (const p of this.peers) p.receive([this.genesis])
+    // Every peer but the last `late` ones joins, and every peer learns of every
+    // join. The joins of a cluster shape are authored once and replayed (with
+    // the clock tick the join took), which keeps runs fast and ids identical.
+    const joining = this.peers.slice(0, n - Math.min(late, n - seeds))
+    const key = `${n}/${seeds}/${joining.length}`
+    const joins = bootCache.get(key)
+    if (joins === undefined) {
+      for (const p of joining) {
+        p.author('join', { nickname: p.nickname, addrs: [] })
+        for (const q of this.peers) q.syncFrom(p)
+      }
+      bootCache.set(key, joining.map(p => [...p.events.values()].find(e => e.event.kind === 'join' && e.event.author === p.name)!))
+    } else {
+      for (const p of this.peers) p.receive(joins)
+      for (const p of joining) p.clock++
+    }
+    this.group = this.peers.map(() => 0)
+    this.favourite = favourite % n
+  }
+
+  static run (spec: ClusterSpec, filter: StepFilter = {}): ClusterModel {
+    const m = new ClusterModel(spec.peers, spec.seeds, spec.favourite, spec.late ?? 0)
+    m.runSteps(spec.steps, filter)
+    return m
+  }
+
+  get n (): number { return this.peers.length }
+
+  index (name: PeerName): number { return this.peers.findIndex(p => p.name === name) }
+  name (i: number): PeerName { return this.peers[i]!.name }
+  snap (i: number): RingSnapshot { return this.peers[i]!.ring.snapshot() }
+
+  /** Undisputed space of `who` in peer `i`'s view. */
+  ownedIn (i: number, who: number): RangeSet {
+    return this.snap(i).peers.find(p => p.name === this.name(who))?.owned ?? RangeSet.empty(4)
+  }
+
+  removedIn (i: number, who: number): boolean {
+    return this.snap(i).peers.find(p => p.name === this.name(who))?.removed !== undefined
+  }
+
+  memberIn (i: number, who: number): boolean {
+    return this.snap(i).peers.find(p => p.name === this.name(who))?.member === true
+  }
+
+  /** A peer acts only while it is a member and not removed (or gone) in its own view. */
+  active (i: number): boolean { return this.memberIn(i, i) && !this.removedIn(i, i) }
+
+  /** Every event any peer holds (a causally closed set). */
+  allEvents (): SignedEvent[] {
+    const all = new Map<EventId, SignedEvent>()
+    for (const p of this.peers) for (const [id, e] of p.events) all.set(id, e)
+    return [...all.values()]
+  }
+
+  runSteps (steps: readonly Step[], filter: StepFilter = {}): void {
+    for (const s of steps) this.runStep(s, filter)
+  }
+
+  private bogus = false
+  private expect: 'valid' | 'void' = 'valid'
+
+  private record (peer: number, signed: SignedEvent, what: string): SignedEvent {
+    const v = this.peers[peer]!.ring.verdict(signed.id)!
+    const a: Authored = { step: this.stepNo, peer, signed, status: v.status, bogus: this.bogus, expect: this.bogus ? this.expect : 'valid' }
+    if (v.reason !== undefined) a.reason = v.reason
+    this.authored.push(a)
+    this.trace.push(`${this.stepNo}: ${peerNickname(peer)} ${what} -> ${signed.id.slice(0, 8)} ${v.status}${v.reason !== undefined ? ` (${v.reason})` : ''}`)
+    return signed
+  }
+
+  // ---- primitive actions (also used directly by scenario properties) ----
+
+  /** `to` is a peer index, or OUTSIDER. */
+  transfer (by: number, to: number, ranges: Cidr[]): SignedEvent {
+    const c = canonicalCidrs(ranges)
+    const name = to === OUTSIDER ? peerName(OUTSIDER) : this.name(to)
+    return this.record(by, this.peers[by]!.author('transfer', { ranges: c, to: name }), `transfer ${c.map(formatCidr).join(',')} to ${peerNickname(to)}`)
+  }
+
+  join (by: number, nickname: string): SignedEvent {
+    return this.record(by, this.peers[by]!.author('join', { nickname, addrs: [] }), `join as ${nickname}`)
+  }
+
+  /** A takeover with the given ranges, right or wrong. */
+  takeoverWith (by: number, target: number, ranges: Cidr[]): SignedEvent {
+    const c = canonicalCidrs(ranges)
+    return this.record(by, this.peers[by]!.author('takeover', { from: this.name(target), ranges: c }), `takeover ${peerNickname(target)} claiming ${c.map(formatCidr).join(',') || 'nothing'}`)
+  }
+
+  /** A leave with the given heirs, right or wrong. */
+  leaveWith (by: number, heirs: Array<{ peer: number, ranges: Cidr[] }>): SignedEvent {
+    const body = { heirs: heirs.filter(h => h.ranges.length > 0).map(h => ({ peer: this.name(h.peer), ranges: canonicalCidrs(h.ranges) })) }
+    return this.record(by, this.peers[by]!.author('leave', body), `leave to ${heirs.map(h => `${peerNickname(h.peer)}:${h.ranges.map(formatCidr).join(',')}`).join(' ') || 'nobody'}`)
+  }
+
+  takeover (by: number, target: number): SignedEvent {
+    const ranges = this.ownedIn(by, target).toCidrs()
+    return this.record(by, this.peers[by]!.author('takeover', { from: this.name(target), ranges }), `takeover ${peerNickname(target)} (${ranges.map(formatCidr).join(',') || 'nothing'})`)
+  }
+
+  leave (by: number, heirs: number[], split: number[] = [0]): SignedEvent {
+    const blocks = splitBlocks(this.ownedIn(by, by), heirs.length)
+    const per = new Map<number, Cidr[]>()
+    blocks.forEach((b, i) => {
+      const h = heirs[((split[i % split.length] ?? 0) + i) % heirs.length]!
+      per.set(h, [...(per.get(h) ?? []), b])
+    })
+    const body = { heirs: [...per.entries()].map(([h, cs]) => ({ peer: this.name(h), ranges: canonicalCidrs(cs) })) }
+    const what = body.heirs.map(h => `${peerNickname(this.index(h.peer))}:${h.ranges.map(formatCidr).join(',')}`).join(' ')
+    return this.record(by, this.peers[by]!.author('leave', body), `leave to ${what || 'nobody'}`)
+  }
+
+  /** A resolve of one or more disputes; assignments to the same owner are merged. */
+  resolve (by: number, dispute: DisputeSnapshot | DisputeSnapshot[], assignments: Array<{ owner: number, ranges: RangeSet }>, removals: number[] = []): SignedEvent {
+    const disputes = Array.isArray(dispute) ? dispute : [dispute]
+    const per = new Map<number, RangeSet>()
+    for (const a of assignments) per.set(a.owner, (per.get(a.owner) ?? RangeSet.empty(4)).union(a.ranges))
+    const body = {
+      disputes: disputes.map(d => d.id),
+      removals: [...new Set(removals)].map(r => this.name(r)),
+      assignments: [...per.entries()].filter(([, r]) => !r.isEmpty).map(([owner, r]) => ({ owner: this.name(owner), ranges: r.toCidrs() }))
+    }
+    const what = `resolve ${disputes.map(d => d.id.slice(0, 8)).join('+')} -> ${assignments.map(a => `${peerNickname(a.owner)}:${a.ranges.toString()}`).join(' ')}` +
+      (removals.length > 0 ? ` removing ${removals.map(peerNickname).join(',')}` : '')
+    return this.record(by, this.peers[by]!.author('resolve', body), what)
+  }
+
+  sync (a: number, b: number): void {
+    this.peers[b]!.syncFrom(this.peers[a]!)
+    this.trace.push(`${this.stepNo}: ${peerNickname(b)} <- ${peerNickname(a)}`)
+  }
+
+  /**
+   * b receives a's events the way the daemon adopts a batch (DESIGN.md §3,
+   * "validate the diff"): the batch is folded inside begin(); if it adds, as
+   * a log event, a party of an open dispute whose other party b already held
+   * as a log event, it is rolled back and b appends one `conflict` per such
+   * dispute, carrying the parties it does not hold as evidence (unless it
+   * already holds a conflict naming them). Returns whether b adopted it.
+   */
+  validatedSync (a: number, b: number, filter: StepFilter = {}): boolean {
+    const pb = this.peers[b]!
+    const fresh = [...this.peers[a]!.events.values()].filter(e => !pb.events.has(e.id))
+    if (fresh.length === 0) return true
+    const before = new Set(pb.events.keys())
+    const batch = new Set(fresh.map(e => e.id))
+    pb.ring.begin()
+    pb.receive(fresh)
+    const blocking = pb.ring.snapshot().disputes.filter(d => d.status === 'open' && d.parties.some(p => batch.has(p)) && d.parties.some(p => before.has(p)))
+    if (blocking.length === 0) {
+      pb.ring.commit()
+      this.trace.push(`${this.stepNo}: ${peerNickname(b)} <- ${peerNickname(a)} (validated)`)
+      return true
+    }
+    pb.ring.rollback()
+    for (const id of batch) pb.events.delete(id)
+    this.trace.push(`${this.stepNo}: ${peerNickname(b)} refuses ${peerNickname(a)}'s batch: it opens ${blocking.map(d => d.id.slice(0, 8)).join(', ')}`)
+    if (!this.active(b) || filter.exclude?.has(b) === true) return false
+    const all = byId(this.allEvents())
+    for (const d of blocking) {
+      const known = [...pb.events.values()].some(e => e.event.kind === 'conflict' && d.parties.every(p => e.event.kind === 'conflict' && e.event.body.rivals.includes(p)))
+      const evidence = d.parties.filter(p => !pb.events.has(p)).map(p => all.get(p)!.bytes)
+      if (known || evidence.length > MAX_EVIDENCE || d.parties.length > 64) continue
+      const body = { reason: 'dispute' as const, rivals: [...d.parties].sort(), overlap: d.ranges.toCidrs(), supplier: this.name(a), evidence }
+      this.record(b, pb.author('conflict', body), `conflict over ${d.id.slice(0, 8)} (${d.ranges.toString()}) carrying ${evidence.length} rival(s)`)
+    }
+    return false
+  }
+
+  /** Delivers exactly the causal past of `event` (inclusive) to peer `to`. */
+  deliverPast (event: SignedEvent, to: number): void {
+    this.peers[to]!.receive(causalPast(this.allEvents(), event.id))
+    this.trace.push(`${this.stepNo}: ${peerNickname(to)} <- past of ${event.id.slice(0, 8)}`)
+  }
+
+  partition (groups: number[]): void {
+    this.group = this.peers.map((_, i) => groups[i] ?? 0)
+    this.trace.push(`${this.stepNo}: partition ${this.group.join('')}`)
+  }
+
+  heal (): void {
+    this.group = this.peers.map(() => 0)
+    this.trace.push(`${this.stepNo}: heal`)
+  }
+
+  /** Every peer receives every event. */
+  syncAll (): void {
+    const all = this.allEvents()
+    for (const p of this.peers) p.receive(all)
+    this.trace.push(`${this.stepNo}: full sync`)
+  }
+
+  private runBogus (by: number, s: Extract<Step, { t: 'bogus' }>, ex: ReadonlySet<number>): void {
+    this.expect = 'void'
+    const others = this.peers.map((_, j) => j).filter(j => j !== by && !ex.has(j))
+    if (others.length === 0) return
+    const other = others[s.to % others.length]!
+    const own = this.ownedIn(by, by)
+    // A random /22–/24 block of the cluster range: owned, partly owned, or not at all.
+    const prefix = 22 + (s.pick % 3)
+    const count = 1 << (prefix - 20)
+    const random = cidr(4, parseCidr(MODEL_RANGE).first + BigInt(s.pick % count) * (1n << BigInt(32 - prefix)), prefix)
+    switch (s.kind % 5) {
+      case 0:
+        if (!this.memberIn(by, other) || this.removedIn(by, other)) return
+        // Valid exactly when the author's snapshot shows it owning all of the block.
+        this.expect = own.containsSet(RangeSet.fromCidrs(4, [random])) ? 'valid' : 'void'
+        this.transfer(by, other, [random])
+        return
+      case 1: {
+        const late = this.peers.map((_, j) => j).filter(j => j !== by && !this.memberIn(by, j))
+        const to = late.length > 0 && s.to % 2 === 0 ? late[s.to % late.length]! : OUTSIDER
+        this.transfer(by, to, own.isEmpty ? [random] : [own.toCidrs()[0]!])
+        return
+      }
+      case 2: {
+        if (!this.memberIn(by, other)) return
+        const right = this.ownedIn(by, other)
+        const block = RangeSet.fromCidrs(4, [random])
+        const wrong = right.containsSet(block) ? right.subtract(block) : right.union(block)
+        this.takeoverWith(by, other, wrong.toCidrs())
+        return
+      }
+      case 3: {
+        const heirs = this.peers.map((_, j) => j).filter(j => j !== by && this.memberIn(by, j) && !this.removedIn(by, j))
+        if (heirs.length === 0) return
+        const blocks = splitBlocks(own, 2)
+        const given = blocks.length > 1 ? blocks.slice(1) : [random]
+        this.leaveWith(by, [{ peer: heirs[s.to % heirs.length]!, ranges: given }])
+        return
+      }
+      default: {
+        const removed = this.peers.map((_, j) => j).filter(j => j !== by && this.removedIn(by, j))
+        if (removed.length === 0 || own.isEmpty) return
+        this.transfer(by, removed[s.to % removed.length]!, [own.toCidrs()[0]!])
+      }
+    }
+  }
+
+  /** Is there a resolve moving part of `ranges` that peer `i` has not seen? */
+  unseenResolveOver (i: number, ranges: RangeSet): boolean {
+    const held = this.peers[i]!.events
+    return this.allEvents().some(e => e.event.kind === 'resolve' && !held.has(e.id) &&
+      RangeSet.fromCidrs(4, e.event.body.assignments.flatMap(a => a.ranges)).overlaps(ranges))
+  }
+
+  // ---- interpreting a random step ----
+
+  runStep (s: Step, filter: StepFilter = {}): void {
+    this.stepNo++
+    const n = this.n
+    const ex = filter.exclude ?? new Set<number>()
+    // `by` picks among the peers that can do the step at all (active, not
+    // excluded, and for transfers and resolves owning space or seeing a
+    // dispute), so few steps are wasted.
+    const able = (can: (i: number) => boolean): number[] => this.peers.map((_, i) => i).filter(i => !ex.has(i) && this.active(i) && can(i))
+    let by = -1
+    if ('by' in s) {
+      const owners = able(i => !this.ownedIn(i, i).isEmpty)
+      const who = s.t === 'transfer'
+        ? owners
+        : s.t === 'resolve'
+          ? able(i => this.snap(i).disputes.some(d => d.status === 'open'))
+          : s.t === 'join'
+            // Late peers that have not joined yet come first; else a member renames.
+            ? (() => {
+                const late = this.peers.map((_, i) => i).filter(i => !ex.has(i) && !this.memberIn(i, i))
+                return late.length > 0 ? late : able(() => true)
+              })()
+            : s.t === 'leave' && owners.length > 0 ? owners : able(() => true)
+      if (who.length === 0) return
+      by = who[s.by % who.length]!
+    }
+    // Candidates a peer may name as recipient: members not removed in its view, not itself.
+    const recipients = (i: number): number[] => this.peers.map((_, j) => j).filter(j => j !== i && !ex.has(j) && this.memberIn(i, j) && !this.removedIn(i, j))
+    switch (s.t) {
+      case 'transfer': {
+        const owned = this.ownedIn(by, by).toCidrs()
+        const to = recipients(by)
+        if (owned.length === 0 || to.length === 0) return
+        const block = owned[s.pick % owned.length]!
+        const depth = Math.min(s.depth, 32 - block.prefix)
+        const size = 1n << BigInt(32 - block.prefix - depth)
+        const part = cidr(4, block.first + BigInt(s.sub % (1 << depth)) * size, block.prefix + depth)
+        this.transfer(by, to[s.to % to.length]!, [part])
+        return
+      }
+      case 'takeover': {
+        const target = s.target < 0 ? this.favourite : s.target % n
+        if (target === by || ex.has(target) || !this.memberIn(by, target)) return
+        this.takeover(by, target)
+        return
+      }
+      case 'join': {
+        const nickname = this.memberIn(by, by) ? `${peerNickname(by)}-${s.rename}` : peerNickname(by)
+        this.join(by, nickname)
+        return
+      }
+      case 'bogus': {
+        this.bogus = true
+        try { this.runBogus(by, s, ex) } finally { this.bogus = false }
+        return
+      }
+      case 'leave': {
+        const to = recipients(by)
+        if (to.length === 0) return
+        const heirs = [...new Set(s.heirs.map(h => to[h % to.length]!))]
+        this.leave(by, heirs, s.split)
+        return
+      }
+      case 'resolve': {
+        const snap = this.snap(by)
+        const keep = filter.keepDisputesWith
+        const open = snap.disputes.filter(d => d.status === 'open' && !(keep !== undefined && d.parties.some(p => keep.has(p))) &&
+          !(KNOWN_FOLD_BUGS.avoidConcurrentResolves && this.unseenResolveOver(by, d.ranges)))
+        if (open.length === 0) return
+        const first = s.pick % open.length
+        const chosen = open.filter((_, i) => i === first || ((s.more >> (i % 8)) & 1) === 1)
+        const assignments: Array<{ owner: number, ranges: RangeSet }> = []
+        const stake: number[] = []
+        let assigned = RangeSet.empty(4)
+        for (const [k, d] of chosen.entries()) {
+          // A claimant may be unknown to the resolver (its join reached it only inside a
+          // conflict's evidence): owners must be members, not removed, in its view.
+          const owners = d.claimants.map(c => this.index(c)).filter(o => o >= 0 && this.memberIn(by, o) && !this.removedIn(by, o) && !ex.has(o))
+          if (owners.length === 0) return
+          // Overlapping disputes: an address goes to the owner of the first that names it.
+          assignments.push({ owner: owners[(s.owner + k) % owners.length]!, ranges: d.ranges.subtract(assigned) })
+          assigned = assigned.union(d.ranges)
+          stake.push(...d.atStake.map(p => this.index(p)))
+        }
+        const owners = new Set(assignments.map(a => a.owner))
+        const removals = [...new Set(stake)].filter((p, i) => !owners.has(p) && !ex.has(p) && ((s.removals >> (i % 8)) & 1) === 1)
+        this.resolve(by, chosen, assignments, removals)
+        return
+      }
+      case 'partition': {
+        this.partition(s.groups.map(g => g % s.k))
+        return
+      }
+      case 'heal': this.heal(); return
+      case 'sync': {
+        const a = s.a % n
+        const b = s.b % n
+        const from = s.group ? this.peers.map((_, i) => i).filter(i => i !== b && this.group[i] === this.group[b]) : [a]
+        for (const x of from) {
+          if (x === b || this.group[x] !== this.group[b]) continue
+          if (s.strict) this.validatedSync(x, b, filter)
+          else this.sync(x, b)
+        }
+      }
+    }
+  }
+}
+
+// ---- event-set helpers ----
+
+export function byId (events: Iterable<SignedEvent>): Map<EventId, SignedEvent> {
+  const m = new Map<EventId, SignedEvent>()
+  for (const e of events) m.set(e.id, e)
+  return m
+}
+
+/** The causal past of `id` (inclusive), from its deps. */
+export function causalPast (events: Iterable<SignedEvent>, id: EventId): SignedEvent[] {
+  const all = byId(events)
+  const out = new Map<EventId, SignedEvent>()
+  const stack = [id]
+  while (stack.length > 0) {
+    const x = stack.pop()!
+    if (out.has(x)) continue
+    const e = all.get(x)
+    if (e === undefined) throw new Error(`event ${x} is not in the set`)
+    out.set(x, e)
+    stack.push(...e.event.deps)
+  }
+  return [...out.values()]
+}
+
+export function topologicalOrder (events: Iterable<SignedEvent>): SignedEvent[] {
+  return [...events].sort((a, b) => compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id }))
+}
+
+/** A small deterministic PRNG (mulberry32), so a fast-check seed fixes a delivery order. */
+export function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * A linear extension of the dependency DAG: repeatedly deliver one event
+ * whose deps are all delivered. `choose` picks among the ready events
+ * (sorted by id so the choice depends only on the set).
+ */
+export function linearExtension (events: readonly SignedEvent[], choose: (ready: SignedEvent[]) => number, delivered: ReadonlySet<EventId> = new Set()): SignedEvent[] {
+  const ids = new Set(events.map(e => e.id))
+  const waiting = new Map<EventId, number>()
+  const dependents = new Map<EventId, SignedEvent[]>()
+  const ready: SignedEvent[] = []
+  for (const e of events) {
+    const deps = e.event.deps.filter(d => ids.has(d))
+    if (e.event.deps.some(d => !ids.has(d) && !delivered.has(d))) throw new Error(`event ${e.id} has deps outside the set`)
+    waiting.set(e.id, deps.length)
+    for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), e])
+    if (deps.length === 0) ready.push(e)
+  }
+  const out: SignedEvent[] = []
+  while (ready.length > 0) {
+    ready.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const [e] = ready.splice(choose(ready), 1)
+    out.push(e!)
+    for (const f of dependents.get(e!.id) ?? []) {
+      const left = waiting.get(f.id)! - 1
+      waiting.set(f.id, left)
+      if (left === 0) ready.push(f)
+    }
+  }
+  if (out.length !== events.length) throw new Error('the events do not form a DAG closed under deps')
+  return out
+}
+
+export function randomLinearExtension (events: readonly SignedEvent[], seed: number, delivered?: ReadonlySet<EventId>): SignedEvent[] {
+  const rnd = prng(seed)
+  return linearExtension(events, ready => Math.floor(rnd() * ready.length), delivered)
+}
+
+/** Delivers one author's chain as far as possible before switching: far from topological order. */
+export function authorFirstExtension (events: readonly SignedEvent[], seed: number): SignedEvent[] {
+  const rnd = prng(seed)
+  let current: string | undefined
+  return linearExtension(events, ready => {
+    const same = ready.findIndex(e => e.event.kind !== 'genesis' && e.event.author === current)
+    if (same >= 0 && rnd() < 0.9) return same
+    const i = Math.floor(rnd() * ready.length)
+    const e = ready[i]!.event
+    current = e.kind === 'genesis' ? undefined : e.author
+    return i
+  })
+}
+
+/** Always delivers the ready event with the highest lamport: deep chains before their concurrent siblings. */
+export function deepestFirstExtension (events: readonly SignedEvent[]): SignedEvent[] {
+  return linearExtension(events, ready => {
+    let best = 0
+    for (let i = 1; i < ready.length; i++) if (ready[i]!.event.lamport >= ready[best]!.event.lamport) best = i
+    return best
+  })
+}
+
+export function foldInOrder (clusterId: EventId, events: readonly SignedEvent[]): OwnershipRing {
+  const ring = new OwnershipRing(clusterId)
+  for (const e of events) ring.apply(e)
+  return ring
+}
+
+// ---- canonical snapshots ----
+
+const cidrText = (set: RangeSet | undefined): string => set === undefined ? '-' : set.toCidrs().map(formatCidr).join(',')
+
+export interface CanonicalOptions {
+  /** Keep segment boundaries exactly as the fold left them (otherwise equal neighbours are merged). */
+  rawSegments?: boolean
+  /**
+   * Render a removed peer's `removed` as a flag, without the removing event.
+   * Known fold bug (ring-scenarios: "removed names ... whatever the arrival
+   * order"): with two concurrent removals the snapshot names whichever was
+   * folded first, so order-independence can only be checked on the flag.
+   */
+  removalAsFlag?: boolean
+  /**
+   * Mask the address ranges named in void reasons. Known fold bug
+   * (ring-scenarios: "a void transfer's reason ..."): the reason names a
+   * segment of the fold's current segment map, whose boundaries depend on
+   * what else was folded before, so the text differs between replicas.
+   */
+  maskReasonRanges?: boolean
+}
+
+/** A void reason with its address ranges masked (see CanonicalOptions.maskReasonRanges). */
+export function maskRanges (reason: string): string {
+  return reason.replace(/\d+\.\d+\.\d+\.\d+\/\d+/g, '<cidr>').replace(/<cidr>(, <cidr>)*( and \d+ more)?/g, '<cidrs>')
+}
+
+/**
+ * A canonical, order-free rendering of everything a snapshot says about the
+ * ring: ownership, peers, disputes, voids, overrides. Neighbouring segments
+ * that say the same thing are merged unless `rawSegments`, since where the
+ * fold happens to keep a boundary is not part of the ring's meaning.
+ */
+export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {}): string {
+  const segs: Array<{ start: string, end: string, state: string, owner?: string, disputes: string }> = []
+  for (const seg of s.segments) {
+    const row = { start: seg.start.toString(), end: seg.end.toString(), state: seg.state, owner: seg.owner, disputes: [...seg.disputes].join(',') }
+    const last = segs[segs.length - 1]
+    if (opts.rawSegments !== true && last !== undefined && last.end === row.start && last.state === row.state && last.owner === row.owner && last.disputes === row.disputes) {
+      last.end = row.end
+    } else {
+      segs.push(row)
+    }
+  }
+  return JSON.stringify({
+    clusterId: s.clusterId,
+    range: cidrText(s.range),
+    segments: segs,
+    peers: s.peers.map(p => ({
+      name: p.name,
+      nickname: p.nickname,
+      seed: p.seed,
+      member: p.member,
+      removed: p.removed === undefined ? null : opts.removalAsFlag === true ? true : { by: p.removed.by, event: p.removed.event },
+      owned: cidrText(p.owned)
+    })),
+    disputes: s.disputes.map(d => ({
+      id: d.id,
+      kind: d.kind,
+      parties: [...d.parties],
+      evidenceOnly: [...d.evidenceOnly],
+      ranges: cidrText(d.ranges),
+      status: d.status,
+      settledBy: [...d.settledBy],
+      atStake: [...d.atStake],
+      claimants: [...d.claimants]
+    })),
+    voids: s.voids.map(v => ({ id: v.id, kind: v.kind, author: v.author, reason: opts.maskReasonRanges === true ? maskRanges(v.reason) : v.reason })),
+    overridden: s.overridden.map(o => ({ id: o.id, by: [...o.by] })),
+    equivocations: s.equivocations,
+    readOnly: s.readOnly,
+    heads: [...s.heads],
+    events: s.events,
+    disputed: cidrText(s.disputed)
+  })
+}
+
+/** The first difference between two canonical renderings, for readable failures. */
+export function firstDifference (a: string, b: string): string {
+  const x = JSON.parse(a) as Record<string, unknown>
+  const y = JSON.parse(b) as Record<string, unknown>
+  for (const key of Object.keys(x)) {
+    const u = JSON.stringify(x[key])
+    const v = JSON.stringify(y[key])
+    if (u !== v) return `${key}:\n  ${u}\n  ${v}`
+  }
+  return 'no difference'
+}
+
+/**
+ * Checks that the snapshot's segments tile the cluster range exactly, that
+ * owned segments name one owner, that nothing is unowned, and that the peers'
+ * owned sets are disjoint and agree with the segments. Returns the problems.
+ */
+export function tilingProblems (s: RingSnapshot): string[] {
+  const problems: string[] = []
+  const range = s.range
+  if (range === undefined) return ['no range']
+  const [start, end] = range.spans[0]!
+  let at = start
+  const owned = new Map<string, Array<readonly [bigint, bigint]>>()
+  const disputed: Array<readonly [bigint, bigint]> = []
+  for (const seg of s.segments) {
+    if (seg.start !== at) problems.push(`segment starts at ${seg.start}, expected ${at}`)
+    if (seg.end <= seg.start) problems.push(`empty segment at ${seg.start}`)
+    at = seg.end
+    if (seg.state === 'unowned') problems.push(`unowned segment ${seg.start}-${seg.end}`)
+    if (seg.state === 'owned') {
+      if (seg.owner === undefined) problems.push(`owned segment ${seg.start} without owner`)
+      else owned.set(seg.owner, [...(owned.get(seg.owner) ?? []), [seg.start, seg.end]])
+      if (seg.disputes.length > 0) problems.push(`owned segment ${seg.start} lists disputes`)
+    }
+    if (seg.state === 'disputed') {
+      disputed.push([seg.start, seg.end])
+      if (seg.owner !== undefined) problems.push(`disputed segment ${seg.start} has an owner`)
+      if (seg.disputes.length === 0) problems.push(`disputed segment ${seg.start} names no dispute`)
+    }
+  }
+  if (at !== end) problems.push(`segments end at ${at}, range ends at ${end}`)
+  let union = RangeSet.empty(4)
+  for (const p of s.peers) {
+    const expected = RangeSet.fromSpans(4, owned.get(p.name) ?? [])
+    if (!expected.equals(p.owned)) problems.push(`peer ${p.name} owned ${cidrText(p.owned)} but segments say ${cidrText(expected)}`)
+    if (union.overlaps(p.owned)) problems.push(`peer ${p.name} owns addresses another peer owns`)
+    union = union.union(p.owned)
+  }
+  for (const name of owned.keys()) if (!s.peers.some(p => p.name === name)) problems.push(`owner ${name} missing from peers`)
+  const dis = RangeSet.fromSpans(4, disputed)
+  if (s.disputed !== undefined && !s.disputed.equals(dis)) problems.push(`disputed ${cidrText(s.disputed)} but segments say ${cidrText(dis)}`)
+  if (union.overlaps(dis)) problems.push('an address is both owned and disputed')
+  if (!union.union(dis).equals(range)) problems.push(`owned ∪ disputed = ${cidrText(union.union(dis))}, not the range`)
+  return problems
+}
