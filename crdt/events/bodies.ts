@@ -31,7 +31,8 @@ type BodyOf = {
 
 interface BodyCodec<K extends EventKind> {
   toWire: (body: BodyOf[K]) => WireMap
-  fromWire: (wire: unknown, decodeEvidence: (bytes: Uint8Array, field: string) => void) => BodyOf[K]
+  /** `trusted` skips the canonical-order checks for bytes from our own store. */
+  fromWire: (wire: unknown, decodeEvidence: (bytes: Uint8Array, field: string) => void, trusted: boolean) => BodyOf[K]
 }
 
 /** Checks that per-peer range lists do not overlap: one address, one recipient. */
@@ -52,28 +53,28 @@ function sortedByPeer<T extends { peer: string } | { owner: string }> (items: re
   return [...items].sort((a, b) => compareBytes(key(a), key(b)))
 }
 
-function expectPeerKeyedList (value: unknown, field: string): Array<{ peer: string, ranges: ReturnType<typeof expectRanges> }> {
+function expectPeerKeyedList (value: unknown, field: string, trusted: boolean): Array<{ peer: string, ranges: ReturnType<typeof expectRanges> }> {
   const list = expectArray(value, field, MAX_PARTIES * 16).map((item, i) => {
     const pair = expectArray(item, `${field}[${i}]`, 2)
     if (pair.length !== 2) throw malformed(`${field}[${i}]`, 'expected [peer, ranges]')
     return {
       peerBytes: expectBytes(pair[0], `${field}[${i}][0]`),
       peer: expectPeer(pair[0], `${field}[${i}][0]`),
-      ranges: expectRanges(pair[1], `${field}[${i}][1]`, { nonEmpty: true })
+      ranges: expectRanges(pair[1], `${field}[${i}][1]`, { nonEmpty: true, trusted })
     }
   })
   for (let i = 1; i < list.length; i++) {
     if (compareBytes(list[i - 1]!.peerBytes, list[i]!.peerBytes) >= 0) throw malformed(field, 'not sorted by peer, or has duplicates')
   }
-  expectDisjoint(list.map(x => x.ranges), field)
+  if (!trusted) expectDisjoint(list.map(x => x.ranges), field)
   return list.map(({ peer, ranges }) => ({ peer, ranges }))
 }
 
 const genesis: BodyCodec<'genesis'> = {
   toWire: b => ({ ranges: rangesToWire(b.ranges), seeds: peersToWire(b.seeds) }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['ranges', 'seeds'])
-    const ranges = expectRanges(m.ranges, 'body.ranges', { nonEmpty: true })
+    const ranges = expectRanges(m.ranges, 'body.ranges', { nonEmpty: true, trusted })
     if (ranges.length !== 1) throw malformed('body.ranges', 'a cluster has exactly one CIDR range')
     const seeds = expectPeerSet(m.seeds, 'body.seeds', MAX_SEEDS)
     if (seeds.length === 0) throw malformed('body.seeds', 'must not be empty')
@@ -83,7 +84,7 @@ const genesis: BodyCodec<'genesis'> = {
 
 const join: BodyCodec<'join'> = {
   toWire: b => ({ nickname: b.nickname, addrs: [...b.addrs] }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['nickname', 'addrs'])
     const nickname = expectString(m.nickname, 'body.nickname', MAX_NICKNAME)
     // eslint-disable-next-line no-control-regex
@@ -101,25 +102,25 @@ const join: BodyCodec<'join'> = {
 
 const transfer: BodyCodec<'transfer'> = {
   toWire: b => ({ ranges: rangesToWire(b.ranges), to: peerToWire(b.to) }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['ranges', 'to'])
-    return { ranges: expectRanges(m.ranges, 'body.ranges', { nonEmpty: true }), to: expectPeer(m.to, 'body.to') }
+    return { ranges: expectRanges(m.ranges, 'body.ranges', { nonEmpty: true, trusted }), to: expectPeer(m.to, 'body.to') }
   }
 }
 
 const takeover: BodyCodec<'takeover'> = {
   toWire: b => ({ from: peerToWire(b.from), ranges: rangesToWire(b.ranges) }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['from', 'ranges'])
-    return { from: expectPeer(m.from, 'body.from'), ranges: expectRanges(m.ranges, 'body.ranges') }
+    return { from: expectPeer(m.from, 'body.from'), ranges: expectRanges(m.ranges, 'body.ranges', { trusted }) }
   }
 }
 
 const leave: BodyCodec<'leave'> = {
   toWire: b => ({ heirs: sortedByPeer(b.heirs).map(h => [peerToWire(h.peer), rangesToWire(h.ranges)]) }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['heirs'])
-    const heirs: Heir[] = expectPeerKeyedList(m.heirs, 'body.heirs')
+    const heirs: Heir[] = expectPeerKeyedList(m.heirs, 'body.heirs', trusted)
     return { heirs }
   }
 }
@@ -132,13 +133,13 @@ const conflict: BodyCodec<'conflict'> = {
     supplier: peerToWire(b.supplier),
     evidence: [...b.evidence]
   }),
-  fromWire: (w, decodeEvidence) => {
+  fromWire: (w, decodeEvidence, trusted) => {
     const m = expectMap(w, 'body', ['reason', 'rivals', 'overlap', 'supplier', 'evidence'])
     const reason = expectString(m.reason, 'body.reason', 16)
     if (reason !== 'dispute' && reason !== 'equivocation') throw malformed('body.reason', `unknown reason "${reason}"`)
     const rivals = expectIdSet(m.rivals, 'body.rivals', MAX_PARTIES)
     if (rivals.length < 2) throw malformed('body.rivals', 'a conflict needs at least two rival events')
-    const overlap = expectRanges(m.overlap, 'body.overlap')
+    const overlap = expectRanges(m.overlap, 'body.overlap', { trusted })
     const supplier = expectPeer(m.supplier, 'body.supplier')
     const evidence = expectArray(m.evidence, 'body.evidence', MAX_EVIDENCE).map((e, i) => expectBytes(e, `body.evidence[${i}]`))
     evidence.forEach((bytes, i) => { decodeEvidence(bytes, `body.evidence[${i}]`) })
@@ -152,12 +153,12 @@ const resolve: BodyCodec<'resolve'> = {
     removals: peersToWire(b.removals),
     assignments: sortedByPeer(b.assignments).map(a => [peerToWire(a.owner), rangesToWire(a.ranges)])
   }),
-  fromWire: w => {
+  fromWire: (w, _d, trusted) => {
     const m = expectMap(w, 'body', ['disputes', 'removals', 'assignments'])
     const disputes = expectIdSet(m.disputes, 'body.disputes', MAX_PARTIES)
     if (disputes.length === 0) throw malformed('body.disputes', 'must name at least one dispute')
     const removals = expectPeerSet(m.removals, 'body.removals', MAX_PARTIES)
-    const assignments: Assignment[] = expectPeerKeyedList(m.assignments, 'body.assignments').map(({ peer, ranges }) => ({ owner: peer, ranges }))
+    const assignments: Assignment[] = expectPeerKeyedList(m.assignments, 'body.assignments', trusted).map(({ peer, ranges }) => ({ owner: peer, ranges }))
     return { disputes, removals, assignments }
   }
 }

@@ -90,6 +90,12 @@ export interface DecodeOptions {
   verifier?: Verifier | null
   /** When the id is known (an Automerge key, a rival id), the bytes must hash to it. */
   expectedId?: EventId
+  /**
+   * Bytes from our own store, written only after full checks: skip the
+   * canonical-form checks too (they cost more than the decoding itself).
+   * Structure is still checked. Never for bytes from the network.
+   */
+  trusted?: boolean
 }
 
 /** Strictly decodes (and by default verifies) an event's bytes. Throws EventError. */
@@ -105,15 +111,18 @@ export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): Signe
   } catch (err) {
     throw new EventError('undecodable', `not DAG-CBOR: ${(err as Error).message}`)
   }
-  let reencoded: Uint8Array
-  try {
-    reencoded = dagCbor.encode(decoded)
-  } catch (err) {
-    throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
+  const trusted = opts.trusted === true
+  if (!trusted) {
+    let reencoded: Uint8Array
+    try {
+      reencoded = dagCbor.encode(decoded)
+    } catch (err) {
+      throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
+    }
+    if (!equalBytes(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
   }
-  if (!equalBytes(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
-  const verifier = opts.verifier === undefined ? defaultVerifier : opts.verifier
-  return { id, bytes, event: parseWire(decoded, verifier) }
+  const verifier = trusted ? null : opts.verifier === undefined ? defaultVerifier : opts.verifier
+  return { id, bytes, event: parseWire(decoded, verifier, trusted) }
 }
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
@@ -126,7 +135,7 @@ function parseDeps (value: unknown): string[] {
   return expectIdSet(value, 'deps', MAX_DEPS)
 }
 
-function parseWire (decoded: unknown, verifier: Verifier | null): WeftEvent {
+function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false): WeftEvent {
   const top = expectMap(decoded, 'event', [], ENVELOPE_FIELDS)
   const v = expectInt(top.v, 'v', 1)
   if (v > EVENT_FORMAT_VERSION) return parseFuture(top, v, verifier)
@@ -135,7 +144,7 @@ function parseWire (decoded: unknown, verifier: Verifier | null): WeftEvent {
   const decodeEvidence = (bytes: Uint8Array, field: string): void => {
     let inner: SignedEvent
     try {
-      inner = decodeEvent(bytes, { verifier })
+      inner = decodeEvent(bytes, { verifier, trusted })
     } catch (err) {
       throw malformed(field, `bad evidence event: ${(err as Error).message}`)
     }
@@ -146,7 +155,7 @@ function parseWire (decoded: unknown, verifier: Verifier | null): WeftEvent {
     const m = expectMap(top, 'event', GENESIS_FIELDS)
     expectInt(m.lamport, 'lamport', 1, 1)
     if (parseDeps(m.deps).length !== 0) throw malformed('deps', 'genesis has no deps')
-    return { v, kind, lamport: 1, deps: [], body: BODY_CODECS.genesis.fromWire(m.body, decodeEvidence) }
+    return { v, kind, lamport: 1, deps: [], body: BODY_CODECS.genesis.fromWire(m.body, decodeEvidence, trusted) }
   }
 
   const m = expectMap(top, 'event', ENVELOPE_FIELDS)
@@ -159,8 +168,8 @@ function parseWire (decoded: unknown, verifier: Verifier | null): WeftEvent {
   if (deps.length === 0) throw malformed('deps', 'an authored event has at least one dep')
   const time = expectInt(m.time, 'time', 0)
   const sig = expectBytes(m.sig, 'sig', 64)
-  const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence) => unknown }
-  const body = codec.fromWire(m.body, decodeEvidence)
+  const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence, trusted: boolean) => unknown }
+  const body = codec.fromWire(m.body, decodeEvidence, trusted)
   if (verifier !== null) verifySignature(m, author, sig, verifier)
   return { v, kind, author, seq, lamport, deps, time, body } as AuthoredEvent
 }

@@ -33,8 +33,19 @@ export function publicKeyFromPeerIdBytes (bytes: Uint8Array): Uint8Array {
 
 const nameCache = new Map<string, Uint8Array>()
 
+// base58 is slow (big-number division); a cluster has few peers, so decoding
+// thousands of events keeps asking for the same handful of names.
+const bytesCache = new Map<string, PeerName>()
+
 export function peerNameFromBytes (bytes: Uint8Array): PeerName {
-  return base58btc.baseEncode(bytes)
+  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1')
+  let name = bytesCache.get(key)
+  if (name === undefined) {
+    name = base58btc.baseEncode(bytes)
+    if (bytesCache.size > 10_000) bytesCache.clear()
+    bytesCache.set(key, name)
+  }
+  return name
 }
 
 /** Parses a peer name; throws TypeError when it is not an Ed25519 PeerId. */

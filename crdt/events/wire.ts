@@ -92,7 +92,7 @@ export function expectIdSet (value: unknown, field: string, maxLength: number): 
  * exactly the minimal sorted CIDR decomposition of its union. Canonical lists
  * make "same ranges" mean "same bytes", which resolve agreement relies on.
  */
-export function expectRanges (value: unknown, field: string, opts: { nonEmpty?: boolean, family?: Family } = {}): Cidr[] {
+export function expectRanges (value: unknown, field: string, opts: { nonEmpty?: boolean, family?: Family, trusted?: boolean } = {}): Cidr[] {
   const list = expectArray(value, field, MAX_RANGES)
   if (opts.nonEmpty === true && list.length === 0) throw malformed(field, 'must not be empty')
   const cidrs = list.map((item, i) => {
@@ -109,6 +109,7 @@ export function expectRanges (value: unknown, field: string, opts: { nonEmpty?: 
   if (cidrs.length === 0) return cidrs
   const family = opts.family ?? cidrs[0]!.family
   if (cidrs.some(c => c.family !== family)) throw malformed(field, 'mixes address families')
+  if (opts.trusted === true) return cidrs
   const canonical = RangeSet.fromCidrs(family, cidrs).toCidrs()
   const same = canonical.length === cidrs.length && canonical.every((c, i) => c.first === cidrs[i]!.first && c.prefix === cidrs[i]!.prefix)
   if (!same) throw malformed(field, 'not a minimal sorted CIDR list')

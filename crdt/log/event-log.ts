@@ -79,6 +79,8 @@ export class EventLog {
 
   get changeCount (): number { return this.doc.stats().numChanges }
 
+  hasChange (hash: string): boolean { return this.doc.getChangeMetaByHash(hash) !== null }
+
   /** The event id a change carries, or undefined for the skeleton or an unknown hash. */
   eventIdOf (hash: string): EventId | undefined {
     const cached = this.changeIds.get(hash)
