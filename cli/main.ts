@@ -56,8 +56,16 @@ export async function main (argv: string[], io: CliIo = processIo): Promise<numb
       return err.exitCode
     }
     const message = err instanceof Error ? err.message : String(err)
-    io.err(`weft: ${message}\n`)
+    io.err(`weft: ${oneLine(message)}\n`)
     if (process.env.WEFT_DEBUG === '1' && err instanceof Error && err.stack != null) io.err(err.stack + '\n')
     return 1
   }
+}
+
+/**
+ * Errors from libraries can span lines and even embed stack frames (libp2p's
+ * listen failure does); the contract is one line, so join the meaningful parts.
+ */
+export function oneLine (message: string): string {
+  return message.split('\n').map(l => l.trim()).filter(l => l !== '' && !/^at \S/.test(l)).join(' ')
 }

@@ -1,6 +1,20 @@
 import type { Command } from 'commander'
 import type { CliIo } from '../main.js'
+import { registerConnect } from './connect.js'
+import { registerForget } from './forget.js'
+import { registerId } from './id.js'
+import { registerLaunch } from './launch.js'
+import { registerStatus } from './status.js'
+import { registerStop } from './stop.js'
+import { registerWaitReady } from './wait-ready.js'
 
 /** Registers every command on the program. Each command lives in its own file. */
-export function registerCommands (_program: Command, _io: CliIo): void {
+export function registerCommands (program: Command, io: CliIo): void {
+  registerLaunch(program, io)
+  registerId(program, io)
+  registerStatus(program, io)
+  registerConnect(program, io)
+  registerForget(program, io)
+  registerWaitReady(program, io)
+  registerStop(program, io)
 }

@@ -10,7 +10,8 @@ import { bucketOf, SKELETON_CHANGE_HASH } from './skeleton.js'
  * relay can forge an author's change or make two changes collide:
  * actor = first 16 bytes of sha-256(author) (genesis: of its id), Automerge
  * seq = event seq (genesis: 1), time 0, no message, change deps = the
- * changes of the event's deps (genesis: the skeleton), and exactly one `set`
+ * changes of the event's deps (genesis: the skeleton) plus, as Automerge
+ * always adds it, the author's previous change, and exactly one `set`
  * with no predecessors into bucket id[0..2] under key id, whose value hashes
  * to the id.
  */
@@ -26,6 +27,8 @@ export function genesisActor (id: string): string {
 export interface ChangeContext {
   /** The event id held in the change with this hash (in the document or the same batch). */
   eventIdOf: (changeHash: string) => string | undefined
+  /** The author and seq of the event held in that change (decoded, not verified). */
+  authorSeqOf: (changeHash: string) => { author: string, seq: number } | undefined
   /** Metadata of a dep change, for the startOp rule. */
   metaOf: (changeHash: string) => Pick<ChangeMeta, 'maxOp'> | undefined
   verifier: Verifier | null
@@ -72,8 +75,17 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   if (e.kind === 'genesis') {
     if (change.deps.length !== 1 || change.deps[0] !== SKELETON_CHANGE_HASH) throw bad(change, 'a genesis change depends on the skeleton only')
   } else {
+    // Automerge always adds the actor's own previous change to a new
+    // change's deps, even when it is not a head. So the deps are exactly the
+    // changes of the event's deps, plus possibly the author's event seq - 1.
     const want = new Set(e.deps)
-    if (change.deps.includes(SKELETON_CHANGE_HASH) || want.size !== depIds.size || [...want].some(d => !depIds.has(d))) {
+    const missing = [...want].filter(d => !depIds.has(d))
+    const extra = change.deps.filter(h => h !== SKELETON_CHANGE_HASH && !want.has(ctx.eventIdOf(h)!))
+    const extraOk = extra.length === 0 || (extra.length === 1 && (() => {
+      const prev = ctx.authorSeqOf(extra[0]!)
+      return prev !== undefined && prev.author === e.author && prev.seq === e.seq - 1
+    })())
+    if (change.deps.includes(SKELETON_CHANGE_HASH) || missing.length > 0 || !extraOk) {
       throw bad(change, 'its deps are not the changes of the event\'s deps')
     }
   }

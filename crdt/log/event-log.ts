@@ -1,4 +1,4 @@
-import type { EventId, SignedEvent, Verifier } from '../events/index.js'
+import { decodeEvent, type EventId, type SignedEvent, type Verifier } from '../events/index.js'
 import { automerge, type AutomergeDoc, type ChangeMeta, type DecodedChange, type Heads, type SyncState } from './automerge-raw.js'
 import { actorFor, checkChange, genesisActor, type ChangeContext } from './change-check.js'
 import { LogError } from './errors.js'
@@ -222,6 +222,7 @@ export class EventLog {
     const batchIds = new Map<string, string>()
     const ctx: ChangeContext = {
       eventIdOf: h => batchIds.get(h) ?? inBatch.get(h)?.ops[0]?.key ?? this.eventIdOfIn(doc, h),
+      authorSeqOf: h => authorSeq(inBatch.get(h) ?? doc.getDecodedChangeByHash(h) ?? undefined),
       metaOf: h => {
         const d = inBatch.get(h)
         if (d !== undefined) return { maxOp: d.startOp + d.ops.length - 1 }
@@ -249,6 +250,18 @@ export class EventLog {
 
   /** Frees the document. The log is unusable afterwards. */
   close (): void { this.doc.free() }
+}
+
+/** Author and seq of the event a change carries (decoded without verification). */
+function authorSeq (change: DecodedChange | undefined): { author: string, seq: number } | undefined {
+  const op = change?.ops[0]
+  if (op === undefined || !Array.isArray(op.value)) return undefined
+  try {
+    const e = decodeEvent(Uint8Array.from(op.value as number[]), { verifier: null }).event
+    return e.kind === 'genesis' ? undefined : { author: e.author, seq: e.seq }
+  } catch {
+    return undefined
+  }
 }
 
 /**

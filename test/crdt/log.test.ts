@@ -85,6 +85,21 @@ describe('log append, save, load and sync', () => {
     assert.deepEqual(a!.log.heads().sort(), b!.log.heads().sort())
   })
 
+  test('an author whose previous event is no longer a head still syncs (Automerge adds it to the deps)', () => {
+    const { peers: [a, b, c] } = cluster(3)
+    a!.author('join', { nickname: 'host1', addrs: [] })
+    syncPair(a!, b!)
+    b!.author('join', { nickname: 'host2', addrs: [] })
+    syncPair(b!, c!)
+    c!.author('join', { nickname: 'host3', addrs: [] })
+    syncPair(c!, a!)
+    // a's heads are now c's join only; a's own join is deeper in the past.
+    const t = a!.author('transfer', { ranges: [parseCidr('10.40.0.0/13')], to: b!.sim.name })
+    syncPair(a!, b!)
+    assert.ok(b!.log.hasEvent(t.id))
+    assert.equal(b!.sim.ring.verdict(t.id)?.status, 'valid')
+  })
+
   test('save, saveSince and load give back the same log and seq continues', () => {
     const { peers: [a] } = cluster(1)
     a!.author('join', { nickname: 'host1', addrs: [] })

@@ -1,0 +1,95 @@
+import { Command, Option } from 'commander'
+import type { DaemonConfig } from '../../node/config.js'
+import { acquirePidLock, dataDirPaths, PeerAlreadyRunningError, publishSocketPath, runningPid } from '../../node/data-dir.js'
+import { loadOrCreateIdentity } from '../../node/identity.js'
+import { isReadyMessage, launchInBackground, LaunchError, type ReadyMessage } from '../../node/launch.js'
+import { addDataDirOption, addJsonOption, dataDirOf, printJson, warn } from '../common.js'
+import { CliError } from '../errors.js'
+import { buildLaunchConfig, DEFAULT_LISTEN, launchArgs, type LaunchOptions } from '../launch-config.js'
+import type { CliIo } from '../main.js'
+
+type RunDaemon = (config: DaemonConfig, events: { onReady?: (info: { name: string, nickname: string }) => void }) => Promise<void>
+
+/** A daemonized child that lingers this long after stopping has a leaked handle: exit anyway. */
+const EXIT_GRACE_MS = 5_000
+
+export function registerLaunch (program: Command, io: CliIo): void {
+  const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+  const cmd = program.command('launch')
+    .summary('start this peer (in the background unless --foreground)')
+    .description('Starts the peer and returns once it is listening. A new peer with no PEER founds a cluster; ' +
+      'with PEERs it joins the cluster it finds there. Relaunching keeps identity, log and allocations.\n\n' +
+      'PEER is HOST, HOST:PORT or a multiaddr (with or without /p2p/ID).')
+    .argument('[peer...]', 'peers to dial')
+    .addOption(new Option('--listen <addr>', 'HOST:PORT or multiaddr to listen on, repeatable').argParser(collect).default([], DEFAULT_LISTEN))
+    .addOption(new Option('--advertise <addr>', 'address other peers dial, repeatable').argParser(collect).default([], 'the listen addresses'))
+    .option('--nickname <name>', 'a name for humans (default: the hostname)')
+    .option('--range <cidr>', 'the address range (default 10.32.0.0/12; must match the cluster\'s)')
+    .option('--foreground', 'stay attached; stop with Ctrl-C')
+    .addOption(new Option('--log-level <level>', 'log detail').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  addDataDirOption(cmd)
+  addJsonOption(cmd)
+  cmd.action(async (peers: string[], opts: LaunchOptions) => {
+    const dataDir = dataDirOf(opts)
+    const config = buildLaunchConfig(peers, opts, dataDir)
+    const print = (name: string, nickname: string): void => {
+      if (opts.json === true) printJson(io, { name, nickname })
+      else io.out(`${name} ${nickname}\n`)
+    }
+    if (opts.foreground === true) {
+      await runForeground(config, io, print)
+      return
+    }
+    const pid = runningPid(dataDir)
+    if (pid !== undefined) throw new PeerAlreadyRunningError(dataDir, pid)
+    let status
+    try {
+      status = await launchInBackground({ dataDir, args: launchArgs(config) })
+    } catch (err) {
+      // Its first line is the error; the indented lines after it are the log's context.
+      if (err instanceof LaunchError) throw new CliError(err.message)
+      throw err
+    }
+    print(status.peer.name, status.peer.nickname)
+  })
+}
+
+async function runForeground (config: DaemonConfig, io: CliIo, print: (name: string, nickname: string) => void): Promise<void> {
+  const paths = dataDirPaths(config.dataDir)
+  const release = acquirePidLock(config.dataDir)
+  try {
+    const identity = await loadOrCreateIdentity(config.dataDir)
+    if (identity.modeWarning !== undefined) warn(io, identity.modeWarning)
+    publishSocketPath(paths)
+    const runDaemon = await loadRunDaemon()
+    await runDaemon(config, {
+      onReady: info => {
+        // A daemonized child's stdout is the log; its launcher prints the line.
+        if (process.env.WEFT_DAEMONIZED === '1') tellLauncher({ type: 'weft-ready', name: info.name, nickname: info.nickname })
+        else print(info.name, info.nickname)
+      }
+    })
+  } finally {
+    release()
+  }
+  if (process.env.WEFT_DAEMONIZED === '1') setTimeout(() => { process.exit() }, EXIT_GRACE_MS).unref()
+}
+
+/** A background launcher waits on the IPC channel for this; then we let go of it. */
+function tellLauncher (message: ReadyMessage): void {
+  if (process.send === undefined || !isReadyMessage(message)) return
+  process.send(message, undefined, {}, () => { if (process.connected) process.disconnect() })
+}
+
+/**
+ * Loaded lazily: the daemon pulls in libp2p, LMDB and Automerge, which other
+ * commands do not need. Tests (WEFT_TEST_HOOKS=1) may substitute a module.
+ */
+async function loadRunDaemon (): Promise<RunDaemon> {
+  const substitute = process.env.WEFT_TEST_HOOKS === '1' ? process.env.WEFT_TEST_DAEMON_MODULE : undefined
+  if (substitute !== undefined && substitute !== '') {
+    const { pathToFileURL } = await import('node:url')
+    return ((await import(pathToFileURL(substitute).href)) as { runDaemon: RunDaemon }).runDaemon
+  }
+  return (await import('../../node/daemon.js')).runDaemon
+}

@@ -1,0 +1,27 @@
+import type { Command } from 'commander'
+import { formatSeconds } from '../../node/api/client.js'
+import { dataDirPaths, isProcessAlive, readPidFile } from '../../node/data-dir.js'
+import { addDataDirOption, clientFor, dataDirOf, sleep, type DataDirOptions } from '../common.js'
+import { CliError } from '../errors.js'
+import type { CliIo } from '../main.js'
+
+export const STOP_TIMEOUT_MS = 30_000
+
+export function registerStop (program: Command, _io: CliIo): void {
+  const cmd = program.command('stop')
+    .summary('stop this peer gracefully, keeping its data')
+    .description('Stops the running peer gracefully and waits (up to 30s) until it has exited. Keeps all data.')
+  addDataDirOption(cmd)
+  cmd.action(async (opts: DataDirOptions) => {
+    const pidFile = dataDirPaths(dataDirOf(opts)).pid
+    const pid = readPidFile(pidFile)
+    await clientFor(opts).stop()
+    if (pid === undefined) return
+    // Stopped once the pid file is gone (removed after a clean stop) or the process is.
+    const deadline = Date.now() + STOP_TIMEOUT_MS
+    while (readPidFile(pidFile) === pid && isProcessAlive(pid)) {
+      if (Date.now() > deadline) throw new CliError(`the peer (pid ${pid}) did not stop within ${formatSeconds(STOP_TIMEOUT_MS)}`)
+      await sleep(100)
+    }
+  })
+}

@@ -1,0 +1,41 @@
+/** What every command shares: --data-dir, --json, the control client, output. */
+import type { Command } from 'commander'
+import { ControlClient } from '../node/api/client.js'
+import { resolveDataDir } from '../node/data-dir.js'
+import type { CliIo } from './main.js'
+
+export interface DataDirOptions {
+  dataDir?: string
+}
+
+export interface JsonOptions {
+  json?: boolean
+}
+
+export function addDataDirOption (cmd: Command): Command {
+  return cmd.option('--data-dir <dir>', "the peer's data dir (default: $WEFT_DATA_DIR, else $XDG_DATA_HOME/weft or ~/.local/share/weft; /var/lib/weft as root)")
+}
+
+export function addJsonOption (cmd: Command): Command {
+  return cmd.option('--json', 'print JSON instead of text')
+}
+
+export function dataDirOf (opts: DataDirOptions): string {
+  return resolveDataDir(opts.dataDir)
+}
+
+export function clientFor (opts: DataDirOptions): ControlClient {
+  return ControlClient.forDataDir(dataDirOf(opts))
+}
+
+export function printJson (io: CliIo, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2) + '\n')
+}
+
+export function warn (io: CliIo, message: string): void {
+  io.err(`weft: warning: ${message}\n`)
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}

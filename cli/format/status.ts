@@ -1,0 +1,98 @@
+/**
+ * `weft status` for humans: a compact report, and one view per section.
+ * `--json` prints StatusJson instead; scripts should use that.
+ */
+import type { StatusJson } from '../../node/api/types.js'
+import { keyValues, percent, relativeTime, table } from './text.js'
+
+export type StatusSection = 'peers' | 'ipam' | 'connections'
+export const STATUS_SECTIONS: readonly StatusSection[] = ['peers', 'ipam', 'connections']
+
+/** The JSON for a section: the StatusJson fields it shows, under their usual names. */
+export function statusSectionJson (s: StatusJson, section: StatusSection | undefined): unknown {
+  switch (section) {
+    case undefined: return s
+    case 'peers': return { peers: s.peers }
+    case 'ipam': return { ipam: s.ipam, cluster: s.cluster, addresses: s.addresses, owned: s.owned }
+    case 'connections': return { connections: s.connections }
+  }
+}
+
+export function formatStatus (s: StatusJson, section: StatusSection | undefined, now = Date.now()): string {
+  switch (section) {
+    case undefined: return formatSummary(s)
+    case 'peers': return formatPeers(s, now)
+    case 'ipam': return formatIpam(s)
+    case 'connections': return formatConnections(s, now)
+  }
+}
+
+function formatSummary (s: StatusJson): string {
+  const connected = s.peers.filter(p => p.connected).length
+  const removed = s.peers.filter(p => p.removed).length
+  return keyValues([
+    ['peer', `${s.peer.name} ${s.peer.nickname}${s.peer.removed ? ' (removed)' : ''}`],
+    ['listen', s.peer.listen.join(' ') || '-'],
+    ['cluster', formatCluster(s)],
+    ['ipam', formatState(s)],
+    ['addresses', formatAddresses(s)],
+    ['peers', `${s.peers.length} known, ${connected} connected${removed > 0 ? `, ${removed} removed` : ''}`],
+    ['conflicts', `${s.conflicts.total} (${s.conflicts.unresolved} unresolved)`],
+    ['events', String(s.events)]
+  ])
+}
+
+function formatCluster (s: StatusJson): string {
+  if (s.cluster.id === null) return 'none yet'
+  return `${s.cluster.id} ${s.cluster.range ?? '?'}`
+}
+
+function formatState (s: StatusJson): string {
+  return s.ipam.reason !== undefined && s.ipam.reason !== '' ? `${s.ipam.state}: ${s.ipam.reason}` : s.ipam.state
+}
+
+function formatAddresses (s: StatusJson): string {
+  const a = s.addresses
+  return `${a.total} total, ${a.owned} owned (${percent(a.owned, a.total)}), ` +
+    `${a.allocated} allocated (${percent(a.allocated, a.owned)} of owned), ${a.disputed} disputed (${percent(a.disputed, a.total)})`
+}
+
+function formatPeers (s: StatusJson, now: number): string {
+  if (s.peers.length === 0) return 'no other peers known\n'
+  return table(
+    ['NAME', 'NICKNAME', 'OWNED', 'CONNECTED', 'LAST-SEEN'],
+    s.peers.map(p => [
+      p.name,
+      (p.nickname ?? '-') + (p.removed ? ' (removed)' : ''),
+      `${p.owned} (${percent(p.owned, s.addresses.total)})`,
+      p.connected ? 'yes' : 'no',
+      p.connected ? 'now' : relativeTime(p.lastSeen, now)
+    ])
+  )
+}
+
+function formatIpam (s: StatusJson): string {
+  const owned = s.owned.length === 0 ? ['-'] : s.owned
+  return keyValues([
+    ['state', formatState(s)],
+    ['cluster', s.cluster.id ?? 'none yet'],
+    ['range', s.cluster.range ?? '-'],
+    ['addresses', formatAddresses(s)],
+    ...owned.map((cidr, i): [string, string] => [i === 0 ? 'owned' : '', cidr])
+  ])
+}
+
+function formatConnections (s: StatusJson, now: number): string {
+  if (s.connections.length === 0) return 'no connections\n'
+  return table(
+    ['PEER', 'ADDR', 'STATE', 'SINCE', 'REASON'],
+    s.connections.map(c => [
+      c.nickname ?? c.peer ?? '-',
+      c.addr ?? '-',
+      c.state + (c.retryAt !== null && c.state === 'backoff' ? ` (retry ${relativeTime(c.retryAt, now)})` : '') +
+        (c.direction !== undefined && c.state === 'connected' ? ` (${c.direction})` : ''),
+      relativeTime(c.since, now),
+      c.reason ?? '-'
+    ])
+  )
+}

@@ -1,0 +1,153 @@
+/**
+ * The CLI's side of the control API: JSON requests over the data dir's unix
+ * socket, each with a timeout and a one-line error.
+ */
+import { request as httpRequest } from 'node:http'
+import type { DaemonApi, StatusJson } from './types.js'
+import { findSocketPath } from '../data-dir.js'
+
+const DEFAULT_TIMEOUT_MS = 10_000
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+/** No daemon answers on the data dir's socket (CLI.md: `weft: no peer running in DIR`). */
+export class NoPeerRunningError extends Error {
+  override name = 'NoPeerRunningError'
+  readonly code = 'no-peer'
+  constructor (readonly dataDir: string) {
+    super(`no peer running in ${dataDir}`)
+  }
+}
+
+/** The daemon answered with an error, or could not be talked to. */
+export class ControlRequestError extends Error {
+  override name = 'ControlRequestError'
+  constructor (message: string, readonly code: string, readonly status?: number) {
+    super(message)
+  }
+}
+
+export interface RequestOptions {
+  timeoutMs?: number
+}
+
+export type WaitReadyResult = Awaited<ReturnType<DaemonApi['waitReady']>>
+
+export class ControlClient {
+  readonly socketPath: string
+  readonly dataDir: string
+  readonly timeoutMs: number
+
+  constructor (opts: { socketPath: string, dataDir: string, timeoutMs?: number }) {
+    this.socketPath = opts.socketPath
+    this.dataDir = opts.dataDir
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  }
+
+  static forDataDir (dataDir: string, env: NodeJS.ProcessEnv = process.env): ControlClient {
+    return new ControlClient({ socketPath: findSocketPath(dataDir, env), dataDir })
+  }
+
+  async status (): Promise<StatusJson> {
+    return await this.request<StatusJson>('GET', '/status')
+  }
+
+  async connect (peers: string[]): Promise<void> {
+    await this.request('POST', '/connect', { peers })
+  }
+
+  async forget (peers: string[]): Promise<void> {
+    await this.request('POST', '/forget', { peers })
+  }
+
+  /** Long-polls; the server caps one poll at 10 minutes. */
+  async waitReady (timeoutMs: number): Promise<WaitReadyResult> {
+    const ms = Math.max(0, Math.round(timeoutMs))
+    return await this.request<WaitReadyResult>('GET', `/wait-ready?timeout=${ms}`, undefined, { timeoutMs: ms + DEFAULT_TIMEOUT_MS })
+  }
+
+  async stop (): Promise<void> {
+    await this.request('POST', '/stop')
+  }
+
+  async testHook (name: string, body: unknown): Promise<unknown> {
+    return await this.request('POST', `/test/${encodeURIComponent(name)}`, body ?? {})
+  }
+
+  async request<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const what = `${method} ${path.split('?')[0] ?? path}`
+    return await new Promise<T>((resolve, reject) => {
+      let settled = false
+      const finish = (err: Error | undefined, value?: T): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        if (err !== undefined) reject(err)
+        else resolve(value as T)
+      }
+      const req = httpRequest({
+        socketPath: this.socketPath,
+        path,
+        method,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+      }, res => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > MAX_RESPONSE_BYTES) {
+            finish(new ControlRequestError(`response to ${what} from the peer in ${this.dataDir} is over ${MAX_RESPONSE_BYTES} bytes`, 'response-too-large'))
+            req.destroy()
+          } else {
+            chunks.push(chunk)
+          }
+        })
+        res.on('error', err => { finish(this.transportError(err, what)) })
+        res.on('end', () => {
+          try {
+            finish(undefined, this.decode<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what))
+          } catch (err) {
+            finish(err as Error)
+          }
+        })
+      })
+      const timer = setTimeout(() => {
+        finish(new ControlRequestError(`the peer in ${this.dataDir} did not answer ${what} within ${formatSeconds(timeoutMs)}`, 'timeout'))
+        req.destroy()
+      }, timeoutMs)
+      req.on('error', err => { finish(this.transportError(err, what)) })
+      req.end(payload)
+    })
+  }
+
+  private decode<T> (status: number, text: string, what: string): T {
+    let json: unknown
+    try {
+      json = text === '' ? {} : JSON.parse(text)
+    } catch {
+      throw new ControlRequestError(`the peer in ${this.dataDir} sent a malformed answer to ${what} (HTTP ${status})`, 'bad-response', status)
+    }
+    if (status >= 200 && status < 300) return json as T
+    const error = (json as { error?: { message?: unknown, code?: unknown } } | null)?.error
+    const message = typeof error?.message === 'string' ? error.message : `${what} failed with HTTP ${status}`
+    throw new ControlRequestError(message, typeof error?.code === 'string' ? error.code : 'http-error', status)
+  }
+
+  private transportError (err: Error, what: string): Error {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') return new NoPeerRunningError(this.dataDir)
+    if (code === 'EACCES') {
+      return new ControlRequestError(`cannot open control socket ${this.socketPath}: permission denied (is the peer run by another user?)`, 'permission-denied')
+    }
+    if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') {
+      return new ControlRequestError(`the peer in ${this.dataDir} closed the connection during ${what} (stopping or crashed?)`, 'connection-reset')
+    }
+    return new ControlRequestError(`control socket ${this.socketPath}: ${err.message}`, code ?? 'transport')
+  }
+}
+
+export function formatSeconds (ms: number): string {
+  const s = ms / 1000
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`
+}

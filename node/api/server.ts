@@ -1,0 +1,232 @@
+/**
+ * The control API (DESIGN.md §4): HTTP/JSON on DATA_DIR/weft.sock, mode 0600.
+ * Routes live in one table; a route validates its input, calls the DaemonApi
+ * and returns JSON. Errors are `{ error: { message, code } }` with an HTTP
+ * status; no input can crash the server.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { connect } from 'node:net'
+import { chmodSync, lstatSync, rmSync } from 'node:fs'
+import type { DaemonApi } from './types.js'
+import { silentLogger, type Logger } from '../logger.js'
+
+export const MAX_BODY_BYTES = 1024 * 1024
+export const MAX_WAIT_READY_MS = 10 * 60_000
+const DEFAULT_WAIT_READY_MS = 60_000
+const CLOSE_GRACE_MS = 2_000
+
+/** Throw from a route (or the DaemonApi) to answer with a given status and code. */
+export class ControlApiError extends Error {
+  override name = 'ControlApiError'
+  constructor (message: string, readonly code = 'bad-request', readonly status = 400) {
+    super(message)
+  }
+}
+
+export interface RouteRequest {
+  api: DaemonApi
+  params: Record<string, string>
+  query: URLSearchParams
+  body: unknown
+}
+
+export interface Route {
+  method: 'GET' | 'POST'
+  /** Literal segments and `:name` parameters, e.g. `/test/:name`. */
+  path: string
+  handle: (req: RouteRequest) => Promise<unknown>
+}
+
+export const routes: Route[] = [
+  { method: 'GET', path: '/status', handle: async ({ api }) => api.status() },
+  {
+    method: 'POST',
+    path: '/connect',
+    handle: async ({ api, body }) => { await api.connect(stringList(body, 'peers')); return {} }
+  },
+  {
+    method: 'POST',
+    path: '/forget',
+    handle: async ({ api, body }) => { await api.forget(stringList(body, 'peers')); return {} }
+  },
+  {
+    method: 'GET',
+    path: '/wait-ready',
+    handle: async ({ api, query }) => await api.waitReady(waitTimeout(query.get('timeout')))
+  },
+  { method: 'POST', path: '/stop', handle: async ({ api }) => { await api.stop(); return { stopping: true } } },
+  {
+    method: 'POST',
+    path: '/test/:name',
+    handle: async ({ api, params, body }) => {
+      if (api.testHook === undefined) throw new ControlApiError('not found: test hooks are off (WEFT_TEST_HOOKS=1)', 'not-found', 404)
+      return (await api.testHook(params.name ?? '', body)) ?? {}
+    }
+  }
+]
+
+function stringList (body: unknown, field: string): string[] {
+  const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[field] : undefined
+  if (!Array.isArray(value) || value.length === 0 || !value.every(v => typeof v === 'string' && v !== '')) {
+    throw new ControlApiError(`body must be {"${field}": [non-empty strings]}`)
+  }
+  return value as string[]
+}
+
+function waitTimeout (text: string | null): number {
+  if (text === null) return DEFAULT_WAIT_READY_MS
+  const ms = Number(text)
+  if (text === '' || !Number.isFinite(ms) || ms < 0) throw new ControlApiError(`timeout must be milliseconds >= 0, got "${text}"`)
+  return Math.min(Math.floor(ms), MAX_WAIT_READY_MS)
+}
+
+export interface ControlServer {
+  close: () => Promise<void>
+}
+
+export async function startControlServer (socketPath: string, api: DaemonApi, logger: Logger = silentLogger, table: Route[] = routes): Promise<ControlServer> {
+  const log = logger.forComponent('weft:control')
+  await removeStaleSocket(socketPath)
+  const server = createServer((req, res) => { void serve(req, res, api, table, log) })
+  server.requestTimeout = 0 // wait-ready long-polls for up to 10 minutes
+  server.headersTimeout = 10_000
+  await listen(server, socketPath)
+  log.info(`control socket ${socketPath}`)
+  return {
+    close: async () => { await closeServer(server) }
+  }
+}
+
+async function serve (req: IncomingMessage, res: ServerResponse, api: DaemonApi, table: Route[], log: Logger): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://weft')
+    const { route, params } = matchRoute(table, req.method ?? '', url.pathname)
+    const body = await readJsonBody(req)
+    send(res, 200, await route.handle({ api, params, query: url.searchParams, body }))
+  } catch (err) {
+    const { status, code, message } = describeError(err)
+    if (status >= 500) log.error(`${req.method ?? '?'} ${req.url ?? '?'}: ${message}`)
+    // An oversized body is not drained: answer, then drop the connection.
+    if (status === 413) {
+      res.shouldKeepAlive = false
+      res.once('finish', () => { req.destroy() })
+    }
+    send(res, status, { error: { message, code } })
+  }
+}
+
+function matchRoute (table: Route[], method: string, pathname: string): { route: Route, params: Record<string, string> } {
+  const parts = pathname.split('/').filter(p => p !== '')
+  let pathMatched = false
+  for (const route of table) {
+    const pattern = route.path.split('/').filter(p => p !== '')
+    if (pattern.length !== parts.length) continue
+    const params: Record<string, string> = {}
+    const ok = pattern.every((seg, i) => {
+      if (seg.startsWith(':')) { params[seg.slice(1)] = decodeSegment(parts[i] ?? ''); return true }
+      return seg === parts[i]
+    })
+    if (!ok) continue
+    if (route.method === method) return { route, params }
+    pathMatched = true
+  }
+  if (pathMatched) throw new ControlApiError(`method ${method} not allowed on ${pathname}`, 'method-not-allowed', 405)
+  throw new ControlApiError(`not found: ${method} ${pathname}`, 'not-found', 404)
+}
+
+function decodeSegment (segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new ControlApiError(`malformed path segment "${segment}"`)
+  }
+}
+
+async function readJsonBody (req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) throw tooLarge()
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) throw tooLarge()
+    chunks.push(chunk)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new ControlApiError(`malformed JSON body: ${(err as Error).message}`, 'bad-json')
+  }
+}
+
+function tooLarge (): ControlApiError {
+  return new ControlApiError(`request body over ${MAX_BODY_BYTES} bytes`, 'payload-too-large', 413)
+}
+
+function describeError (err: unknown): { status: number, code: string, message: string } {
+  if (err instanceof ControlApiError) return { status: err.status, code: err.code, message: err.message }
+  const e = err as { message?: unknown, code?: unknown, status?: unknown, name?: unknown }
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  const status = typeof e?.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' && e.name !== 'Error' ? e.name : 'internal'
+  return { status, code, message }
+}
+
+function send (res: ServerResponse, status: number, json: unknown): void {
+  if (res.headersSent) { res.end(); return }
+  const text = JSON.stringify(json)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** Removes a socket file left by a dead daemon; refuses when a server still answers on it. */
+async function removeStaleSocket (socketPath: string): Promise<void> {
+  let isSocket: boolean
+  try {
+    isSocket = lstatSync(socketPath).isSocket()
+  } catch {
+    return
+  }
+  if (!isSocket) throw new Error(`${socketPath} exists and is not a socket; remove it or choose another data dir`)
+  const answers = await new Promise<boolean>(resolve => {
+    const probe = connect(socketPath)
+    probe.setTimeout(2_000, () => { probe.destroy(); resolve(true) }) // something holds it; do not steal it
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => { resolve(false) })
+  })
+  if (answers) throw new Error(`a control server already answers on ${socketPath}`)
+  rmSync(socketPath, { force: true })
+}
+
+async function listen (server: Server, socketPath: string): Promise<void> {
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.once('listening', () => { server.off('error', reject); resolve() })
+  })
+  // The bind happens inside listen(); a umask of 0177 around it makes the socket
+  // 0600 from the moment it exists. Restored at once so no other file is affected.
+  const previous = process.umask(0o177)
+  try {
+    server.listen(socketPath)
+  } finally {
+    process.umask(previous)
+  }
+  try {
+    await listening
+  } catch (err) {
+    throw new Error(`cannot listen on control socket ${socketPath}: ${(err as Error).message}`)
+  }
+  chmodSync(socketPath, 0o600)
+}
+
+/** Stops accepting, lets requests in flight finish for a grace period, then cuts them. */
+async function closeServer (server: Server): Promise<void> {
+  if (!server.listening) return
+  const closed = new Promise<void>(resolve => { server.close(() => { resolve() }) })
+  server.closeIdleConnections()
+  const timer = setTimeout(() => { server.closeAllConnections() }, CLOSE_GRACE_MS)
+  timer.unref()
+  await closed
+  clearTimeout(timer)
+}

@@ -1,0 +1,70 @@
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+
+/**
+ * The daemon as the control API sees it. The HTTP server on DATA_DIR/weft.sock
+ * maps routes onto these calls; tests can hand the server a fake.
+ */
+export interface DaemonApi {
+  status: () => StatusJson
+  connect: (addrs: string[]) => Promise<void>
+  forget: (addrs: string[]) => Promise<void>
+  /** Resolves once the peer can allocate, or with the reason it cannot yet at the timeout. */
+  waitReady: (timeoutMs: number) => Promise<{ ready: true } | { ready: false, reason: string }>
+  /** Graceful stop; resolves when the daemon has begun shutting down. */
+  stop: () => Promise<void>
+  /** Test hooks (WEFT_TEST_HOOKS=1 only): append arbitrary events, block peers. */
+  testHook?: (name: string, body: unknown) => Promise<unknown>
+}
+
+/** CLI.md's states, plus `loading` and `syncing` before the first sync completes. */
+export type IpamState = 'ready' | 'waiting-for-cluster' | 'awaiting-consensus' | 'no-space' | 'removed' | 'read-only' | 'loading' | 'syncing'
+
+/** `weft status --json`: every field CLI.md lists, plus what the human views need. */
+export interface StatusJson {
+  peer: {
+    name: PeerName
+    nickname: string
+    removed: boolean
+    listen: string[]
+    advertise: string[]
+    /** When removed: by whom and when (DESIGN.md §3). */
+    removedBy?: { name: PeerName, nickname?: string, event: EventId, time: string }
+  }
+  ipam: {
+    state: IpamState
+    /** Why the state is not `ready`, in plain words. */
+    reason?: string
+  }
+  cluster: { id: EventId | null, range: string | null }
+  /** Counts are JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
+  addresses: { total: number | string, owned: number | string, allocated: number, disputed: number | string }
+  peers: Array<{
+    name: PeerName
+    nickname: string | null
+    owned: number | string
+    connected: boolean
+    removed: boolean
+    lastSeen: string | null
+    addrs: string[]
+  }>
+  conflicts: { total: number, unresolved: number }
+  events: number
+  connections: ConnectionJson[]
+  /** Ranges this peer owns, CIDR text. */
+  owned: string[]
+  version: string
+  pid: number
+  uptimeMs: number
+}
+
+export interface ConnectionJson {
+  peer: PeerName | null
+  nickname: string | null
+  addr: string | null
+  state: 'connected' | 'dialing' | 'backoff' | 'dropped' | 'failed'
+  direction?: 'inbound' | 'outbound'
+  since: string | null
+  /** Why the connection was dropped or failed (a dispute, another cluster, a bad message…). */
+  reason: string | null
+  retryAt: string | null
+}

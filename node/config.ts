@@ -1,0 +1,54 @@
+/**
+ * What `weft launch` hands the daemon, already parsed and validated by the
+ * CLI (cli/ owns argument parsing; node/ trusts this shape).
+ */
+export interface DaemonConfig {
+  dataDir: string
+  /** Control socket path (DATA_DIR/weft.sock, or a fallback when that is too long). */
+  socketPath: string
+  /** Multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/6783. */
+  listen: string[]
+  /** Multiaddrs other peers dial; empty = the listen addresses (never 0.0.0.0). */
+  advertise: string[]
+  nickname: string
+  /** `--range`, when given: must match the cluster's. */
+  range?: string
+  /** PEER arguments as multiaddrs (with or without /p2p/ID). */
+  peers: string[]
+  logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** WEFT_TEST_HOOKS=1: enables /test/* control routes. */
+  testHooks: boolean
+  /** Log lines also go to stderr (foreground). */
+  logToStderr: boolean
+  /** Limits and timings; defaults in DEFAULT_TUNING. */
+  tuning: Partial<Tuning>
+}
+
+export interface Tuning {
+  /** Largest frame on /weft/sync (bytes); bigger sync messages go in chunks. */
+  frameLimit: number
+  maxConnections: number
+  /** Anti-entropy round (ms). */
+  syncIntervalMs: number
+  /** Ready without a sync after this long when no peer is reachable (ms). */
+  readyGraceMs: number
+  backoffBaseMs: number
+  backoffFactor: number
+  backoffMaxMs: number
+  /** Hello must arrive within this (ms). */
+  helloTimeoutMs: number
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  frameLimit: 1024 * 1024,
+  maxConnections: 16,
+  syncIntervalMs: 30_000,
+  readyGraceMs: 5_000,
+  backoffBaseMs: 2_000,
+  backoffFactor: 1.5,
+  backoffMaxMs: 6 * 60_000,
+  helloTimeoutMs: 10_000
+}
+
+export const DEFAULT_RANGE = '10.32.0.0/12'
+export const DEFAULT_PORT = 6783

@@ -1,0 +1,220 @@
+import { hostname } from 'node:os'
+import type { PeerName } from '../crdt/events/index.js'
+import { startControlServer } from './api/server.js'
+import type { DaemonApi, StatusJson } from './api/types.js'
+import { systemClock } from './clock.js'
+import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { LogClient } from './log-service/client.js'
+import { createLogger, lineSink, type Logger } from './logger.js'
+import { Network } from './net/network.js'
+import { RingView } from './ring-view.js'
+import { buildStatus } from './status.js'
+import { runTestHook } from './test-hooks.js'
+
+/**
+ * The daemon's composition root: the log worker, the network and the
+ * control socket, wired together. It answers `status` from the persisted
+ * ring snapshot while the log loads, founds or joins a cluster, writes its
+ * join, and reports ready once it has synced with a peer (DESIGN.md §3).
+ */
+export class Daemon implements DaemonApi {
+  readonly config: DaemonConfig
+  readonly tuning: Tuning
+  readonly self: PeerName
+  readonly logger: Logger
+  readonly log: LogClient
+  network: Network | undefined
+  private readonly startedAt = systemClock.now()
+  private readonly log_: Logger
+  private readonly privateKey: Awaited<ReturnType<typeof loadOrCreateIdentity>>['privateKey']
+  private control: { close: () => Promise<void> } | undefined
+  private caughtUp = false
+  private graceOver = false
+  private readyWaiters: Array<() => void> = []
+  private stopped: Promise<void>
+  private resolveStopped!: () => void
+  private stopping = false
+
+  constructor (config: DaemonConfig, identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>, logger: Logger) {
+    this.config = config
+    this.tuning = { ...DEFAULT_TUNING, ...config.tuning }
+    this.self = identity.peerName
+    this.privateKey = identity.privateKey
+    this.logger = logger
+    this.log_ = logger.forComponent('weft:daemon')
+    this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
+    this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel }, logger, err => { this.fatal(err) })
+  }
+
+  get done (): Promise<void> { return this.stopped }
+
+  private fatal (err: Error): void {
+    if (this.stopping) return
+    this.log_.error(`log worker failed: ${err.message}`)
+    void this.stop().finally(() => { process.exitCode = 1 })
+  }
+
+  async start (): Promise<void> {
+    this.log.onNotice(n => {
+      if (n.type === 'adopted') this.network?.syncAll()
+      if (n.type === 'view') this.onView(n.view)
+      this.wakeReady()
+    })
+    // The control socket first: status answers from the persisted snapshot while the log loads.
+    this.control = await startControlServer(this.config.socketPath, this, this.logger)
+    await this.log.open()
+    const view = this.log.latestView
+    if (view !== undefined && this.config.range !== undefined && view.range !== this.config.range) {
+      throw new Error(`this peer belongs to a cluster over ${view.range}, but was launched with --range ${this.config.range}`)
+    }
+    this.network = new Network({
+      privateKey: this.privateKey,
+      self: this.self,
+      listen: this.config.listen,
+      advertise: this.config.advertise,
+      ...(this.config.range !== undefined ? { wantedRange: this.config.range } : {}),
+      tuning: this.tuning,
+      log: this.log,
+      logger: this.logger,
+      clock: systemClock,
+      random: Math.random,
+      nickname: () => this.config.nickname,
+      onCaughtUp: () => { this.caughtUp = true; this.wakeReady() },
+      onAdopted: peer => { this.network?.syncAll(peer) }
+    })
+    await this.network.start()
+    const known = await this.log.knownPeers()
+    this.network.addTargets(this.config.peers, 'launch')
+    for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
+    if (this.log.state === 'waiting-for-cluster' && this.config.peers.length === 0 && known.length === 0) {
+      await this.log.found(this.config.range ?? DEFAULT_RANGE)
+    }
+    await this.writeJoin()
+    if (this.log.latestView !== undefined) this.onView(this.log.latestView)
+    systemClock.setTimeout(() => {
+      this.graceOver = true
+      if (!this.caughtUp && this.network?.hasTargets === true) this.log_.warn(`no peer reachable within ${this.tuning.readyGraceMs} ms; ready on what this peer holds`)
+      this.wakeReady()
+    }, this.tuning.readyGraceMs)
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void this.stop() })
+  }
+
+  private async writeJoin (): Promise<void> {
+    if (this.log.state !== 'ready' || this.network === undefined) return
+    try {
+      await this.log.ensureJoin(this.config.nickname, this.network.advertiseAddrs())
+    } catch (err) {
+      this.log_.warn(`could not write this peer's join: ${(err as Error).message}`)
+    }
+  }
+
+  private joinedOnce = false
+
+  /** New ring view: learn peers' addresses from their joins; write our join once we have a cluster. */
+  private onView (json: NonNullable<LogClient['latestView']>): void {
+    const net = this.network
+    if (net === undefined) return
+    for (const p of json.peers) {
+      if (p.name === this.self || p.removed !== undefined || p.addrs.length === 0) continue
+      net.addTargets(p.addrs, 'join', p.name)
+    }
+    if (!this.joinedOnce && this.log.state === 'ready' && !json.peers.some(p => p.name === this.self && p.nickname !== undefined)) {
+      this.joinedOnce = true
+      void this.writeJoin()
+    }
+  }
+
+  // ---- readiness -----------------------------------------------------------
+
+  /** Ready = log loaded and in a cluster, and one sync completed (or nobody reachable within the grace time). */
+  readiness (): { ready: true } | { ready: false, reason: string } {
+    if (this.log.state === 'loading') return { ready: false, reason: 'the log is still loading' }
+    if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: 'waiting for a cluster: no peer has answered yet' }
+    if (this.caughtUp || this.graceOver || this.network?.hasTargets !== true) return { ready: true }
+    return { ready: false, reason: 'waiting for a first sync with a peer' }
+  }
+
+  private wakeReady (): void {
+    if (!this.readiness().ready) return
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const w of waiters) w()
+  }
+
+  waitReady (timeoutMs: number): Promise<{ ready: true } | { ready: false, reason: string }> {
+    const now = this.readiness()
+    if (now.ready) return Promise.resolve(now)
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter(w => w !== done)
+        resolve(this.readiness())
+      }, timeoutMs)
+      const done = (): void => { clearTimeout(timer); resolve({ ready: true }) }
+      this.readyWaiters.push(done)
+    })
+  }
+
+  // ---- control API ---------------------------------------------------------
+
+  status (): StatusJson {
+    const json = this.log.latestView
+    return buildStatus({
+      self: this.self,
+      nickname: this.config.nickname,
+      view: json === undefined ? undefined : new RingView(json),
+      logState: this.log.state,
+      readiness: this.readiness(),
+      network: this.network,
+      startedAt: this.startedAt,
+      now: systemClock.now()
+    })
+  }
+
+  async connect (addrs: string[]): Promise<void> {
+    await this.log.rememberPeers(addrs, 'connect')
+    this.network?.addTargets(addrs, 'connect')
+  }
+
+  async forget (addrs: string[]): Promise<void> {
+    await this.log.forgetPeers(addrs)
+    this.network?.removeTargets(addrs)
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopping) return this.stopped
+    this.stopping = true
+    this.log_.info('stopping')
+    // Answer the stop request before the socket goes away.
+    setImmediate(() => { void this.shutdown() })
+    return undefined
+  }
+
+  private async shutdown (): Promise<void> {
+    try { await this.network?.stop() } catch (err) { this.log_.warn(`network stop: ${(err as Error).message}`) }
+    try { await this.log.close() } catch (err) { this.log_.warn(`log close: ${(err as Error).message}`) }
+    try { await this.control?.close() } catch {}
+    this.resolveStopped()
+  }
+
+  testHook = async (name: string, body: unknown): Promise<unknown> => {
+    if (!this.config.testHooks) throw new Error('test hooks are off')
+    return runTestHook(this, name, body)
+  }
+}
+
+export async function runDaemon (config: DaemonConfig, events: { onReady?: (info: { name: string, nickname: string }) => void } = {}): Promise<void> {
+  const logger = createLogger(lineSink(line => { process.stderr.write(line) }, config.logLevel))
+  const identity = await loadOrCreateIdentity(config.dataDir)
+  const daemon = new Daemon({ ...config, nickname: config.nickname !== '' ? config.nickname : hostname() }, identity, logger)
+  if (!config.testHooks) delete (daemon as Partial<Daemon>).testHook
+  try {
+    await daemon.start()
+  } catch (err) {
+    await daemon.stop()
+    await daemon.done
+    throw err
+  }
+  events.onReady?.({ name: daemon.self, nickname: daemon.config.nickname })
+  await daemon.done
+}

@@ -1,0 +1,17 @@
+/** Messages between the daemon and the log worker. */
+export interface WorkerInit {
+  dataDir: string
+  seed: Uint8Array
+  logLevel: string
+}
+
+export interface RpcRequest { id: number, method: string, args: unknown[] }
+export type RpcResponse =
+  | { id: number, ok: true, result: unknown }
+  | { id: number, ok: false, error: { name: string, message: string, code?: string } }
+
+/** Methods of LogService callable from the daemon. */
+export const LOG_METHODS = [
+  'open', 'found', 'ensureJoin', 'append', 'hello', 'helloVerdict', 'generate', 'receive', 'endSession', 'close', 'knownPeers', 'rememberPeers', 'forgetPeers'
+] as const
+export type LogMethod = typeof LOG_METHODS[number]

@@ -1,0 +1,503 @@
+import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
+import { CausalError, compareTopological } from '../../crdt/causal/index.js'
+import {
+  createGenesis, decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, signEvent, type AuthoredEvent, type EventId,
+  type PeerName, type SignedEvent, type Signer
+} from '../../crdt/events/index.js'
+import { automerge, changeEventBytes, EventLog, LogError, messageChanges, SyncSession } from '../../crdt/log/index.js'
+import { OwnershipRing, type DisputeRecord } from '../../crdt/ring/index.js'
+import type { Logger } from '../logger.js'
+import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { Store, STORE_FORMAT, type KnownPeer, type StoredEvent } from '../store/index.js'
+import { SYNC_PROTOCOL, type AppendResult, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+
+/**
+ * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
+ * document, the fold and the store, and runs every operation one at a time.
+ * read heads → build and sign → put/commit → persist → only then sync.
+ * Remote batches are received into a copy, folded in a rollback-able batch,
+ * and adopted only when they open no dispute with what we hold (§3).
+ */
+
+/** A local append that would be void, refused before it reaches the log. */
+export class AppendRefusedError extends Error {
+  override name = 'AppendRefusedError'
+}
+
+export class NoClusterError extends Error {
+  override name = 'NoClusterError'
+}
+
+type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']
+
+export interface LogServiceInit {
+  dataDir: string
+  /** Ed25519 seed of this peer's identity. */
+  seed: Uint8Array
+  now: () => number
+  logger: Logger
+  notify: (n: LogNotice) => void
+}
+
+/** Compact the document's chunks into one save after this many increments. */
+const COMPACT_AFTER_CHUNKS = 256
+
+function toStored (e: SignedEvent): StoredEvent {
+  const ev = e.event
+  return {
+    id: e.id,
+    bytes: e.bytes,
+    lamport: ev.lamport,
+    time: ev.kind === 'genesis' ? 0 : ev.time,
+    ...(ev.kind !== 'genesis' ? { author: ev.author } : {}),
+    kind: ev.kind === 'future' ? `future:${ev.futureKind}` : ev.kind
+  }
+}
+
+function topological (a: SignedEvent, b: SignedEvent): number {
+  return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
+}
+
+export class LogService {
+  private readonly init: LogServiceInit
+  private readonly signer: Signer
+  private readonly log: Logger
+  private store: Store | undefined
+  private doc: EventLog | undefined
+  private ring: OwnershipRing | undefined
+  private readonly sessions = new Map<PeerName, SyncSession>()
+  private persistedDocHeads: string[] = []
+  private chunkCount = 0
+  private queue: Promise<unknown> = Promise.resolve()
+  private currentView: RingViewJson | undefined
+  private logState: LogState = 'loading'
+
+  constructor (init: LogServiceInit) {
+    this.init = init
+    this.signer = ed25519SignerFromSeed(init.seed)
+    this.log = init.logger.forComponent('weft:log')
+  }
+
+  get self (): PeerName { return this.signer.author }
+  get state (): LogState { return this.logState }
+  get view (): RingViewJson | undefined { return this.currentView }
+  get clusterId (): EventId | undefined { return this.ring?.clusterId }
+
+  /** Runs `fn` after every earlier operation: the one serialised writer. */
+  private serial<T> (fn: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  private setState (state: LogState): void {
+    this.logState = state
+    this.init.notify(this.currentView !== undefined ? { type: 'view', view: this.currentView, state } : { type: 'state', state })
+  }
+
+  /**
+   * Opens the store, publishes the persisted ring snapshot at once (status
+   * answers from it), then loads the document and folds the log.
+   */
+  open (): Promise<void> {
+    return this.serial(async () => {
+      const store = Store.open(this.init.dataDir)
+      this.store = store
+      const meta = store.getMeta()
+      if (meta === undefined) {
+        await store.putMeta({ format: STORE_FORMAT, peer: this.self, createdAt: this.init.now() })
+      } else if (meta.peer !== this.self) {
+        throw new Error(`the store in ${this.init.dataDir} belongs to peer ${meta.peer}, not ${this.self}`)
+      }
+      const persisted = store.getSnapshot()
+      if (persisted !== undefined) {
+        this.currentView = persisted.snapshot as RingViewJson
+        this.init.notify({ type: 'view', view: this.currentView, state: 'loading' })
+      }
+      const started = this.init.now()
+      const chunks = store.docChunks()
+      this.doc = chunks.length > 0 ? EventLog.load(this.self, chunks) : EventLog.create(this.self)
+      this.chunkCount = chunks.length
+      this.persistedDocHeads = this.doc.heads()
+      const clusterId = meta?.clusterId
+      if (clusterId === undefined) {
+        this.setState('waiting-for-cluster')
+        return
+      }
+      const ring = new OwnershipRing(clusterId)
+      let folded = 0
+      for (const e of store.eventsInOrder()) {
+        // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
+        ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true }))
+        folded++
+      }
+      this.ring = ring
+      const heads = ring.causal.heads().map(n => n.id).sort()
+      const docHeads = this.doc.eventHeads()
+      if (heads.join() !== docHeads.join()) {
+        throw new Error(`the store's events (${folded}) and its document disagree on the heads; the data dir is damaged`)
+      }
+      this.log.info(`loaded ${folded} events in ${this.init.now() - started} ms`)
+      this.currentView = ringViewFromSnapshot(ring.snapshot())
+      if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.persist([], [])
+      this.setState('ready')
+    })
+  }
+
+  /** Founds a cluster with this peer as its only seed (a new peer launched with no PEER). */
+  found (range: string): Promise<EventId> {
+    return this.serial(async () => {
+      if (this.ring !== undefined) throw new Error('this peer already belongs to a cluster')
+      const genesis = createGenesis({ ranges: [parseCidr(range)], seeds: [this.self] })
+      this.doc!.addGenesis(genesis)
+      const ring = new OwnershipRing(genesis.id)
+      ring.apply(genesis)
+      this.ring = ring
+      await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: genesis.id, range: formatCidr(genesis.event.kind === 'genesis' ? genesis.event.body.ranges[0]! : parseCidr(range)) })
+      await this.persist([genesis], [])
+      this.log.info(`founded cluster ${genesis.id} over ${range}`)
+      this.setState('ready')
+      return genesis.id
+    })
+  }
+
+  /** Appends a join unless our latest join already says this nickname and these addresses. */
+  ensureJoin (nickname: string, addrs: string[]): Promise<EventId | undefined> {
+    return this.serial(async () => {
+      if (this.ring === undefined) return undefined
+      const me = this.currentView?.peers.find(p => p.name === this.self)
+      const same = me !== undefined && me.nickname === nickname && me.addrs.join() === addrs.join() && (me.member && !me.seed ? true : me.nickname !== undefined)
+      if (same) return undefined
+      const r = await this.appendUnlocked('join', { nickname, addrs }, false)
+      return r.id
+    })
+  }
+
+  append<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, opts: { allowVoid?: boolean } = {}): Promise<AppendResult> {
+    return this.serial(() => this.appendUnlocked(kind, body, opts.allowVoid === true))
+  }
+
+  private async appendUnlocked<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, allowVoid: boolean): Promise<AppendResult> {
+    const ring = this.ring
+    if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+    const fields = ring.nextFields(this.self)
+    const signed = signEvent({ kind, author: this.self, time: this.init.now(), body, ...fields } as never, this.signer)
+    ring.begin()
+    let verdict
+    try {
+      verdict = ring.apply(signed)
+      if (verdict.status !== 'valid' && !allowVoid) throw new AppendRefusedError(`${kind} refused: ${verdict.reason ?? 'void'}`)
+      this.doc!.append(signed)
+    } catch (err) {
+      ring.rollback()
+      throw err
+    }
+    ring.commit()
+    await this.persist([signed], [])
+    this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
+    return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
+  }
+
+  /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */
+  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>): Promise<void> {
+    const store = this.store!
+    const doc = this.doc!
+    const docHeads = doc.heads()
+    const changed = docHeads.join() !== this.persistedDocHeads.join() || this.chunkCount === 0
+    const docChunk = !changed ? undefined : this.chunkCount === 0 ? doc.save() : doc.saveSince(this.persistedDocHeads)
+    const view = this.ring === undefined ? undefined : ringViewFromSnapshot(this.ring.snapshot())
+    if (view !== undefined) this.currentView = view
+    await store.adopt({
+      ...(docChunk !== undefined ? { docChunk } : {}),
+      docHeads,
+      events: events.map(toStored),
+      snapshot: view ?? null,
+      eventHeads: view?.heads ?? [],
+      syncStates
+    })
+    this.persistedDocHeads = docHeads
+    if (docChunk !== undefined) this.chunkCount++
+    if (this.chunkCount > COMPACT_AFTER_CHUNKS) {
+      await store.compactDoc(doc.save(), docHeads)
+      this.chunkCount = 1
+    }
+    if (view !== undefined) this.init.notify({ type: 'view', view, state: this.logState })
+  }
+
+  // ---- sync --------------------------------------------------------------
+
+  private session (peer: PeerName): SyncSession {
+    let s = this.sessions.get(peer)
+    if (s === undefined) {
+      const saved = this.store?.getSyncState(peer)
+      s = saved === undefined ? new SyncSession() : new SyncSession(saved)
+      this.sessions.set(peer, s)
+    }
+    return s
+  }
+
+  hello (nickname: string): Hello {
+    const view = this.currentView
+    const open = view?.disputes.filter(d => d.status === 'open') ?? []
+    return {
+      ...(this.ring !== undefined ? { cluster: this.ring.clusterId } : {}),
+      ...(view !== undefined ? { range: view.range } : {}),
+      protocol: { ...SYNC_PROTOCOL },
+      eventFormat: EVENT_FORMAT_VERSION,
+      peer: { name: this.self, nickname },
+      disputes: open.map(d => ({ id: d.id, held: d.parties.filter(p => !d.evidenceOnly.includes(p)) })),
+      resolved: view?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? []
+    }
+  }
+
+  /**
+   * Whether to sync with a peer after its hello (DESIGN.md §3). Hang up on
+   * another cluster or protocol major, and when each side holds a party of
+   * an unresolved dispute the other lacks and neither holds a resolve for
+   * it: re-sending that batch would only be refused again.
+   */
+  helloVerdict (remote: Hello, wantedRange?: string): HelloVerdict {
+    if (remote.protocol.major !== SYNC_PROTOCOL.major) {
+      return { ok: false, code: 'wrong-protocol', message: `peer ${remote.peer.name} speaks sync protocol ${remote.protocol.major}.${remote.protocol.minor}, we speak ${SYNC_PROTOCOL.major}.${SYNC_PROTOCOL.minor}` }
+    }
+    const ours = this.ring?.clusterId
+    if (ours === undefined) {
+      if (remote.cluster === undefined) return { ok: true }
+      if (wantedRange !== undefined && remote.range !== undefined && remote.range !== wantedRange) {
+        return { ok: false, code: 'wrong-cluster', message: `peer ${remote.peer.name} belongs to a cluster over ${remote.range}, but this peer was launched with --range ${wantedRange}` }
+      }
+      return { ok: true, joinCluster: remote.cluster }
+    }
+    if (remote.cluster === undefined) return { ok: true }
+    if (remote.cluster !== ours) {
+      return {
+        ok: false,
+        code: 'wrong-cluster',
+        message: `peer ${remote.peer.name} (${remote.peer.nickname}) was seeded by different peers: its cluster is ${remote.cluster} over ${remote.range ?? '?'}, ours is ${ours} over ${this.currentView?.range ?? '?'}`
+      }
+    }
+    const mine = new Map(this.hello('').disputes.map(d => [d.id, new Set(d.held)]))
+    const resolved = new Set([...remote.resolved, ...(this.currentView?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? [])])
+    for (const d of remote.disputes) {
+      if (resolved.has(d.id)) continue
+      const myHeld = mine.get(d.id) ?? new Set<string>()
+      const theirs = new Set(d.held)
+      const iLackTheirs = [...theirs].some(p => !myHeld.has(p))
+      const theyLackMine = [...myHeld].some(p => !theirs.has(p))
+      if (iLackTheirs && theyLackMine) {
+        return { ok: false, code: 'dispute', message: `unresolved dispute ${d.id}: run \`weft resolve ${d.id}\`` }
+      }
+    }
+    return { ok: true }
+  }
+
+  /** The next sync message for `peer`, or null when it has everything we know it needs. */
+  generate (peer: PeerName): Promise<Uint8Array | null> {
+    // Serialised: a message generated between an append and its persist
+    // would send an event before it is durable.
+    return this.serial(() => this.doc === undefined ? null : this.doc.generateSyncMessage(this.session(peer)))
+  }
+
+  /** Keeps a peer's sync state and forgets in-flight bookkeeping (after a disconnect). */
+  endSession (peer: PeerName): Promise<void> {
+    return this.serial(async () => {
+      const s = this.sessions.get(peer)
+      if (s === undefined || this.store === undefined) return
+      await this.store.putSyncState(peer, s.encode())
+      s.free()
+      this.sessions.delete(peer)
+    })
+  }
+
+  /**
+   * Receives a sync message from `peer`. `expectCluster` is the cluster id the
+   * peer announced in its hello (used when we have none yet and are joining).
+   */
+  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
+    return this.serial(() => this.receiveUnlocked(peer, message, expectCluster))
+  }
+
+  private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
+    const doc = this.doc!
+    const session = this.session(peer)
+    const equivocation = await this.checkEquivocation(peer, message)
+    if (equivocation !== undefined) return equivocation
+    let received
+    try {
+      received = doc.receive(session, message, defaultVerifier)
+    } catch (err) {
+      if (err instanceof LogError) return { kind: 'rejected', reason: err.code === 'bad-append' ? 'bad-message' : err.code, message: err.message, conflicts: [] }
+      throw err
+    }
+    if (received.events.length === 0) {
+      received.adopt()
+      return { kind: 'unchanged', caughtUp: this.hasAllHeads(message) }
+    }
+    const batch = [...received.events].sort(topological)
+    let ring = this.ring
+    let joined = false
+    if (ring === undefined) {
+      const genesis = batch.find(e => e.event.kind === 'genesis')
+      if (genesis === undefined || (expectCluster !== undefined && genesis.id !== expectCluster)) {
+        received.discard()
+        return { kind: 'rejected', reason: 'wrong-cluster', message: `peer ${peer} sent events without the genesis of cluster ${expectCluster ?? '?'}`, conflicts: [] }
+      }
+      ring = new OwnershipRing(genesis.id)
+      joined = true
+    }
+    ring.begin()
+    try {
+      for (const e of batch) ring.apply(e)
+    } catch (err) {
+      ring.rollback()
+      received.discard()
+      if (err instanceof CausalError) return { kind: 'rejected', reason: 'causal', message: err.message, conflicts: [] }
+      throw err
+    }
+    const ids = new Set(batch.map(e => e.id))
+    const blocking = ring.openDisputesWith(ids).filter(d => d.parties.some(p => !ids.has(p.id) && ring.has(p.id)))
+    if (blocking.length > 0) {
+      ring.rollback()
+      received.discard()
+      const conflicts = await this.flagDisputes(blocking, batch, peer)
+      const d = blocking[0]!
+      const rivals = d.parties.map(p => p.id)
+      return {
+        kind: 'rejected',
+        reason: 'dispute',
+        message: `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: events ${rivals.join(' and ')} by ${[...new Set(d.parties.map(p => p.event.kind === 'genesis' ? 'genesis' : p.event.author))].join(' and ')} both move it; batch supplied by ${peer}`,
+        conflicts
+      }
+    }
+    ring.commit()
+    received.adopt()
+    if (joined) {
+      this.ring = ring
+      const genesis = batch.find(e => e.event.kind === 'genesis')!
+      const range = genesis.event.kind === 'genesis' ? formatCidr(genesis.event.body.ranges[0]!) : undefined
+      await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}) })
+      this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
+    }
+    await this.persist(batch, [[peer, session.encode()]])
+    if (joined) this.setState('ready')
+    this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false })
+    return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message) }
+  }
+
+  /**
+   * Two changes with one (author, seq) prove a cloned identity. Automerge
+   * would refuse the message and lose the evidence, so look first
+   * (DESIGN.md §2.5): record both events in a conflict and gate the author.
+   */
+  private async checkEquivocation (peer: PeerName, message: Uint8Array): Promise<ReceiveOutcome | undefined> {
+    const ring = this.ring
+    if (ring === undefined) return undefined
+    let changes
+    try {
+      changes = messageChanges(message)
+    } catch (err) {
+      return { kind: 'rejected', reason: 'bad-message', message: (err as Error).message, conflicts: [] }
+    }
+    for (const change of changes) {
+      const eb = changeEventBytes(change)
+      if (eb === undefined || ring.has(eb.id)) continue
+      let e: SignedEvent
+      try {
+        e = decodeEvent(eb.bytes, { verifier: null, expectedId: eb.id })
+      } catch {
+        continue // the copy's validation will name it
+      }
+      if (e.event.kind === 'genesis') continue
+      const idx = ring.causal.peerIndexOf(e.event.author)
+      const held = idx === undefined ? undefined : ring.causal.bySeq(idx, e.event.seq)
+      if (held === undefined || held.id === e.id) continue
+      try {
+        decodeEvent(eb.bytes, { expectedId: eb.id })
+      } catch (err) {
+        return { kind: 'rejected', reason: 'bad-event', message: (err as Error).message, conflicts: [] }
+      }
+      const author = e.event.author
+      const conflicts: EventId[] = []
+      const already = this.flaggedBySelf([held.id, e.id].sort())
+      if (!already) {
+        const r = await this.appendUnlocked('conflict', {
+          reason: 'equivocation',
+          rivals: [held.id, e.id].sort(),
+          overlap: [],
+          supplier: peer,
+          evidence: [held.signed.bytes, e.bytes]
+        }, true)
+        conflicts.push(r.id)
+      }
+      this.log.error(`equivocation: ${author} signed two events with seq ${e.event.seq} (${held.id} and ${e.id}); supplied by ${peer}. Its identity was cloned or restored from a backup.`)
+      return { kind: 'rejected', reason: 'equivocation', message: `equivocation by ${author}: events ${held.id} and ${e.id} share seq ${e.event.seq}`, conflicts, gate: author }
+    }
+    return undefined
+  }
+
+  /** After receiving `message`, do we hold every change its sender has? */
+  private hasAllHeads (message: Uint8Array): boolean {
+    try {
+      return automerge.decodeSyncMessage(message).heads.every(h => this.doc!.hasChange(h))
+    } catch {
+      return false
+    }
+  }
+
+  private flaggedBySelf (rivals: EventId[]): boolean {
+    const key = rivals.join()
+    return this.ring!.state.conflicts.some(c => c.node.event.kind === 'conflict' && c.node.event.author === this.self && [...c.node.event.body.rivals].sort().join() === key)
+  }
+
+  /** Appends one conflict per dispute, carrying the rivals we do not hold as evidence. */
+  private async flagDisputes (disputes: DisputeRecord[], batch: SignedEvent[], supplier: PeerName): Promise<EventId[]> {
+    const out: EventId[] = []
+    const byId = new Map(batch.map(e => [e.id, e]))
+    for (const d of disputes) {
+      const rivals = d.parties.map(p => p.id).sort()
+      const evidence = rivals.map(id => byId.get(id)?.bytes).filter((b): b is Uint8Array => b !== undefined)
+      const desc = `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.id} (${p.event.kind} by ${p.event.kind === 'genesis' ? 'genesis' : p.event.author})`).join(' vs ')}; supplied by ${supplier}`
+      this.log.error(desc)
+      if (this.flaggedBySelf(rivals)) continue
+      try {
+        const r = await this.appendUnlocked('conflict', { reason: 'dispute', rivals, overlap: d.ranges.toCidrs(), supplier, evidence }, false)
+        out.push(r.id)
+      } catch (err) {
+        this.log.warn(`could not record ${desc}: ${(err as Error).message}`)
+      }
+    }
+    return out
+  }
+
+  // ---- peers we know how to reach -------------------------------------------
+
+  knownPeers (): Promise<KnownPeer[]> {
+    return this.serial(() => this.store?.knownPeers() ?? [])
+  }
+
+  rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> {
+    return this.serial(async () => {
+      for (const addr of addrs) await this.store!.putKnownPeer({ addr, source })
+    })
+  }
+
+  forgetPeers (addrs: string[]): Promise<void> {
+    return this.serial(async () => {
+      for (const addr of addrs) await this.store!.deleteKnownPeer(addr)
+    })
+  }
+
+  close (): Promise<void> {
+    return this.serial(async () => {
+      for (const [peer, s] of this.sessions) {
+        try { await this.store?.putSyncState(peer, s.encode()) } catch {}
+        s.free()
+      }
+      this.sessions.clear()
+      this.doc?.close()
+      this.doc = undefined
+      await this.store?.close()
+      this.store = undefined
+    })
+  }
+}

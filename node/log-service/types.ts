@@ -1,0 +1,46 @@
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+import type { RingViewJson } from '../ring-view.js'
+
+/** Sync protocol version: a different major is refused, a newer minor is fine. */
+export const SYNC_PROTOCOL = { major: 1, minor: 0 } as const
+
+/** What a peer says first on /weft/sync/1.0.0 (DESIGN.md §3). */
+export interface Hello {
+  /** Genesis id; absent while the peer is still waiting for a cluster. */
+  cluster?: EventId
+  range?: string
+  protocol: { major: number, minor: number }
+  eventFormat: number
+  peer: { name: PeerName, nickname: string }
+  /** Per unresolved dispute, the parties the sender holds as log events. */
+  disputes: Array<{ id: EventId, held: EventId[] }>
+  /** Disputes the sender holds a resolve for. */
+  resolved: EventId[]
+}
+
+export type HelloVerdict =
+  | { ok: true, joinCluster?: EventId }
+  | { ok: false, code: 'wrong-cluster' | 'wrong-protocol' | 'dispute' | 'no-cluster', message: string }
+
+export type RejectReason = 'bad-message' | 'bad-change' | 'bad-event' | 'causal' | 'wrong-cluster' | 'dispute' | 'equivocation'
+
+export type ReceiveOutcome =
+  /** `caughtUp`: we now hold every change the sender holds (a completed sync, for readiness). */
+  | { kind: 'adopted', ids: EventId[], caughtUp: boolean }
+  | { kind: 'unchanged', caughtUp: boolean }
+  | { kind: 'rejected', reason: RejectReason, message: string, conflicts: EventId[], gate?: PeerName }
+
+export interface AppendResult {
+  id: EventId
+  status: 'valid' | 'void' | 'future'
+  reason?: string
+}
+
+export type LogState = 'loading' | 'waiting-for-cluster' | 'ready'
+
+/** Notifications from the log service to the daemon. */
+export type LogNotice =
+  | { type: 'view', view: RingViewJson, state: LogState }
+  | { type: 'state', state: LogState }
+  | { type: 'adopted', ids: EventId[], local: boolean }
+  | { type: 'log', level: 'info' | 'warn' | 'error', component: string, message: string }

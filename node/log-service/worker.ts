@@ -1,0 +1,44 @@
+import '../../packages/polyfill/index.js'
+import { parentPort, workerData } from 'node:worker_threads'
+import { createLogger, parseLogLevel, type LogLevel } from '../logger.js'
+import { LOG_METHODS, type RpcRequest, type RpcResponse, type WorkerInit } from './rpc.js'
+import { LogService } from './service.js'
+import type { LogNotice } from './types.js'
+
+/**
+ * The log worker: the Automerge document lives here, away from the event
+ * loop that serves the network and the control socket (a 100k-event load
+ * blocks for seconds in wasm). It is also the one serialised writer.
+ */
+const init = workerData as WorkerInit
+const port = parentPort!
+const level = parseLogLevel(init.logLevel)
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+const notify = (notice: LogNotice): void => { port.postMessage({ notice }) }
+const logger = createLogger({
+  write (lvl, component, message) {
+    if (ORDER[lvl] < ORDER[level] || lvl === 'debug') return
+    notify({ type: 'log', level: lvl, component, message })
+  }
+})
+
+const service = new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify })
+
+port.on('message', (req: RpcRequest) => {
+  void handle(req)
+})
+
+async function handle (req: RpcRequest): Promise<void> {
+  let res: RpcResponse
+  try {
+    if (!(LOG_METHODS as readonly string[]).includes(req.method)) throw new Error(`unknown method ${req.method}`)
+    const fn = (service as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method]!
+    const result = await fn.apply(service, req.args)
+    res = { id: req.id, ok: true, result }
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    res = { id: req.id, ok: false, error: { name: e.name ?? 'Error', message: e.message ?? String(err), ...(typeof e.code === 'string' ? { code: e.code } : {}) } }
+  }
+  port.postMessage(res)
+}

@@ -1,0 +1,86 @@
+import type { Hello } from '../log-service/types.js'
+
+/**
+ * Frames on /weft/sync/1.0.0: length-prefixed, first byte the type.
+ * HELLO and BYE carry small JSON; SYNC carries an Automerge sync message.
+ * Everything read here is untrusted: a malformed frame is a protocol error
+ * (the stream is closed), never a crash.
+ */
+export const SYNC_PROTOCOL_ID = '/weft/sync/1.0.0'
+
+export const FRAME_HELLO = 1
+export const FRAME_SYNC = 2
+export const FRAME_BYE = 3
+
+/** HELLO and BYE are small; refuse anything bigger before parsing it. */
+const MAX_JSON_FRAME = 256 * 1024
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError'
+}
+
+export type Frame =
+  | { type: typeof FRAME_HELLO, hello: Hello }
+  | { type: typeof FRAME_SYNC, message: Uint8Array }
+  | { type: typeof FRAME_BYE, code: string, message: string }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function withType (type: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.length + 1)
+  out[0] = type
+  out.set(payload, 1)
+  return out
+}
+
+export function encodeHello (hello: Hello): Uint8Array { return withType(FRAME_HELLO, encoder.encode(JSON.stringify(hello))) }
+export function encodeSync (message: Uint8Array): Uint8Array { return withType(FRAME_SYNC, message) }
+export function encodeBye (code: string, message: string): Uint8Array { return withType(FRAME_BYE, encoder.encode(JSON.stringify({ code, message }))) }
+
+function parseJson (payload: Uint8Array, what: string): unknown {
+  if (payload.length > MAX_JSON_FRAME) throw new ProtocolError(`${what} frame of ${payload.length} bytes is too large`)
+  try {
+    return JSON.parse(decoder.decode(payload))
+  } catch {
+    throw new ProtocolError(`${what} frame is not JSON`)
+  }
+}
+
+const isStr = (x: unknown): x is string => typeof x === 'string' && x.length <= 512
+const isStrList = (x: unknown, max: number): x is string[] => Array.isArray(x) && x.length <= max && x.every(isStr)
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
+function checkHello (x: unknown): Hello {
+  const bad = (why: string): never => { throw new ProtocolError(`bad hello: ${why}`) }
+  if (!isObj(x)) return bad('not an object')
+  if (x.cluster !== undefined && !(isStr(x.cluster) && /^[0-9a-f]{64}$/.test(x.cluster))) bad('cluster')
+  if (x.range !== undefined && !isStr(x.range)) bad('range')
+  const p = x.protocol
+  if (!isObj(p) || !Number.isSafeInteger(p.major) || !Number.isSafeInteger(p.minor)) bad('protocol')
+  if (!Number.isSafeInteger(x.eventFormat)) bad('eventFormat')
+  const peer = x.peer
+  if (!isObj(peer) || !isStr(peer.name) || !isStr(peer.nickname)) bad('peer')
+  if (!Array.isArray(x.disputes) || x.disputes.length > 1024) bad('disputes')
+  for (const d of x.disputes as unknown[]) {
+    if (!isObj(d) || !isStr(d.id) || !isStrList(d.held, 64)) bad('disputes')
+  }
+  if (!isStrList(x.resolved, 4096)) bad('resolved')
+  return x as unknown as Hello
+}
+
+export function decodeFrame (bytes: Uint8Array): Frame {
+  if (bytes.length === 0) throw new ProtocolError('empty frame')
+  const type = bytes[0]
+  const payload = bytes.subarray(1)
+  switch (type) {
+    case FRAME_HELLO: return { type, hello: checkHello(parseJson(payload, 'hello')) }
+    case FRAME_SYNC: return { type, message: payload }
+    case FRAME_BYE: {
+      const x = parseJson(payload, 'bye')
+      if (!isObj(x) || !isStr(x.code) || typeof x.message !== 'string') throw new ProtocolError('bad bye frame')
+      return { type, code: x.code, message: x.message.slice(0, 2000) }
+    }
+    default: throw new ProtocolError(`unknown frame type ${String(type)}`)
+  }
+}

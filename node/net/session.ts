@@ -1,0 +1,166 @@
+import type { Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+import type { Tuning } from '../config.js'
+import type { LogClient } from '../log-service/client.js'
+import type { Hello } from '../log-service/types.js'
+import type { Logger } from '../logger.js'
+import { decodeFrame, encodeBye, encodeHello, encodeSync, FRAME_BYE, FRAME_HELLO, ProtocolError } from './frames.js'
+
+/**
+ * One sync session with one peer over /weft/sync/1.0.0 (DESIGN.md §3): both
+ * sides send a hello, decide whether to talk at all, then exchange Automerge
+ * sync messages until both are in sync, and again whenever either side
+ * adopts something. Either side may end it with a BYE naming the reason.
+ */
+
+export type SessionEnd =
+  | { kind: 'closed', message: string }
+  | { kind: 'dropped', code: string, message: string, byUs: boolean, gate?: PeerName }
+
+export interface SessionDeps {
+  log: LogClient
+  nickname: () => string
+  /** `--range` given at launch: a joiner refuses a cluster over another range. */
+  wantedRange?: string
+  logger: Logger
+  tuning: Tuning
+  onAdopted: (peer: PeerName, ids: EventId[]) => void
+  onCaughtUp: (peer: PeerName) => void
+  onHello: (peer: PeerName, hello: Hello) => void
+}
+
+export class SyncSession {
+  readonly peer: PeerName
+  private readonly stream: Stream
+  private readonly lp: ReturnType<typeof lpStream<Stream>>
+  private readonly deps: SessionDeps
+  private readonly log: Logger
+  private pumping = false
+  private again = false
+  private started = false
+  private ended = false
+  private expectCluster: EventId | undefined
+  remote: Hello | undefined
+  bytesIn = 0
+  bytesOut = 0
+
+  constructor (peer: PeerName, stream: Stream, deps: SessionDeps) {
+    this.peer = peer
+    this.stream = stream
+    this.deps = deps
+    this.log = deps.logger.forComponent('weft:sync')
+    // Frames over the limit are refused by the reader itself, before they
+    // are buffered whole (DESIGN.md §3: a bounded frame, chunks above it).
+    this.lp = lpStream(stream, { maxDataLength: deps.tuning.frameLimit + 1, maxBufferSize: deps.tuning.frameLimit + 64 })
+  }
+
+  private async write (bytes: Uint8Array): Promise<void> {
+    this.bytesOut += bytes.length
+    await this.lp.write(bytes)
+  }
+
+  private async read (signal?: AbortSignal): Promise<ReturnType<typeof decodeFrame>> {
+    const list = await this.lp.read(signal !== undefined ? { signal } : {})
+    this.bytesIn += list.byteLength
+    return decodeFrame(list.subarray())
+  }
+
+  /** Runs the session to its end. Never throws. */
+  async run (): Promise<SessionEnd> {
+    let end: SessionEnd
+    try {
+      end = await this.exchange()
+    } catch (err) {
+      end = this.endFromError(err)
+      if (end.kind === 'dropped' && end.byUs) await this.sayBye(end.code, end.message)
+    }
+    this.ended = true
+    try { await this.stream.close() } catch { this.stream.abort(new Error('session ended')) }
+    return end
+  }
+
+  private async exchange (): Promise<SessionEnd> {
+    const { log, tuning } = this.deps
+    await this.write(encodeHello(await log.hello(this.deps.nickname())))
+    const first = await this.read(AbortSignal.timeout(tuning.helloTimeoutMs))
+    if (first.type === FRAME_BYE) return { kind: 'dropped', code: first.code, message: first.message, byUs: false }
+    if (first.type !== FRAME_HELLO) throw new ProtocolError('the first frame is not a hello')
+    if (first.hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${first.hello.peer.name}, but the connection is with ${this.peer}`)
+    this.remote = first.hello
+    this.deps.onHello(this.peer, first.hello)
+    const verdict = await log.helloVerdict(first.hello, this.deps.wantedRange)
+    if (!verdict.ok) {
+      await this.sayBye(verdict.code, verdict.message)
+      return { kind: 'dropped', code: verdict.code, message: verdict.message, byUs: true }
+    }
+    this.expectCluster = verdict.joinCluster
+    this.started = true
+    this.pump()
+    for (;;) {
+      const frame = await this.read()
+      if (frame.type === FRAME_BYE) return { kind: 'dropped', code: frame.code, message: frame.message, byUs: false }
+      if (frame.type === FRAME_HELLO) throw new ProtocolError('a second hello')
+      const outcome = await log.receive(this.peer, frame.message, this.expectCluster)
+      if (outcome.kind === 'rejected') {
+        await this.sayBye(outcome.reason, outcome.message)
+        return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
+      }
+      if (outcome.kind === 'adopted') this.deps.onAdopted(this.peer, outcome.ids)
+      if (outcome.caughtUp) this.deps.onCaughtUp(this.peer)
+      this.pump()
+    }
+  }
+
+  private endFromError (err: unknown): SessionEnd {
+    const e = err as Error & { name?: string }
+    if (err instanceof ProtocolError) return { kind: 'dropped', code: 'protocol', message: e.message, byUs: true }
+    if (e.name === 'InvalidDataLengthError' || e.name === 'StreamBufferError') {
+      return { kind: 'dropped', code: 'oversized', message: `frame over the ${this.deps.tuning.frameLimit}-byte limit: ${e.message}`, byUs: true }
+    }
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') return { kind: 'dropped', code: 'timeout', message: 'no hello in time', byUs: true }
+    return { kind: 'closed', message: e.message ?? String(err) }
+  }
+
+  private async sayBye (code: string, message: string): Promise<void> {
+    try {
+      await this.write(encodeBye(code, message))
+    } catch {}
+  }
+
+  /** Ends the session at once (a newer one replaced it, or the daemon stops). */
+  abort (why: string): void {
+    if (this.ended) return
+    this.ended = true
+    this.stream.abort(new Error(why))
+  }
+
+  /** Sends whatever Automerge says the peer still needs; coalesces overlapping calls. */
+  pump (): void {
+    if (!this.started || this.ended) return
+    if (this.pumping) { this.again = true; return }
+    this.pumping = true
+    void (async () => {
+      try {
+        do {
+          this.again = false
+          for (;;) {
+            const msg = await this.deps.log.generate(this.peer)
+            if (msg === null || this.ended) break
+            if (msg.length > this.deps.tuning.frameLimit) {
+              throw new Error(`a sync message of ${msg.length} bytes exceeds the ${this.deps.tuning.frameLimit}-byte frame limit`)
+            }
+            await this.write(encodeSync(msg))
+          }
+        } while (this.again && !this.ended)
+      } catch (err) {
+        if (!this.ended) {
+          this.log.warn(`sync with ${this.peer} failed: ${(err as Error).message}`)
+          this.stream.abort(err as Error)
+        }
+      } finally {
+        this.pumping = false
+      }
+    })()
+  }
+}

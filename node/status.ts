@@ -1,0 +1,83 @@
+import type { PeerName } from '../crdt/events/index.js'
+import type { IpamState, StatusJson } from './api/types.js'
+import type { LogState } from './log-service/types.js'
+import type { Network } from './net/network.js'
+import type { RingView } from './ring-view.js'
+import { weftVersion } from './version.js'
+
+export interface StatusInput {
+  self: PeerName
+  nickname: string
+  view: RingView | undefined
+  logState: LogState
+  readiness: { ready: true } | { ready: false, reason: string }
+  network: Network | undefined
+  startedAt: number
+  now: number
+  allocated?: number
+}
+
+/** Address counts: JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
+export function count (n: bigint, family: 4 | 6): number | string {
+  return family === 4 ? Number(n) : n.toString()
+}
+
+function ipamState (input: StatusInput): { state: IpamState, reason?: string } {
+  const { view, self } = input
+  if (input.logState === 'loading') return { state: 'loading', reason: 'the log is loading; figures are from the last saved snapshot' }
+  if (input.logState === 'waiting-for-cluster' || view === undefined) return { state: 'waiting-for-cluster', reason: 'no cluster yet: waiting for a peer to answer' }
+  const me = view.peer(self)
+  if (me?.removed !== undefined) {
+    const by = view.peer(me.removed.by)
+    return { state: 'removed', reason: `removed from the network by ${by?.nickname ?? me.removed.by} (${me.removed.by}) at ${new Date(me.removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity` }
+  }
+  if (view.json.readOnly) return { state: 'read-only', reason: 'the log holds events of a newer format: upgrade weft' }
+  if (!input.readiness.ready) return { state: 'syncing', reason: input.readiness.reason }
+  return { state: 'ready' }
+}
+
+export function buildStatus (input: StatusInput): StatusJson {
+  const { view, self, network } = input
+  const family = view?.family ?? 4
+  const connected = new Set(network?.connectedPeers() ?? [])
+  const me = view?.peer(self)
+  const iso = (t: number | undefined): string | null => t === undefined ? null : new Date(t).toISOString()
+  const removedBy = me?.removed
+  const ipam = ipamState(input)
+  return {
+    peer: {
+      name: self,
+      nickname: input.nickname,
+      removed: removedBy !== undefined,
+      listen: network?.listenAddrs() ?? [],
+      advertise: network?.advertiseAddrs() ?? [],
+      ...(removedBy !== undefined
+        ? { removedBy: { name: removedBy.by, ...(view?.peer(removedBy.by)?.nickname !== undefined ? { nickname: view.peer(removedBy.by)!.nickname! } : {}), event: removedBy.event, time: new Date(removedBy.time).toISOString() } }
+        : {})
+    },
+    ipam,
+    cluster: { id: view?.json.clusterId ?? null, range: view?.json.range ?? null },
+    addresses: {
+      total: count(view?.total ?? 0n, family),
+      owned: count(view?.ownedBy(self).size ?? 0n, family),
+      allocated: input.allocated ?? 0,
+      disputed: count(view?.disputedSet.size ?? 0n, family)
+    },
+    peers: (view?.json.peers ?? []).filter(p => p.name !== self).map(p => ({
+      name: p.name,
+      nickname: p.nickname ?? null,
+      owned: count(view!.ownedBy(p.name).size, family),
+      connected: connected.has(p.name),
+      removed: p.removed !== undefined,
+      lastSeen: iso(network?.lastSeen(p.name)),
+      addrs: p.addrs
+    })),
+    conflicts: { total: view?.json.disputes.length ?? 0, unresolved: view?.openDisputes.length ?? 0 },
+    events: view?.json.events ?? 0,
+    connections: network?.connections() ?? [],
+    owned: me?.owned ?? [],
+    version: weftVersion(),
+    pid: process.pid,
+    uptimeMs: input.now - input.startedAt
+  }
+}

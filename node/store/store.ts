@@ -1,0 +1,236 @@
+import type { RangeOptions, RootDatabase, Key } from 'lmdb'
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+import { bytesOf, copyOf, decodeEvent, decodeJson, encodeJson } from './codec.js'
+import { openEnv, STORE_FILE, type Dbs } from './env.js'
+import { StoreError, toStoreError } from './errors.js'
+import { adoptionWrite, allocationsWrite, compactionWrite, readCounter } from './writes.js'
+import {
+  STORE_FORMAT, type Adoption, type Allocation, type EventRangeOptions, type KnownPeer, type OpenOptions,
+  type SnapshotRecord, type StoredEvent, type StoreMeta
+} from './types.js'
+import { join } from 'node:path'
+
+/**
+ * The daemon's local store (DESIGN.md §4): one LMDB environment per data dir,
+ * `DATA_DIR/store.mdb`. I/O only. Writes resolve once committed, which
+ * survives kill -9; `adoptDurable` also waits for the flush to disk, which
+ * survives power loss. Writes issued in the same event-loop turn commit in one
+ * LMDB transaction (lmdb-js batches them), each as its own child transaction,
+ * so a failing write never takes part of itself or its neighbours along.
+ *
+ * Reads are synchronous and see one snapshot per macrotask: lmdb-js keeps a
+ * handle's read transaction until a setTimeout(0) resets it. A read-write
+ * handle's reads see its own commits at once; a read-only handle (in this or
+ * another process) sees them from its next timer tick on. In one process, any
+ * number of read-only handles may sit beside one read-write handle; a second
+ * read-write handle, or a read-write open while a read-only one is open, is
+ * StoreError('locked') (env.ts says why). Across processes nothing stops two
+ * writers: the daemon's pid file has to.
+ */
+export class Store {
+  readonly readOnly: boolean
+  readonly path: string
+  #root: RootDatabase<Buffer, Key>
+  #dbs: Dbs
+  #release: () => void
+  #closed = false
+
+  private constructor (path: string, readOnly: boolean, env: ReturnType<typeof openEnv>) {
+    this.path = path
+    this.readOnly = readOnly
+    this.#root = env.root
+    this.#dbs = env.dbs
+    this.#release = env.release
+  }
+
+  /** Creates `dataDir` if needed (read-write). Read-only opens work beside a read-write one, in this or another process. */
+  static open (dataDir: string, opts: OpenOptions = {}): Store {
+    const readOnly = opts.readOnly === true
+    const env = openEnv(dataDir, readOnly)
+    const store = new Store(join(dataDir, STORE_FILE), readOnly, env)
+    let meta: StoreMeta | undefined
+    try {
+      meta = store.getMeta()
+    } catch (err) {
+      void store.close()
+      throw err
+    }
+    if (meta !== undefined && meta.format !== STORE_FORMAT) {
+      void store.close()
+      throw new StoreError('version', `${store.path} has store format ${String(meta.format)}; this weft reads format ${STORE_FORMAT}`)
+    }
+    return store
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      await this.#root.close()
+    } finally {
+      this.#release()
+    }
+  }
+
+  // meta
+
+  getMeta (): StoreMeta | undefined {
+    return decodeJson<StoreMeta>(this.#read().state.get('meta'), 'meta')
+  }
+
+  async putMeta (meta: StoreMeta): Promise<void> {
+    const value = encodeJson(meta, 'meta')
+    await this.#write('putMeta', () => { this.#dbs.state.putSync('meta', value) })
+  }
+
+  // Automerge document chunks
+
+  docChunks (): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const { value } of this.#read().doc.getRange()) out.push(bytesOf(value))
+    return out
+  }
+
+  docHeads (): string[] {
+    return decodeJson<string[]>(this.#read().state.get('docHeads'), 'docHeads') ?? []
+  }
+
+  /** Replaces all chunks with one full save (compaction); one txn. */
+  async compactDoc (full: Uint8Array, heads: string[]): Promise<void> {
+    this.#writable()
+    await this.#write('compactDoc', compactionWrite(this.#dbs, full, heads))
+  }
+
+  // events
+
+  getEvent (id: EventId): StoredEvent | undefined {
+    const value = this.#read().events.get(id)
+    return value === undefined ? undefined : decodeEvent(id, value)
+  }
+
+  hasEvent (id: EventId): boolean {
+    return this.#read().events.doesExist(id)
+  }
+
+  eventCount (): number {
+    return readCounter(this.#read(), 'eventCount')
+  }
+
+  /** Events in topological order: by lamport, then id (the key of the topo index kept in the adoption's txn). */
+  * eventsInOrder (opts: EventRangeOptions = {}): Iterable<StoredEvent> {
+    const dbs = this.#read()
+    const range: RangeOptions = { reverse: opts.reverse === true }
+    if (opts.limit !== undefined) range.limit = opts.limit
+    if (opts.fromLamport !== undefined) {
+      // [L] sorts before every [L, id]; reverse starts at the last key ≤ start, so [L + 1] keeps all of L.
+      range.start = opts.reverse === true ? [Math.floor(opts.fromLamport) + 1] : [Math.ceil(opts.fromLamport)]
+    }
+    for (const key of dbs.topo.getKeys(range)) {
+      const [, id] = key
+      const value = dbs.events.get(id)
+      if (value === undefined) throw new StoreError('corrupt', `${this.path}: the topological index names event ${id}, which is missing`)
+      yield decodeEvent(id, value)
+    }
+  }
+
+  // the adoption transaction
+
+  /** Resolves once committed (kill -9 safe). */
+  async adopt (a: Adoption): Promise<void> {
+    this.#writable()
+    await this.#write('adopt', adoptionWrite(this.#dbs, a))
+  }
+
+  /** Resolves once committed and flushed to disk (power-loss safe). */
+  async adoptDurable (a: Adoption): Promise<void> {
+    await this.adopt(a)
+    await this.#flushed('adoptDurable')
+  }
+
+  getSnapshot (): SnapshotRecord | undefined {
+    return decodeJson<SnapshotRecord>(this.#read().state.get('snapshot'), 'snapshot')
+  }
+
+  // peers we know how to reach
+
+  knownPeers (): KnownPeer[] {
+    const out: KnownPeer[] = []
+    for (const { key, value } of this.#read().peers.getRange()) out.push(decodeJson<KnownPeer>(value, `known peer ${key}`)!)
+    return out
+  }
+
+  async putKnownPeer (p: KnownPeer): Promise<void> {
+    const value = encodeJson(p, 'known peer')
+    await this.#write('putKnownPeer', () => { this.#dbs.peers.putSync(p.addr, value) })
+  }
+
+  async deleteKnownPeer (addr: string): Promise<void> {
+    await this.#write('deleteKnownPeer', () => { this.#dbs.peers.removeSync(addr) })
+  }
+
+  // per-peer Automerge sync states
+
+  getSyncState (peer: PeerName): Uint8Array | undefined {
+    const value = this.#read().sync.get(peer)
+    return value === undefined ? undefined : bytesOf(value)
+  }
+
+  async putSyncState (peer: PeerName, state: Uint8Array): Promise<void> {
+    const value = copyOf(state)
+    await this.#write('putSyncState', () => { this.#dbs.sync.putSync(peer, value) })
+  }
+
+  // allocations, keyed by (subnet, id), with a secondary index by address
+
+  getAllocation (subnet: string, id: string): Allocation | undefined {
+    return decodeJson<Allocation>(this.#read().allocs.get([subnet, id]), `allocation ${id}`)
+  }
+
+  allocationByAddress (address: string): Allocation | undefined {
+    const dbs = this.#read()
+    const ref = decodeJson<[string, string]>(dbs.allocAddr.get(address), `address ${address}`)
+    return ref === undefined ? undefined : decodeJson<Allocation>(dbs.allocs.get(ref), `allocation ${ref[1]}`)
+  }
+
+  /** Every allocation, by subnet then id. */
+  allocations (): Allocation[] {
+    const out: Allocation[] = []
+    for (const { key, value } of this.#read().allocs.getRange()) out.push(decodeJson<Allocation>(value, `allocation ${key[1]}`)!)
+    return out
+  }
+
+  /** Writes many allocations/releases in ONE transaction (group commit); releases apply first. Resolves when committed. */
+  async writeAllocations (puts: Allocation[], deletes: Array<{ subnet: string, id: string }>): Promise<void> {
+    this.#writable()
+    await this.#write('writeAllocations', allocationsWrite(this.#dbs, puts, deletes))
+  }
+
+  // plumbing
+
+  #read (): Dbs {
+    if (this.#closed) throw new StoreError('closed', `${this.path}: the store is closed`)
+    return this.#dbs
+  }
+
+  #writable (): void {
+    this.#read()
+    if (this.readOnly) throw new StoreError('io', `${this.path}: the store is open read-only`)
+  }
+
+  async #write (what: string, body: () => void): Promise<void> {
+    this.#writable()
+    try {
+      await this.#root.childTransaction(body)
+    } catch (err) {
+      throw toStoreError(err, `${this.path}: ${what} failed`)
+    }
+  }
+
+  async #flushed (what: string): Promise<void> {
+    try {
+      await this.#root.flushed
+    } catch (err) {
+      throw toStoreError(err, `${this.path}: ${what} failed to flush`)
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+
+/** The layout of the store's sub-databases; a store written with another format is refused. */
+export const STORE_FORMAT = 1
+
+export interface StoreMeta {
+  format: number
+  peer: PeerName
+  clusterId?: EventId
+  /** CIDR text. */
+  range?: string
+  createdAt: number
+}
+
+export interface StoredEvent {
+  id: EventId
+  bytes: Uint8Array
+  /** A non-negative safe integer: the first part of the topological index key. */
+  lamport: number
+  time: number
+  author?: PeerName
+  kind: string
+}
+
+/** Everything one adoption changes, committed in ONE transaction (DESIGN.md §4). */
+export interface Adoption {
+  /** An Automerge `saveSince` chunk, appended after the existing chunks. */
+  docChunk?: Uint8Array
+  /** Automerge change hashes after this adoption. */
+  docHeads: string[]
+  /** Adopted events, in any order; an event already held is rewritten, not counted twice. */
+  events: StoredEvent[]
+  /** The ring snapshot: a JSON-safe value (stored as JSON text, so -0 comes back as 0). */
+  snapshot: unknown
+  /** Event ids the snapshot reflects. */
+  eventHeads: EventId[]
+  /** Per-peer sync states saved in the same transaction. */
+  syncStates?: Array<[PeerName, Uint8Array]>
+}
+
+export interface SnapshotRecord {
+  snapshot: unknown
+  eventHeads: EventId[]
+  docHeads: string[]
+  /** Events held once the adoption that wrote this snapshot committed. */
+  eventCount: number
+}
+
+export interface KnownPeer {
+  addr: string
+  peer?: PeerName
+  source: 'launch' | 'connect' | 'join'
+  lastSeen?: number
+  lastError?: string
+}
+
+export interface Allocation {
+  id: string
+  subnet: string
+  address: string
+  createdAt: number
+}
+
+export interface OpenOptions {
+  readOnly?: boolean
+}
+
+export interface EventRangeOptions {
+  /** Forward: events with lamport ≥ this; reverse: events with lamport ≤ this. */
+  fromLamport?: number
+  limit?: number
+  /** Newest first (descending lamport, then descending id). */
+  reverse?: boolean
+}

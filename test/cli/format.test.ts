@@ -1,0 +1,79 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { formatStatus, statusSectionJson } from '../../cli/format/status.js'
+import { percent, relativeTime, table } from '../../cli/format/text.js'
+import { FAKE_OTHER, FAKE_PEER, fakeStatus } from '../helpers/fake-daemon.js'
+
+const NOW = Date.parse('2026-11-24T10:00:30.000Z')
+
+describe('text helpers', () => {
+  test('percent on numbers and IPv6-sized strings', () => {
+    assert.equal(percent(524288, 1048576), '50.0%')
+    assert.equal(percent(1, 3), '33.3%')
+    assert.equal(percent(0, 0), '-')
+    assert.equal(percent('170141183460469231731687303715884105728', '340282366920938463463374607431768211456'), '50.0%')
+  })
+  test('relative time', () => {
+    assert.equal(relativeTime('2026-11-24T10:00:00.000Z', NOW), '30s ago')
+    assert.equal(relativeTime('2026-11-24T09:00:30.000Z', NOW), '1h ago')
+    assert.equal(relativeTime('2026-11-24T10:00:35.000Z', NOW), 'in 5s')
+    assert.equal(relativeTime('2026-11-24T10:00:30.000Z', NOW), 'now')
+    assert.equal(relativeTime(null, NOW), '-')
+  })
+  test('table aligns columns', () => {
+    assert.equal(table(['A', 'BB'], [['xxx', 'y'], ['z', 'w']]), 'A    BB\nxxx  y\nz    w\n')
+  })
+})
+
+describe('status views', () => {
+  test('summary', () => {
+    const text = formatStatus(fakeStatus(), undefined, NOW)
+    assert.equal(text, [
+      `peer       ${FAKE_PEER} host1`,
+      'listen     /ip4/127.0.0.1/tcp/6783',
+      'cluster    bafyreigenesis 10.32.0.0/12',
+      'ipam       ready',
+      'addresses  1048576 total, 524288 owned (50.0%), 3 allocated (0.0% of owned), 0 disputed (0.0%)',
+      'peers      1 known, 1 connected',
+      'conflicts  0 (0 unresolved)',
+      'events     12',
+      ''
+    ].join('\n'))
+  })
+  test('summary with a reason and no cluster', () => {
+    const text = formatStatus(fakeStatus({ ipam: { state: 'waiting-for-cluster', reason: 'no peer reachable yet' }, cluster: { id: null, range: null } }), undefined, NOW)
+    assert.match(text, /^ipam {7}waiting-for-cluster: no peer reachable yet$/m)
+    assert.match(text, /^cluster {4}none yet$/m)
+  })
+  test('peers, with a removed one', () => {
+    const s = fakeStatus()
+    s.peers.push({ name: 'PEER3', nickname: 'host3', owned: 0, connected: false, removed: true, lastSeen: '2026-11-24T09:58:30.000Z', addrs: [] })
+    assert.equal(formatStatus(s, 'peers', NOW), [
+      'NAME' + ' '.repeat(FAKE_OTHER.length - 2) + 'NICKNAME         OWNED           CONNECTED  LAST-SEEN',
+      `${FAKE_OTHER}  host2            262144 (25.0%)  yes        now`,
+      'PEER3' + ' '.repeat(FAKE_OTHER.length - 3) + 'host3 (removed)  0 (0.0%)        no         2m ago',
+      ''
+    ].join('\n'))
+    assert.equal(formatStatus(fakeStatus({ peers: [] }), 'peers', NOW), 'no other peers known\n')
+  })
+  test('ipam lists owned ranges', () => {
+    const text = formatStatus(fakeStatus({ owned: ['10.32.0.0/13', '10.40.0.0/14'] }), 'ipam', NOW)
+    assert.match(text, /^owned {6}10\.32\.0\.0\/13\n {11}10\.40\.0\.0\/14\n$/m)
+    assert.match(text, /^state {6}ready$/m)
+  })
+  test('connections', () => {
+    const s = fakeStatus()
+    s.connections.push({ peer: null, nickname: null, addr: '/dns4/host9/tcp/6783', state: 'backoff', since: '2026-11-24T10:00:20.000Z', reason: 'connection refused', retryAt: '2026-11-24T10:00:40.000Z' })
+    const lines = formatStatus(s, 'connections', NOW).split('\n')
+    assert.match(lines[0] ?? '', /^PEER +ADDR +STATE +SINCE +REASON$/)
+    assert.match(lines[1] ?? '', /^host2  \/ip4\/10\.0\.0\.2\/tcp\/6783 +connected \(outbound\) +1m ago +-$/)
+    assert.match(lines[2] ?? '', /^- +\/dns4\/host9\/tcp\/6783 +backoff \(retry in 10s\) +10s ago +connection refused$/)
+    assert.equal(formatStatus(fakeStatus({ connections: [] }), 'connections', NOW), 'no connections\n')
+  })
+  test('section JSON keeps the StatusJson field names', () => {
+    const s = fakeStatus()
+    assert.deepEqual(statusSectionJson(s, 'peers'), { peers: s.peers })
+    assert.deepEqual(Object.keys(statusSectionJson(s, 'ipam') as object), ['ipam', 'cluster', 'addresses', 'owned'])
+    assert.equal(statusSectionJson(s, undefined), s)
+  })
+})

@@ -1,0 +1,105 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { UsageError } from '../../cli/errors.js'
+import { advertiseToMultiaddr, listenToMultiaddr, peerToMultiaddr } from '../../cli/peer-addr.js'
+import { buildLaunchConfig, launchArgs, parseTuning } from '../../cli/launch-config.js'
+
+const ID = '12D3KooWNxZyy15r7UKr9BoNGKqtBSH3rFC1ntvohJrEXcL5XHf9'
+
+function rejects (fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof UsageError, `expected UsageError, got ${String(err)}`)
+    assert.equal(err.exitCode, 2)
+    assert.ok(!err.message.includes('\n'), 'one line')
+    assert.match(err.message, message)
+    return true
+  })
+}
+
+describe('PEER to multiaddr', () => {
+  const cases: Array<[string, string]> = [
+    ['10.0.0.1', '/ip4/10.0.0.1/tcp/6783'],
+    ['10.0.0.1:7000', '/ip4/10.0.0.1/tcp/7000'],
+    ['host2', '/dns4/host2/tcp/6783'],
+    ['host2.example.com:1', '/dns4/host2.example.com/tcp/1'],
+    ['host2.example.com.', '/dns4/host2.example.com/tcp/6783'],
+    ['::1', '/ip6/::1/tcp/6783'],
+    ['fe80::1:2', '/ip6/fe80::1:2/tcp/6783'],
+    ['[::1]:7000', '/ip6/::1/tcp/7000'],
+    ['[2001:db8::1]', '/ip6/2001:db8::1/tcp/6783'],
+    ['/ip4/1.2.3.4/tcp/5', '/ip4/1.2.3.4/tcp/5'],
+    [`/ip4/1.2.3.4/tcp/5/p2p/${ID}`, `/ip4/1.2.3.4/tcp/5/p2p/${ID}`],
+    ['/dns4/host/tcp/6783', '/dns4/host/tcp/6783'],
+    ['/ip6/::1/tcp/9', '/ip6/::1/tcp/9']
+  ]
+  for (const [input, expected] of cases) {
+    test(input, () => { assert.equal(peerToMultiaddr(input), expected) })
+  }
+
+  test('bad input is a one-line usage error', () => {
+    rejects(() => peerToMultiaddr(''), /invalid PEER "": missing host/)
+    rejects(() => peerToMultiaddr('host:0'), /port must be 1..65535/)
+    rejects(() => peerToMultiaddr('host:65536'), /port must be 1..65535/)
+    rejects(() => peerToMultiaddr('host:abc'), /port must be 1..65535/)
+    rejects(() => peerToMultiaddr('host:'), /port must be 1..65535/)
+    rejects(() => peerToMultiaddr('1.2.3.256'), /bad IPv4 address/)
+    rejects(() => peerToMultiaddr('010.1.1.1:5'), /bad IPv4 address/)
+    rejects(() => peerToMultiaddr('bad_host!'), /expected HOST, HOST:PORT or a multiaddr/)
+    rejects(() => peerToMultiaddr('[nope]:5'), /IPv6 address inside/)
+    rejects(() => peerToMultiaddr('/ip4/1.2.3.4'), /expected a multiaddr like/)
+    rejects(() => peerToMultiaddr('/ip4/1.2.3.4/udp/5'), /expected a multiaddr like/)
+    rejects(() => peerToMultiaddr('/ip4/999.2.3.4/tcp/5'), /invalid PEER "\/ip4\/999.2.3.4\/tcp\/5": /)
+    rejects(() => peerToMultiaddr('/garbage'), /invalid PEER/)
+  })
+})
+
+describe('--listen and --advertise', () => {
+  test('listen forms', () => {
+    assert.equal(listenToMultiaddr('0.0.0.0:6783'), '/ip4/0.0.0.0/tcp/6783')
+    assert.equal(listenToMultiaddr(':7000'), '/ip4/0.0.0.0/tcp/7000')
+    assert.equal(listenToMultiaddr('127.0.0.1'), '/ip4/127.0.0.1/tcp/6783')
+    assert.equal(listenToMultiaddr('[::]:7000'), '/ip6/::/tcp/7000')
+    assert.equal(listenToMultiaddr('/ip4/127.0.0.1/tcp/0'), '/ip4/127.0.0.1/tcp/0')
+  })
+  test('listen refuses names and peer ids', () => {
+    rejects(() => listenToMultiaddr('localhost:7000'), /expected IP:PORT/)
+    rejects(() => listenToMultiaddr('/dns4/x/tcp/1'), /listen on an IP address/)
+    rejects(() => listenToMultiaddr(`/ip4/1.2.3.4/tcp/5/p2p/${ID}`), /expected a multiaddr like/)
+  })
+  test('advertise refuses wildcards', () => {
+    assert.equal(advertiseToMultiaddr('10.0.0.1:7000'), '/ip4/10.0.0.1/tcp/7000')
+    rejects(() => advertiseToMultiaddr('0.0.0.0:7000'), /wildcard/)
+    rejects(() => advertiseToMultiaddr('[::]:7000'), /wildcard/)
+  })
+})
+
+describe('launch config', () => {
+  test('defaults and round trip through the child arguments', () => {
+    const config = buildLaunchConfig(['host2', '10.0.0.3:7000'], { nickname: 'n1', range: '10.32.0.0/12', listen: [], advertise: [] }, '/tmp/d', {})
+    assert.deepEqual(config.listen, ['/ip4/0.0.0.0/tcp/6783'])
+    assert.deepEqual(config.peers, ['/dns4/host2/tcp/6783', '/ip4/10.0.0.3/tcp/7000'])
+    assert.equal(config.socketPath, '/tmp/d/weft.sock')
+    assert.equal(config.range, '10.32.0.0/12')
+    assert.equal(config.testHooks, false)
+    assert.equal(config.logToStderr, true)
+    const args = launchArgs(config)
+    assert.deepEqual(args.slice(-3), ['--', '/dns4/host2/tcp/6783', '/ip4/10.0.0.3/tcp/7000'])
+    assert.ok(args.includes('--nickname=n1'))
+  })
+  test('env: test hooks, daemonized, tuning', () => {
+    const config = buildLaunchConfig([], { nickname: 'n1' }, '/tmp/d', { WEFT_TEST_HOOKS: '1', WEFT_DAEMONIZED: '1', WEFT_TUNING: '{"readyGraceMs":100}' })
+    assert.equal(config.testHooks, true)
+    assert.equal(config.logToStderr, false)
+    assert.deepEqual(config.tuning, { readyGraceMs: 100 })
+    assert.equal(config.range, undefined)
+    rejects(() => parseTuning('{"nope":1}'), /unknown key "nope"/)
+    rejects(() => parseTuning('{"readyGraceMs":-1}'), /positive number/)
+    rejects(() => parseTuning('[1]'), /JSON object/)
+  })
+  test('bad range and nickname', () => {
+    rejects(() => buildLaunchConfig([], { range: '10.32.1.0/12', nickname: 'a' }, '/d', {}), /invalid --range: .*host bits set .*10\.32\.0\.0\/12/)
+    rejects(() => buildLaunchConfig([], { range: '10.32.0.0', nickname: 'a' }, '/d', {}), /invalid --range/)
+    rejects(() => buildLaunchConfig([], { nickname: 'two words' }, '/d', {}), /invalid --nickname/)
+    rejects(() => buildLaunchConfig([], { nickname: '' }, '/d', {}), /invalid --nickname/)
+  })
+})
