@@ -72,7 +72,10 @@ async function runForeground (config: DaemonConfig, io: CliIo, print: (name: str
   } finally {
     release()
   }
-  if (process.env.WEFT_DAEMONIZED === '1') setTimeout(() => { process.exit() }, EXIT_GRACE_MS).unref()
+  // The daemon has closed its store, network and socket: leave now rather than
+  // wait for the event loop to drain (`weft stop` waits for this process to go).
+  if (process.env.WEFT_DAEMONIZED === '1') setImmediate(() => { process.exit() })
+  else setTimeout(() => { process.exit() }, EXIT_GRACE_MS).unref()
 }
 
 /** A background launcher waits on the IPC channel for this; then we let go of it. */

@@ -17,9 +17,9 @@ export function registerStop (program: Command, _io: CliIo): void {
     const pid = readPidFile(pidFile)
     await clientFor(opts).stop()
     if (pid === undefined) return
-    // Stopped once the pid file is gone (removed after a clean stop) or the process is.
+    // Stopped once the process is gone (it removes its pid file just before exiting).
     const deadline = Date.now() + STOP_TIMEOUT_MS
-    while (readPidFile(pidFile) === pid && isProcessAlive(pid)) {
+    while (isProcessAlive(pid)) {
       if (Date.now() > deadline) throw new CliError(`the peer (pid ${pid}) did not stop within ${formatSeconds(STOP_TIMEOUT_MS)}`)
       await sleep(100)
     }

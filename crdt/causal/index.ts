@@ -92,14 +92,16 @@ export class CausalIndex {
       return deps
     }
     if (this.genesisNode === undefined) throw new CausalError('not-genesis', id, `event ${id} arrived before the genesis`)
+    const a = this.peerIdx.get(event.author)
     let maxLamport = 0
-    for (const d of deps) if (d.lamport > maxLamport) maxLamport = d.lamport
+    let prevSeq = 0
+    for (const d of deps) {
+      if (d.lamport > maxLamport) maxLamport = d.lamport
+      if (a !== undefined && a < d.vv.length && d.vv[a]! > prevSeq) prevSeq = d.vv[a]!
+    }
     if (event.lamport !== maxLamport + 1) {
       throw new CausalError('bad-lamport', id, `event ${id} has lamport ${event.lamport}, expected ${maxLamport + 1}`)
     }
-    const a = this.peerIdx.get(event.author)
-    let prevSeq = 0
-    if (a !== undefined) for (const d of deps) if ((d.vv[a] ?? 0) > prevSeq) prevSeq = d.vv[a]!
     if (a !== undefined && event.seq <= this.latestSeq(a) && this.bySeq(a, event.seq)?.id !== id) {
       throw new CausalError('equivocation', id, `event ${id} reuses seq ${event.seq} of ${event.author}, already held as ${this.bySeq(a, event.seq)?.id ?? '?'}`)
     }

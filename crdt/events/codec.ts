@@ -68,7 +68,9 @@ export function signEvent (unsigned: UnsignedEvent, signer: Signer): SignedEvent
   const bytes = plainBytes(dagCbor.encode(wire))
   if (bytes.length > MAX_EVENT_BYTES) throw new EventError('oversized', `event of ${bytes.length} bytes exceeds ${MAX_EVENT_BYTES}`)
   const id = eventId(bytes)
-  const event = parseWire(dagCbor.decode(bytes), null) as AuthoredEvent
+  // Read the event back from the wire map (not the bytes: same content,
+  // no CBOR decode), so callers hold exactly what every peer will decode.
+  const event = parseWire(wire, null, false) as AuthoredEvent
   return { id, bytes, event }
 }
 

@@ -41,6 +41,8 @@ export class EventLog {
   readonly actor: string
   /** change hash → event id, filled as changes are seen; bounded. */
   private readonly changeIds = new Map<string, EventId>()
+  /** Automerge seq of our last appended change, once known. */
+  private nextSeq: number | undefined
 
   private constructor (doc: AutomergeDoc, actor: string) {
     this.doc = doc
@@ -135,17 +137,22 @@ export class EventLog {
     if (e.kind === 'genesis') return this.addGenesis(signed)
     if (actorFor(e.author) !== this.actor) throw new LogError('bad-append', `event by ${e.author} cannot be appended with actor ${this.actor}`)
     const heads = this.eventHeads()
-    if (heads.length !== e.deps.length || heads.some((h, i) => h !== [...e.deps].sort()[i])) {
+    const deps = [...e.deps].sort()
+    if (heads.length !== deps.length || heads.some((h, i) => h !== deps[i])) {
       throw new LogError('bad-append', 'event deps are not the current heads; rebuild and re-sign it')
     }
     this.doc.put(bucketOf(signed.id), signed.id, signed.bytes)
     const hash = this.doc.commit(null, 0)
     if (hash === null) throw new LogError('bad-append', 'commit produced no change')
-    const meta = this.doc.getChangeMetaByHash(hash)
-    if (meta?.seq !== e.seq) {
+    // Automerge numbers our changes itself; they match event seqs as long as
+    // every event of ours is one change. Check the first append after
+    // opening (it costs as much as the append), then count.
+    if (this.nextSeq === undefined) this.nextSeq = this.doc.getChangeMetaByHash(hash)?.seq ?? -1
+    else this.nextSeq++
+    if (this.nextSeq !== e.seq) {
       // Cannot be undone: the document now holds a change whose Automerge
       // seq disagrees with its event. Only a bug in the writer gets here.
-      throw new LogError('bad-append', `appended change has Automerge seq ${meta?.seq ?? '?'}, event seq ${e.seq}`)
+      throw new LogError('bad-append', `appended change has Automerge seq ${this.nextSeq}, event seq ${e.seq}`)
     }
     this.remember(hash, signed.id)
     return hash

@@ -154,7 +154,7 @@ export class OwnershipRing {
     const nodes = new Map<string, MoveNode>()
     for (const g of grants) {
       for (const [start, end] of g.ranges.spans) {
-        s.segments!.cover(start, end)
+        s.segments!.split(start, end)
         s.segments!.update(start, end, seg => {
           const preds = ev.node.event.kind === 'genesis' ? [] : frontierIn(causal, seg.heads, view)
           const key = `${g.peer}:${preds.map(p => p.serial).join(',')}`

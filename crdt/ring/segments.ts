@@ -137,6 +137,12 @@ export class SegmentMap {
     return out
   }
 
+  /** Ensures boundaries at `start` and `end` (clamped to the map). */
+  split (start: bigint, end: bigint): void {
+    this.splitAt(start)
+    this.splitAt(end)
+  }
+
   /** Segments inside [start, end), splitting at the edges so they fit exactly. */
   cover (start: bigint, end: bigint): Segment[] {
     if (start < this.start) start = this.start

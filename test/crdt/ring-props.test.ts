@@ -5,8 +5,8 @@ import { RangeSet } from '../../packages/netaddr/index.js'
 import type { EventId, SignedEvent } from '../../crdt/events/index.js'
 import type { RingEvent, RingSnapshot } from '../../crdt/ring/index.js'
 import {
-  authorFirstExtension, canonicalSnapshot, KNOWN_FOLD_BUGS, causalPast, clusterSpecArb, ClusterModel, deepestFirstExtension, firstDifference,
-  foldInOrder, maskRanges, randomLinearExtension, stepsArb, tilingProblems, topologicalOrder, type ClusterSpec, type Step
+  authorFirstExtension, canonicalSnapshot, causalPast, clusterSpecArb, ClusterModel, deepestFirstExtension, firstDifference,
+  foldInOrder, randomLinearExtension, stepsArb, tilingProblems, topologicalOrder, type ClusterSpec, type Step
 } from '../helpers/cluster-model.js'
 
 /**
@@ -24,13 +24,6 @@ const params = {
   ...(process.env.WEFT_PROP_SEED !== undefined ? { seed: Number(process.env.WEFT_PROP_SEED) } : {})
 }
 const seedArb = fc.integer({ min: 0, max: 0x7fffffff })
-/**
- * Order-independence is compared with `removed` as a flag and with the ranges
- * in void reasons masked: which removal the snapshot names, and which ranges a
- * void transfer's reason names, differ with arrival order (known fold bugs,
- * pinned by todo tests in ring-scenarios.test.ts).
- */
-const ORDER_FREE = { removalAsFlag: true, maskReasonRanges: true }
 
 function describeRun (m: ClusterModel): string {
   return `\ntrace:\n  ${m.trace.join('\n  ')}`
@@ -54,7 +47,7 @@ function verdictKey (v: RingEvent | undefined): string {
   if (v === undefined) return 'missing'
   return JSON.stringify({
     status: v.status,
-    reason: v.reason === undefined ? undefined : maskRanges(v.reason),
+    reason: v.reason,
     moved: v.moved?.toString(),
     removes: v.removes?.length,
     settles: v.settles?.map(d => d.id)
@@ -95,7 +88,7 @@ test('(a) any delivery order gives the identical ring, disputes and voids', () =
     const m = ClusterModel.run(spec)
     const events = m.allEvents()
     const reference = foldInOrder(m.genesis.id, topologicalOrder(events))
-    const expected = canonicalSnapshot(reference.snapshot(), ORDER_FREE)
+    const expected = canonicalSnapshot(reference.snapshot())
     assert.deepEqual(tilingProblems(reference.snapshot()), [], describeRun(m))
     const orders: Array<[string, SignedEvent[]]> = [
       ...seeds.map((s, i): [string, SignedEvent[]] => [`random linear extension #${i} (seed ${s})`, randomLinearExtension(events, s)]),
@@ -103,13 +96,13 @@ test('(a) any delivery order gives the identical ring, disputes and voids', () =
       ['deepest-first extension', deepestFirstExtension(events)]
     ]
     for (const [label, order] of orders) {
-      const got = canonicalSnapshot(foldInOrder(m.genesis.id, order).snapshot(), ORDER_FREE)
+      const got = canonicalSnapshot(foldInOrder(m.genesis.id, order).snapshot())
       assert.equal(got, expected, `${label} differs from topological order: ${firstDifference(got, expected)}${describeRun(m)}`)
     }
     // Replicas that learnt the events incrementally, interleaved with authoring, agree too.
     m.syncAll()
     for (const p of m.peers) {
-      const got = canonicalSnapshot(p.ring.snapshot(), ORDER_FREE)
+      const got = canonicalSnapshot(p.ring.snapshot())
       assert.equal(got, expected, `replica ${p.nickname} differs from the fold: ${firstDifference(got, expected)}${describeRun(m)}`)
     }
   }), params)
@@ -203,13 +196,18 @@ test('(c) concurrent takeovers of one peer open one dispute with the same id eve
 })
 
 test('(c) mutual removal in a partition opens one removal dispute with the same id everywhere', () => {
-  let meaningful = 0
+  // Either side may own nothing: a takeover that moves nothing still counts, and
+  // with both empty the removal dispute covers no addresses but is open all the same.
+  let moved = 0
+  let empty = 0
   fc.assert(fc.property(
     clusterSpecArb({ minPeers: 2, maxSteps: 15 }),
-    fc.array(fc.nat(), { minLength: 8, maxLength: 8 }), noiseArb(20), fc.tuple(fc.nat(), fc.nat()),
-    (spec, choice, noise, [pa, pb]) => {
+    fc.array(fc.nat(), { minLength: 8, maxLength: 8 }), noiseArb(20), fc.tuple(fc.nat(), fc.nat()), fc.boolean(),
+    (spec, choice, noise, [pa, pb], owners) => {
       const m = afterPrefix(spec)
-      const living = alive(m).filter(i => !m.ownedIn(0, i).isEmpty)
+      // Half the time among peers that own space (when two do), else among all.
+      const rich = alive(m).filter(i => !m.ownedIn(0, i).isEmpty)
+      const living = owners && rich.length >= 2 ? rich : alive(m)
       if (living.length < 2) return
       const a = living.splice(choice[0]! % living.length, 1)[0]!
       const b = living.splice(choice[1]! % living.length, 1)[0]!
@@ -226,11 +224,8 @@ test('(c) mutual removal in a partition opens one removal dispute with the same 
       m.heal()
       m.syncAll()
       const union = movedByBody(tab!).union(movedByBody(tba!))
-      // When one takeover moves nothing, its author's removal takes effect although
-      // the removal dispute is open: a known fold bug, pinned by a todo test in
-      // ring-scenarios.test.ts. Here both take over a peer that owns space.
-      if (movedByBody(tab!).isEmpty || movedByBody(tba!).isEmpty) return
-      meaningful++
+      if (movedByBody(tab!).isEmpty || movedByBody(tba!).isEmpty) empty++
+      else moved++
       let id: EventId | undefined
       for (const p of m.peers) {
         const s = p.ring.snapshot()
@@ -248,7 +243,9 @@ test('(c) mutual removal in a partition opens one removal dispute with the same 
         assert.ok(s.disputed !== undefined && s.disputed.containsSet(union), describeRun(m))
       }
     }), params)
-  assert.ok(meaningful >= RUNS / 4, `only ${meaningful} of ${RUNS} runs had a takeover that moved space`)
+  assert.ok(moved >= RUNS / 4, `only ${moved} of ${RUNS} runs had two takeovers that both moved space`)
+  assert.ok(empty >= RUNS / 8, `only ${empty} of ${RUNS} runs had a takeover that moved nothing`)
+  if (process.env.WEFT_PROP_STATS !== undefined) console.log(`mutual removal: ${moved} both moved, ${empty} with an empty takeover, of ${RUNS}`)
 })
 
 test('(d) a resolve that saw the dispute settles it everywhere, overriding donations made meanwhile', () => {
@@ -275,6 +272,9 @@ test('(d) a resolve that saw the dispute settles it everywhere, overriding donat
       const c = others[choice[2]! % others.length]!
       m.partition(m.peers.map((_, i) => i === a ? 0 : i === b ? 1 : choice[i]! % 2))
       // The noise leaves a, b, v and c alone: no moves by them, none to them, no takeovers of them.
+      // (A takeover of c would make c's onward pass the mover of a removal dispute, which
+      // re-disputes space the resolve assigned: an open design question, pinned by a todo
+      // story in ring-scenarios.test.ts.)
       const exclude = new Set([a, b, v, c])
       m.runSteps(noise1, { exclude })
       const ta = m.takeover(a, v)
@@ -355,7 +355,7 @@ test('(e) replay of an event\'s causal past gives every event in it the verdict 
     const closure = new Map<EventId, SignedEvent>()
     for (const h of heads) for (const e of causalPast(all, h)) closure.set(e.id, e)
     assert.equal(closure.size, all.length)
-    assert.equal(canonicalSnapshot(foldInOrder(m.genesis.id, randomLinearExtension([...closure.values()], seed)).snapshot(), ORDER_FREE), canonicalSnapshot(full.snapshot(), ORDER_FREE))
+    assert.equal(canonicalSnapshot(foldInOrder(m.genesis.id, randomLinearExtension([...closure.values()], seed)).snapshot()), canonicalSnapshot(full.snapshot()))
 
     // The past of a random event: what a replica holding only it computes.
     const authored = all.filter(e => e.event.kind !== 'genesis')
@@ -363,29 +363,29 @@ test('(e) replay of an event\'s causal past gives every event in it the verdict 
     const past = causalPast(all, e.id)
     const replica = foldInOrder(m.genesis.id, randomLinearExtension(past, seed))
     const other = foldInOrder(m.genesis.id, topologicalOrder(past))
-    assert.equal(canonicalSnapshot(replica.snapshot(), ORDER_FREE), canonicalSnapshot(other.snapshot(), ORDER_FREE))
+    assert.equal(canonicalSnapshot(replica.snapshot()), canonicalSnapshot(other.snapshot()))
     assert.equal(verdictKey(replica.verdict(e.id)), verdictKey(full.verdict(e.id)), `verdict of ${e.event.kind} ${e.id.slice(0, 8)}${describeRun(m)}`)
     for (const x of past) {
       assert.equal(verdictKey(replica.verdict(x.id)), verdictKey(full.verdict(x.id)), `verdict of ${x.event.kind} ${x.id.slice(0, 8)} in the past of ${e.id.slice(0, 8)}${describeRun(m)}`)
     }
     // Each model replica's incremental state equals a replay of exactly the events it holds.
     for (const p of m.peers) {
-      if (KNOWN_FOLD_BUGS.skipReplicasWithEvidenceDisputes && p.ring.snapshot().disputes.some(d => d.status === 'open' && d.evidenceOnly.length > 0)) continue
       const held = [...p.events.values()]
       const replay = foldInOrder(m.genesis.id, randomLinearExtension(held, seed ^ 0x5bd1e995))
-      const got = canonicalSnapshot(p.ring.snapshot(), ORDER_FREE)
-      const want = canonicalSnapshot(replay.snapshot(), ORDER_FREE)
+      const got = canonicalSnapshot(p.ring.snapshot())
+      const want = canonicalSnapshot(replay.snapshot())
       assert.equal(got, want, `${p.nickname}: ${firstDifference(got, want)}${describeRun(m)}`)
     }
   }), params)
 })
 
 test('begin + apply + rollback leaves the snapshot as it was; re-applying matches a plain fold', () => {
-  fc.assert(fc.property(clusterSpecArb(), seedArb, seedArb, fc.nat(), fc.nat(), (spec, seed1, seed2, cut1, cut2) => {
+  // cut1 is often 0: the batch then starts with the genesis, folded into an empty ring.
+  const cutArb = fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.nat() })
+  fc.assert(fc.property(clusterSpecArb(), seedArb, seedArb, cutArb, fc.nat(), (spec, seed1, seed2, cut1, cut2) => {
     const m = ClusterModel.run(spec)
     const order = randomLinearExtension(m.allEvents(), seed1)
-    // Start after the genesis: a node always has its genesis before it validates batches.
-    const i = 1 + cut1 % order.length
+    const i = cut1 % (order.length + 1)
     const j = i + cut2 % (order.length - i + 1)
     const before = order.slice(0, i)
     const batch = order.slice(i, j)
@@ -420,8 +420,8 @@ test('begin + apply + rollback leaves the snapshot as it was; re-applying matche
     ring2.begin()
     for (const e of rest) ring2.apply(e)
     ring2.commit()
-    const want2 = canonicalSnapshot(foldInOrder(m.genesis.id, [...before, ...rest]).snapshot(), ORDER_FREE)
-    const got2 = canonicalSnapshot(ring2.snapshot(), ORDER_FREE)
+    const want2 = canonicalSnapshot(foldInOrder(m.genesis.id, [...before, ...rest]).snapshot())
+    const got2 = canonicalSnapshot(ring2.snapshot())
     assert.equal(got2, want2, `rollback then another continuation: ${firstDifference(got2, want2)}${describeRun(m)}`)
   }), params)
 })

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
+import { compareTopological } from '../../crdt/causal/index.js'
 import type { EventId, SignedEvent } from '../../crdt/events/index.js'
 import { disputeId, OwnershipRing, type RingSnapshot } from '../../crdt/ring/index.js'
 import {
@@ -13,8 +14,8 @@ import {
  * produces the same event ids); host1 is the only seed unless a story says
  * otherwise, so at the start it owns the whole range.
  *
- * Stories marked `todo` pin fold bugs: they fail today and describe what
- * DESIGN.md says should happen.
+ * A story marked `todo` pins an open design question: it fails today and
+ * describes one answer to it, not a settled requirement of DESIGN.md.
  */
 
 const H1 = 0
@@ -179,27 +180,26 @@ test('mutual removal in a partition: neither removal takes effect while the disp
   assert.equal(ids.size, 1)
 })
 
-test('mutual removal where one side owns nothing: neither removal takes effect while the dispute is open',
-  { todo: 'fold bug: a removal whose victim\'s concurrent takeover moved nothing takes effect despite the open removal dispute' }, () => {
-    // host2 owns nothing; host1 owns everything. In a partition host1 takes over
-    // host2 (0 IPs) and host2 takes over host1 (all of it). The fold opens the
-    // removal dispute {t12, t21} with both peers at stake, but only counts
-    // host2's removal as disputed: host1's removal by t21 takes effect.
-    const m = new ClusterModel(3, 1)
-    m.partition([0, 1, 0])
-    const t12 = m.takeover(H1, H2)
-    const t21 = m.takeover(H2, H1)
-    m.heal()
-    m.syncAll()
-    for (const s of everywhere(m)) {
-      const open = openDisputes(s)
-      assert.equal(open.length, 1)
-      assert.deepEqual([...open[0]!.parties].sort(), [t12.id, t21.id].sort())
-      assert.deepEqual([...open[0]!.atStake].sort(), [m.name(H1), m.name(H2)].sort())
-      assert.equal(removed(s, m, H2), false)
-      assert.equal(removed(s, m, H1), false, 'host1 is removed although its removal is at stake in an open dispute')
-    }
-  })
+test('mutual removal where one side owns nothing: neither removal takes effect while the dispute is open', () => {
+  // host2 owns nothing; host1 owns everything. In a partition host1 takes over
+  // host2 (0 IPs) and host2 takes over host1 (all of it). The takeover that moves
+  // nothing still counts: the removal dispute {t12, t21} has both peers at stake,
+  // and neither removal takes effect while it is open.
+  const m = new ClusterModel(3, 1)
+  m.partition([0, 1, 0])
+  const t12 = m.takeover(H1, H2)
+  const t21 = m.takeover(H2, H1)
+  m.heal()
+  m.syncAll()
+  for (const s of everywhere(m)) {
+    const open = openDisputes(s)
+    assert.equal(open.length, 1)
+    assert.deepEqual([...open[0]!.parties].sort(), [t12.id, t21.id].sort())
+    assert.deepEqual([...open[0]!.atStake].sort(), [m.name(H1), m.name(H2)].sort())
+    assert.equal(removed(s, m, H2), false)
+    assert.equal(removed(s, m, H1), false, 'host1 is removed although its removal is at stake in an open dispute')
+  }
+})
 
 // ---------------------------------------------------------------------------
 // Takeovers of removed peers
@@ -341,85 +341,85 @@ function twoResolves (sameAssignments: boolean): { m: ClusterModel, r1: SignedEv
   return { m, r1, r2, dispute: d2.id }
 }
 
-test('two concurrent resolves with identical assignments agree',
-  { todo: 'fold bug: concurrent resolves override each other (each descends from a party), leaving the space unowned' }, () => {
-    const { m, r1, r2, dispute } = twoResolves(true)
-    // Identical assignments are byte-equal bodies.
-    assert.deepEqual(r1.event.kind === 'resolve' && r1.event.body, r2.event.kind === 'resolve' && r2.event.body)
-    for (const s of everywhere(m)) {
-      const d = s.disputes.find(x => x.id === dispute)
-      assert.equal(d?.status, 'settled')
-      assert.deepEqual([...d.settledBy].sort(), [r1.id, r2.id].sort())
-      assert.deepEqual(openDisputes(s), [])
-      assert.deepEqual(tilingProblems(s), [])
-      assert.ok(owned(s, m, H1).equals(set('10.0.0.0/22', '10.0.8.0/21')), `host1 owns ${owned(s, m, H1).toString()}`)
-      // Neither resolve overrides the other.
-      assert.deepEqual(s.overridden.filter(o => o.id === r1.id || o.id === r2.id), [])
-    }
-  })
+test('two concurrent resolves with identical assignments agree', () => {
+  const { m, r1, r2, dispute } = twoResolves(true)
+  // Identical assignments are byte-equal bodies.
+  assert.deepEqual(r1.event.kind === 'resolve' && r1.event.body, r2.event.kind === 'resolve' && r2.event.body)
+  for (const s of everywhere(m)) {
+    const d = s.disputes.find(x => x.id === dispute)
+    assert.equal(d?.status, 'settled')
+    assert.deepEqual([...d.settledBy].sort(), [r1.id, r2.id].sort())
+    assert.deepEqual(openDisputes(s), [])
+    assert.deepEqual(tilingProblems(s), [])
+    assert.ok(owned(s, m, H1).equals(set('10.0.0.0/22', '10.0.8.0/21')), `host1 owns ${owned(s, m, H1).toString()}`)
+    // Neither resolve overrides the other.
+    assert.deepEqual(s.overridden.filter(o => o.id === r1.id || o.id === r2.id), [])
+  }
+})
 
-test('two concurrent resolves with different assignments are a new dispute',
-  { todo: 'fold bug: concurrent resolves override each other, so different assignments leave the space unowned instead of disputed' }, () => {
-    const { m, r1, r2 } = twoResolves(false)
-    let id: string | undefined
-    for (const s of everywhere(m)) {
-      assert.deepEqual(tilingProblems(s), [])
-      const open = openDisputes(s).filter(d => d.parties.includes(r1.id) && d.parties.includes(r2.id))
-      assert.equal(open.length, 1, 'the two resolves are the parties of a new dispute')
-      assert.ok(open[0]!.ranges.equals(set('10.0.8.0/21')))
-      id ??= open[0]!.id
-      assert.equal(open[0]!.id, id)
-    }
-  })
+test('two concurrent resolves with different assignments are a new dispute', () => {
+  const { m, r1, r2 } = twoResolves(false)
+  let id: string | undefined
+  for (const s of everywhere(m)) {
+    assert.deepEqual(tilingProblems(s), [])
+    const open = openDisputes(s).filter(d => d.parties.includes(r1.id) && d.parties.includes(r2.id))
+    assert.equal(open.length, 1, 'the two resolves are the parties of a new dispute')
+    assert.ok(open[0]!.ranges.equals(set('10.0.8.0/21')))
+    id ??= open[0]!.id
+    assert.equal(open[0]!.id, id)
+  }
+})
 
-test('the settling resolves of a dispute are listed the same whatever the arrival order',
-  { todo: 'fold bug: DisputeSnapshot.settledBy lists resolves in arrival order' }, () => {
-    const { m, r1, r2, dispute } = twoResolves(true)
-    const events = m.allEvents()
-    const a = foldPreferring(m, events, r1.id).snapshot().disputes.find(d => d.id === dispute)
-    const b = foldPreferring(m, events, r2.id).snapshot().disputes.find(d => d.id === dispute)
-    assert.deepEqual(a?.settledBy, b?.settledBy)
-  })
+test('the settling resolves of a dispute are listed the same whatever the arrival order', () => {
+  const { m, r1, r2, dispute } = twoResolves(true)
+  const events = m.allEvents()
+  const a = foldPreferring(m, events, r1.id).snapshot().disputes.find(d => d.id === dispute)
+  const b = foldPreferring(m, events, r2.id).snapshot().disputes.find(d => d.id === dispute)
+  assert.deepEqual(a?.settledBy, [r1.id, r2.id].sort())
+  assert.deepEqual(a?.settledBy, b?.settledBy)
+})
 
 // ---------------------------------------------------------------------------
 // Arrival order
 
-test('a peer removed by two concurrent takeovers names the same removal whatever the arrival order',
-  { todo: 'fold bug: PeerSnapshot.removed names whichever concurrent removal was folded first' }, () => {
-    const m = threeHosts()
-    m.partition([0, 1, 2])
-    const t1 = m.takeover(H1, H3)
-    const t2 = m.takeover(H2, H3)
-    m.heal()
-    m.syncAll()
-    const events = m.allEvents()
-    const a = foldPreferring(m, events, t1.id).snapshot()
-    const b = foldPreferring(m, events, t2.id).snapshot()
-    assert.equal(removed(a, m, H3), true)
-    assert.deepEqual(a.peers.find(p => p.name === m.name(H3))?.removed, b.peers.find(p => p.name === m.name(H3))?.removed)
-  })
+test('a peer removed by two concurrent takeovers names the same removal whatever the arrival order', () => {
+  const m = threeHosts()
+  m.partition([0, 1, 2])
+  const t1 = m.takeover(H1, H3)
+  const t2 = m.takeover(H2, H3)
+  m.heal()
+  m.syncAll()
+  const events = m.allEvents()
+  const a = foldPreferring(m, events, t1.id).snapshot()
+  const b = foldPreferring(m, events, t2.id).snapshot()
+  assert.equal(removed(a, m, H3), true)
+  assert.deepEqual(a.peers.find(p => p.name === m.name(H3))?.removed, b.peers.find(p => p.name === m.name(H3))?.removed)
+  // The first removal by (lamport, id).
+  const first = [t1, t2].sort((x, y) => compareTopological({ lamport: x.event.lamport, id: x.id }, { lamport: y.event.lamport, id: y.id }))[0]!
+  assert.equal(a.peers.find(p => p.name === m.name(H3))?.removed?.event, first.id)
+})
 
-test('a void transfer has the same reason whatever the arrival order',
-  { todo: 'fold bug: a void transfer\'s reason names a segment of the current segment map, whose boundaries depend on arrival order' }, () => {
-    // host1 gives host2 10.0.4.0/23; host2, not having heard, gives away 10.0.4.0/22.
-    const m = new ClusterModel(2, 1)
-    m.transfer(H1, H2, list('10.0.4.0/23'))
-    const bogus = m.transfer(H2, H1, list('10.0.4.0/22'))
-    m.syncAll()
-    const events = m.allEvents()
-    // Folded before host1's transfer, the map still has one segment there; after it, two.
-    const a = foldPreferring(m, events, bogus.id).verdict(bogus.id)
-    const b = foldPreferring(m, events, events.find(e => e.event.kind === 'transfer' && e.id !== bogus.id)!.id).verdict(bogus.id)
-    assert.equal(a?.status, 'void')
-    assert.equal(b?.status, 'void')
-    assert.equal(a.reason, b.reason)
-  })
+test('a void transfer has the same reason whatever the arrival order', () => {
+  // host1 gives host2 10.0.4.0/23; host2, not having heard, gives away 10.0.4.0/22.
+  const m = new ClusterModel(2, 1)
+  m.transfer(H1, H2, list('10.0.4.0/23'))
+  const bogus = m.transfer(H2, H1, list('10.0.4.0/22'))
+  m.syncAll()
+  const events = m.allEvents()
+  // Folded before host1's transfer, the segment map has one segment there; after it, two.
+  // The reason names the addresses that fail, not the map's pieces.
+  const a = foldPreferring(m, events, bogus.id).verdict(bogus.id)
+  const b = foldPreferring(m, events, events.find(e => e.event.kind === 'transfer' && e.id !== bogus.id)!.id).verdict(bogus.id)
+  assert.equal(a?.status, 'void')
+  assert.equal(b?.status, 'void')
+  assert.equal(a.reason, b.reason)
+})
 
 // ---------------------------------------------------------------------------
 // Donations from disputed space, and a removal dispute over them
 
 test('a removal dispute about a donation the resolve overrode leaves the resolve\'s space alone',
-  { todo: 'fold bug: a removal dispute whose mover is an overridden dependent re-disputes space a resolve already assigned' }, () => {
+  { todo: 'open design question, not a bug: should a removal dispute whose mover is an overridden dependent re-dispute space a resolve already assigned? Today it does' }, () => {
     // host1 owns 10.0.8.0/21 and dies. host2 and host3 take it over in a partition
     // {host2, host4} | {host3, host5}; host3 hears of host2's takeover and resolves for
     // itself. Meanwhile host2 donates 10.0.8.0/22 to host4, which passes it back to
@@ -427,7 +427,9 @@ test('a removal dispute about a donation the resolve overrode leaves the resolve
     // concurrent with the resolve: overridden within 10.0.8.0/21. It is also host4's
     // move concurrent with host4's removal, so it opens a removal dispute "over the
     // union of both events' ranges", 10.0.8.0/22 included, and the fold shows that
-    // space disputed although the resolve assigned it.
+    // space disputed although the resolve assigned it. Whether an overridden move
+    // should still count as the mover of a removal dispute is an open design
+    // question; this story describes the answer "it should not".
     const m = new ClusterModel(5, 1)
     m.transfer(H1, H5, list('10.0.0.0/21'))
     m.syncAll()
@@ -531,9 +533,8 @@ test('a conflict carrying the rival as evidence disputes the space with the id t
   // Both sides merge after the resolve: everything agrees.
   m.heal()
   m.syncAll()
-  // (host3 is removed by two concurrent takeovers; which one `removed` names is a
-  // known arrival-order bug, tested above, so it is compared as a flag.)
-  const canon = (x: RingSnapshot): string => canonicalSnapshot(x, { removalAsFlag: true })
+  // (host3 is removed by two concurrent takeovers: every replica names the same one.)
+  const canon = (x: RingSnapshot): string => canonicalSnapshot(x)
   const reference = canon(foldInOrder(m.genesis.id, topologicalOrder(m.allEvents())).snapshot())
   for (const [i, s] of everywhere(m).entries()) {
     assert.equal(canon(s), reference, `host${i + 1}: ${firstDifference(canon(s), reference)}`)
@@ -572,51 +573,49 @@ test('a conflict whose evidence turns out void dissolves its dispute', () => {
   }
 })
 
-test('space under an open evidence dispute stays disputed when a concurrent move covers it and its neighbour',
-  { todo: 'fold bug: SegmentMap.update coalesces neighbours with equal heads across an evidence dispute\'s edge, so the disputed half shows as owned' }, () => {
-    // host2 owns 10.0.0.0/21 and gives 10.0.0.0/22 back to host1; only host4 and host5
-    // hear of it. Each takes host2 over (10.0.4.0/22): host3 holds neither, but appends a
-    // conflict carrying both as evidence, so 10.0.4.0/22 is disputed on its side.
-    const m = new ClusterModel(6, 1)
-    m.transfer(H1, H2, list('10.0.0.0/21'))
-    m.syncAll()
-    m.transfer(H2, H1, list('10.0.0.0/22'))
-    m.sync(H2, H4)
-    m.sync(H2, H5)
-    const t4 = m.takeover(H4, H2)
-    const t5 = m.takeover(H5, H2)
-    const conflict = m.peers[H3]!.author('conflict', {
-      reason: 'dispute', rivals: [t4.id, t5.id].sort(), overlap: list('10.0.4.0/22'), supplier: m.name(H4), evidence: [t4.bytes, t5.bytes]
-    })
-    assert.equal(m.peers[H3]!.ring.verdict(conflict.id)?.status, 'valid')
-    assert.ok(m.snap(H3).disputed?.equals(set('10.0.4.0/22')))
-    // host6, which heard of none of it, takes host2 over with all of 10.0.0.0/21; host3
-    // adopts that (it adds no party of the dispute as a log event).
-    const t6 = m.takeover(H6, H2)
-    m.sync(H6, H3)
-    const s = m.snap(H3)
-    assert.ok(s.disputed?.equals(set('10.0.4.0/22')), `disputed on host3: ${s.disputed?.toString() ?? 'nothing'}`)
-    assert.ok(owned(s, m, H6).equals(set('10.0.0.0/22')), `host6 owns ${owned(s, m, H6).toString()} on host3`)
-    // The same events folded with t6 first give the right answer: the state depends on the order.
-    const replay = foldPreferring(m, [...m.peers[H3]!.events.values()], t6.id)
-    assert.equal(canonicalSnapshot(s), canonicalSnapshot(replay.snapshot()))
+test('space under an open evidence dispute stays disputed when a concurrent move covers it and its neighbour', () => {
+  // host2 owns 10.0.0.0/21 and gives 10.0.0.0/22 back to host1; only host4 and host5
+  // hear of it. Each takes host2 over (10.0.4.0/22): host3 holds neither, but appends a
+  // conflict carrying both as evidence, so 10.0.4.0/22 is disputed on its side.
+  const m = new ClusterModel(6, 1)
+  m.transfer(H1, H2, list('10.0.0.0/21'))
+  m.syncAll()
+  m.transfer(H2, H1, list('10.0.0.0/22'))
+  m.sync(H2, H4)
+  m.sync(H2, H5)
+  const t4 = m.takeover(H4, H2)
+  const t5 = m.takeover(H5, H2)
+  const conflict = m.peers[H3]!.author('conflict', {
+    reason: 'dispute', rivals: [t4.id, t5.id].sort(), overlap: list('10.0.4.0/22'), supplier: m.name(H4), evidence: [t4.bytes, t5.bytes]
   })
+  assert.equal(m.peers[H3]!.ring.verdict(conflict.id)?.status, 'valid')
+  assert.ok(m.snap(H3).disputed?.equals(set('10.0.4.0/22')))
+  // host6, which heard of none of it, takes host2 over with all of 10.0.0.0/21; host3
+  // adopts that (it adds no party of the dispute as a log event).
+  const t6 = m.takeover(H6, H2)
+  m.sync(H6, H3)
+  const s = m.snap(H3)
+  assert.ok(s.disputed?.equals(set('10.0.4.0/22')), `disputed on host3: ${s.disputed?.toString() ?? 'nothing'}`)
+  assert.ok(owned(s, m, H6).equals(set('10.0.0.0/22')), `host6 owns ${owned(s, m, H6).toString()} on host3`)
+  // The same events folded with t6 first give the same state: it does not depend on the order.
+  const replay = foldPreferring(m, [...m.peers[H3]!.events.values()], t6.id)
+  assert.equal(canonicalSnapshot(s), canonicalSnapshot(replay.snapshot()))
+})
 
 // ---------------------------------------------------------------------------
 // Batches
 
-test('rolling back a batch that holds the genesis leaves the ring as empty as before',
-  { todo: 'fold bug: rollback does not undo the seed flags the genesis set, so the seeds still show as members' }, () => {
-    const m = new ClusterModel(3, 2)
-    const events = topologicalOrder(m.allEvents())
-    const ring = new OwnershipRing(m.genesis.id)
-    const before = canonicalSnapshot(ring.snapshot())
-    ring.begin()
-    for (const e of events) ring.apply(e)
-    ring.rollback()
-    const after = canonicalSnapshot(ring.snapshot())
-    assert.equal(after, before, firstDifference(after, before))
-  })
+test('rolling back a batch that holds the genesis leaves the ring as empty as before', () => {
+  const m = new ClusterModel(3, 2)
+  const events = topologicalOrder(m.allEvents())
+  const ring = new OwnershipRing(m.genesis.id)
+  const before = canonicalSnapshot(ring.snapshot())
+  ring.begin()
+  for (const e of events) ring.apply(e)
+  ring.rollback()
+  const after = canonicalSnapshot(ring.snapshot())
+  assert.equal(after, before, firstDifference(after, before))
+})
 
 test('a batch that would open a dispute is rolled back without a trace, and adopted once a resolve covers it', () => {
   // The daemon's validate-the-diff: host2 folds host1's batch (t1) inside begin(),
@@ -643,8 +642,7 @@ test('a batch that would open a dispute is rolled back without a trace, and adop
   m.resolve(H2, d, [{ owner: H2, ranges: d.ranges }])
   assert.equal(m.validatedSync(H1, H2), true)
   assert.equal(m.validatedSync(H2, H1), true)
-  const canon = (s: RingSnapshot): string => canonicalSnapshot(s, { removalAsFlag: true })
-  assert.equal(canon(m.snap(H1)), canon(m.snap(H2)))
+  assert.equal(canonicalSnapshot(m.snap(H1)), canonicalSnapshot(m.snap(H2)))
   assert.deepEqual(openDisputes(m.snap(H1)), [])
   assert.ok(owned(m.snap(H1), m, H2).equals(set('10.0.4.0/22', '10.0.8.0/21')))
   assert.ok(t2 !== undefined)

@@ -68,31 +68,6 @@ export interface Authored {
   expect: 'valid' | 'void'
 }
 
-/**
- * Situations the model steers clear of because they hit known fold bugs,
- * each pinned by a `todo` test in test/crdt/ring-scenarios.test.ts. With the
- * guard on, properties keep checking everything else; turn it off (or delete
- * it once the bug is fixed; WEFT_SHOW_KNOWN_BUGS=1 turns it off) to let the
- * properties find the bug again.
- */
-export const KNOWN_FOLD_BUGS = {
-  /**
-   * Two resolves over the same space that did not see each other override
-   * each other: the space ends up unowned ("concurrent identical resolves").
-   * The model does not author a resolve while a resolve over overlapping
-   * space exists that the resolver has not seen.
-   */
-  avoidConcurrentResolves: process.env.WEFT_SHOW_KNOWN_BUGS === undefined,
-  /**
-   * A replica holding an open dispute known only through conflict evidence can
-   * lose the dispute's edge when a later move coalesces segments ("space under
-   * an open evidence dispute ..."): its state then differs from a replay of
-   * its events. Properties that compare a replica's own state skip replicas
-   * with such a dispute open (final, fully synced states are unaffected).
-   */
-  skipReplicasWithEvidenceDisputes: process.env.WEFT_SHOW_KNOWN_BUGS === undefined
-}
-
 export interface StepFilter {
   /** Peers that author nothing in these steps and that no step targets or names as recipient. */
   exclude?: ReadonlySet<number>
@@ -440,13 +415,6 @@ export class ClusterModel {
     }
   }
 
-  /** Is there a resolve moving part of `ranges` that peer `i` has not seen? */
-  unseenResolveOver (i: number, ranges: RangeSet): boolean {
-    const held = this.peers[i]!.events
-    return this.allEvents().some(e => e.event.kind === 'resolve' && !held.has(e.id) &&
-      RangeSet.fromCidrs(4, e.event.body.assignments.flatMap(a => a.ranges)).overlaps(ranges))
-  }
-
   // ---- interpreting a random step ----
 
   runStep (s: Step, filter: StepFilter = {}): void {
@@ -514,8 +482,7 @@ export class ClusterModel {
       case 'resolve': {
         const snap = this.snap(by)
         const keep = filter.keepDisputesWith
-        const open = snap.disputes.filter(d => d.status === 'open' && !(keep !== undefined && d.parties.some(p => keep.has(p))) &&
-          !(KNOWN_FOLD_BUGS.avoidConcurrentResolves && this.unseenResolveOver(by, d.ranges)))
+        const open = snap.disputes.filter(d => d.status === 'open' && !(keep !== undefined && d.parties.some(p => keep.has(p))))
         if (open.length === 0) return
         const first = s.pick % open.length
         const chosen = open.filter((_, i) => i === first || ((s.more >> (i % 8)) & 1) === 1)
@@ -669,25 +636,6 @@ const cidrText = (set: RangeSet | undefined): string => set === undefined ? '-' 
 export interface CanonicalOptions {
   /** Keep segment boundaries exactly as the fold left them (otherwise equal neighbours are merged). */
   rawSegments?: boolean
-  /**
-   * Render a removed peer's `removed` as a flag, without the removing event.
-   * Known fold bug (ring-scenarios: "removed names ... whatever the arrival
-   * order"): with two concurrent removals the snapshot names whichever was
-   * folded first, so order-independence can only be checked on the flag.
-   */
-  removalAsFlag?: boolean
-  /**
-   * Mask the address ranges named in void reasons. Known fold bug
-   * (ring-scenarios: "a void transfer's reason ..."): the reason names a
-   * segment of the fold's current segment map, whose boundaries depend on
-   * what else was folded before, so the text differs between replicas.
-   */
-  maskReasonRanges?: boolean
-}
-
-/** A void reason with its address ranges masked (see CanonicalOptions.maskReasonRanges). */
-export function maskRanges (reason: string): string {
-  return reason.replace(/\d+\.\d+\.\d+\.\d+\/\d+/g, '<cidr>').replace(/<cidr>(, <cidr>)*( and \d+ more)?/g, '<cidrs>')
 }
 
 /**
@@ -716,7 +664,7 @@ export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {})
       nickname: p.nickname,
       seed: p.seed,
       member: p.member,
-      removed: p.removed === undefined ? null : opts.removalAsFlag === true ? true : { by: p.removed.by, event: p.removed.event },
+      removed: p.removed === undefined ? null : { by: p.removed.by, event: p.removed.event, time: p.removed.time },
       owned: cidrText(p.owned)
     })),
     disputes: s.disputes.map(d => ({
@@ -730,7 +678,7 @@ export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {})
       atStake: [...d.atStake],
       claimants: [...d.claimants]
     })),
-    voids: s.voids.map(v => ({ id: v.id, kind: v.kind, author: v.author, reason: opts.maskReasonRanges === true ? maskRanges(v.reason) : v.reason })),
+    voids: s.voids.map(v => ({ id: v.id, kind: v.kind, author: v.author, reason: v.reason })),
     overridden: s.overridden.map(o => ({ id: o.id, by: [...o.by] })),
     equivocations: s.equivocations,
     readOnly: s.readOnly,
