@@ -67,4 +67,7 @@ export interface ConnectionJson {
   /** Why the connection was dropped or failed (a dispute, another cluster, a bad message…). */
   reason: string | null
   retryAt: string | null
+  /** Bytes exchanged with this peer on the sync protocol since launch. */
+  bytesIn: number
+  bytesOut: number
 }

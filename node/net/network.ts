@@ -69,6 +69,8 @@ export class Network {
   private readonly seen = new Map<PeerName, number>()
   private readonly connectedSince = new Map<PeerName, number>()
   private readonly hellos = new Map<PeerName, Hello>()
+  /** Sync-protocol bytes of finished sessions, per peer. */
+  private readonly pastBytes = new Map<PeerName, { in: number, out: number }>()
   private timer: unknown
   private roundTimer: unknown
   private stopping = false
@@ -264,6 +266,8 @@ export class Network {
 
   private sessionEnded (session: SyncSession, end: SessionEnd): void {
     const peer = session.peer
+    const past = this.pastBytes.get(peer) ?? { in: 0, out: 0 }
+    this.pastBytes.set(peer, { in: past.in + session.bytesIn, out: past.out + session.bytesOut })
     if (this.sessions.get(peer) !== session) return // replaced; the new session carries on
     this.sessions.delete(peer)
     void this.deps.log.endSession(peer).catch(() => {})
@@ -306,10 +310,12 @@ export class Network {
     return this.isConnected(peer) ? this.deps.clock.now() : this.seen.get(peer)
   }
 
-  sessionBytes (): { in: number, out: number } {
+  /** Sync-protocol bytes exchanged with a peer since launch (or with all peers). */
+  bytes (peer?: PeerName): { in: number, out: number } {
     let i = 0
     let o = 0
-    for (const s of this.sessions.values()) { i += s.bytesIn; o += s.bytesOut }
+    for (const [p, b] of this.pastBytes) if (peer === undefined || p === peer) { i += b.in; o += b.out }
+    for (const [p, s] of this.sessions) if (peer === undefined || p === peer) { i += s.bytesIn; o += s.bytesOut }
     return { in: i, out: o }
   }
 
@@ -329,14 +335,15 @@ export class Network {
         direction: c.direction,
         since: iso(this.connectedSince.get(peer)),
         reason: null,
-        retryAt: null
+        retryAt: null,
+        ...this.bytesJson(peer)
       })
     }
     for (const [peer, d] of this.dropped) {
       if (listed.has(peer)) continue
       listed.add(peer)
       const t = [...this.targets.values()].find(x => x.peer === peer)
-      out.push({ peer, nickname: this.hellos.get(peer)?.peer.nickname ?? null, addr: t?.addr ?? null, state: 'dropped', since: iso(d.at), reason: `${d.code}: ${d.message}`, retryAt: iso(t?.nextAt ?? d.retryAt) })
+      out.push({ peer, nickname: this.hellos.get(peer)?.peer.nickname ?? null, addr: t?.addr ?? null, state: 'dropped', since: iso(d.at), reason: `${d.code}: ${d.message}`, retryAt: iso(t?.nextAt ?? d.retryAt), ...this.bytesJson(peer) })
     }
     for (const t of this.targets.values()) {
       if (t.peer !== undefined && listed.has(t.peer)) continue
@@ -347,10 +354,16 @@ export class Network {
         state: t.state === 'backoff' ? (t.lastError !== undefined ? 'failed' : 'backoff') : t.state === 'connected' ? 'connected' : 'dialing',
         since: iso(t.since),
         reason: t.lastError ?? null,
-        retryAt: t.state === 'backoff' ? iso(t.nextAt) : null
+        retryAt: t.state === 'backoff' ? iso(t.nextAt) : null,
+        ...(t.peer !== undefined ? this.bytesJson(t.peer) : { bytesIn: 0, bytesOut: 0 })
       })
     }
     return out
+  }
+
+  private bytesJson (peer: PeerName): { bytesIn: number, bytesOut: number } {
+    const b = this.bytes(peer)
+    return { bytesIn: b.in, bytesOut: b.out }
   }
 
   async stop (): Promise<void> {

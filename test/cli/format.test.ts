@@ -63,7 +63,7 @@ describe('status views', () => {
   })
   test('connections', () => {
     const s = fakeStatus()
-    s.connections.push({ peer: null, nickname: null, addr: '/dns4/host9/tcp/6783', state: 'backoff', since: '2026-11-24T10:00:20.000Z', reason: 'connection refused', retryAt: '2026-11-24T10:00:40.000Z' })
+    s.connections.push({ peer: null, nickname: null, addr: '/dns4/host9/tcp/6783', state: 'backoff', since: '2026-11-24T10:00:20.000Z', reason: 'connection refused', retryAt: '2026-11-24T10:00:40.000Z', bytesIn: 0, bytesOut: 0 })
     const lines = formatStatus(s, 'connections', NOW).split('\n')
     assert.match(lines[0] ?? '', /^PEER +ADDR +STATE +SINCE +REASON$/)
     assert.match(lines[1] ?? '', /^host2  \/ip4\/10\.0\.0\.2\/tcp\/6783 +connected \(outbound\) +1m ago +-$/)

@@ -24,7 +24,7 @@ export function fakeStatus (overrides: Partial<StatusJson> = {}): StatusJson {
     conflicts: { total: 0, unresolved: 0 },
     events: 12,
     connections: [
-      { peer: FAKE_OTHER, nickname: 'host2', addr: '/ip4/10.0.0.2/tcp/6783', state: 'connected', direction: 'outbound', since: '2026-11-24T09:59:00.000Z', reason: null, retryAt: null }
+      { peer: FAKE_OTHER, nickname: 'host2', addr: '/ip4/10.0.0.2/tcp/6783', state: 'connected', direction: 'outbound', since: '2026-11-24T09:59:00.000Z', reason: null, retryAt: null, bytesIn: 1200, bytesOut: 900 }
     ],
     owned: ['10.32.0.0/13'],
     version: '0.1.0',
