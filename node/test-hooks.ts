@@ -49,6 +49,12 @@ export async function runTestHook (daemon: Daemon, name: string, body: unknown):
       const typed = eventBody(kind, (b.body ?? {}) as Record<string, unknown>, family)
       return await daemon.log.append(kind, typed as never, { allowVoid: b.allowVoid === true })
     }
+    case 'append-joins': {
+      const count = Number(b.count)
+      if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) throw new HookError('count must be an integer in [1, 1000000]')
+      const me = daemon.log.latestView?.peers.find(p => p.name === daemon.self)
+      return { appended: await daemon.log.appendJoins(count, daemon.config.nickname, me?.addrs ?? daemon.network?.advertiseAddrs() ?? []) }
+    }
     case 'block':
       daemon.network?.block(String(b.peer))
       return { blocked: String(b.peer) }

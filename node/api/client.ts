@@ -69,8 +69,8 @@ export class ControlClient {
     await this.request('POST', '/stop')
   }
 
-  async testHook (name: string, body: unknown): Promise<unknown> {
-    return await this.request('POST', `/test/${encodeURIComponent(name)}`, body ?? {})
+  async testHook (name: string, body: unknown, timeoutMs?: number): Promise<unknown> {
+    return await this.request('POST', `/test/${encodeURIComponent(name)}`, body ?? {}, timeoutMs !== undefined ? { timeoutMs } : {})
   }
 
   async request<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {

@@ -88,6 +88,7 @@ export class LogClient {
   endSession (peer: PeerName): Promise<void> { return this.call('endSession', peer) }
 
   knownPeers (): Promise<KnownPeer[]> { return this.call('knownPeers') }
+  appendJoins (count: number, nickname: string, addrs: string[]): Promise<number> { return this.call('appendJoins', count, nickname, addrs) }
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> { return this.call('rememberPeers', addrs, source) }
   forgetPeers (addrs: string[]): Promise<void> { return this.call('forgetPeers', addrs) }
 

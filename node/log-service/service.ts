@@ -177,6 +177,31 @@ export class LogService {
     return this.serial(() => this.appendUnlocked(kind, body, opts.allowVoid === true))
   }
 
+  /**
+   * Appends `count` joins repeating our current nickname and addresses, one
+   * change each, persisting every `persistEvery`: a test hook for building
+   * long histories quickly (DESIGN.md's benchmarks need 10k–100k events).
+   */
+  appendJoins (count: number, nickname: string, addrs: string[], persistEvery = 2000): Promise<number> {
+    return this.serial(async () => {
+      const ring = this.ring
+      if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      let batch: SignedEvent[] = []
+      for (let i = 0; i < count; i++) {
+        const signed = signEvent({ kind: 'join', author: this.self, time: this.init.now(), body: { nickname, addrs }, ...ring.nextFields(this.self) }, this.signer)
+        ring.apply(signed)
+        this.doc!.append(signed)
+        batch.push(signed)
+        if (batch.length >= persistEvery || i === count - 1) {
+          await this.persist(batch, [])
+          this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: true })
+          batch = []
+        }
+      }
+      return count
+    })
+  }
+
   private async appendUnlocked<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, allowVoid: boolean): Promise<AppendResult> {
     const ring = this.ring
     if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')

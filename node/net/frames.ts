@@ -11,6 +11,8 @@ export const SYNC_PROTOCOL_ID = '/weft/sync/1.0.0'
 export const FRAME_HELLO = 1
 export const FRAME_SYNC = 2
 export const FRAME_BYE = 3
+/** A sync message too big for one frame: it follows on /weft/snapshot/1.0.0. */
+export const FRAME_SYNC_REF = 4
 
 /** HELLO and BYE are small; refuse anything bigger before parsing it. */
 const MAX_JSON_FRAME = 256 * 1024
@@ -23,6 +25,7 @@ export type Frame =
   | { type: typeof FRAME_HELLO, hello: Hello }
   | { type: typeof FRAME_SYNC, message: Uint8Array }
   | { type: typeof FRAME_BYE, code: string, message: string }
+  | { type: typeof FRAME_SYNC_REF, ref: unknown }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -37,6 +40,7 @@ function withType (type: number, payload: Uint8Array): Uint8Array {
 export function encodeHello (hello: Hello): Uint8Array { return withType(FRAME_HELLO, encoder.encode(JSON.stringify(hello))) }
 export function encodeSync (message: Uint8Array): Uint8Array { return withType(FRAME_SYNC, message) }
 export function encodeBye (code: string, message: string): Uint8Array { return withType(FRAME_BYE, encoder.encode(JSON.stringify({ code, message }))) }
+export function encodeSyncRef (ref: unknown): Uint8Array { return withType(FRAME_SYNC_REF, encoder.encode(JSON.stringify(ref))) }
 
 function parseJson (payload: Uint8Array, what: string): unknown {
   if (payload.length > MAX_JSON_FRAME) throw new ProtocolError(`${what} frame of ${payload.length} bytes is too large`)
@@ -81,6 +85,7 @@ export function decodeFrame (bytes: Uint8Array): Frame {
       if (!isObj(x) || !isStr(x.code) || typeof x.message !== 'string') throw new ProtocolError('bad bye frame')
       return { type, code: x.code, message: x.message.slice(0, 2000) }
     }
+    case FRAME_SYNC_REF: return { type, ref: parseJson(payload, 'transfer reference') }
     default: throw new ProtocolError(`unknown frame type ${String(type)}`)
   }
 }

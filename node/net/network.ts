@@ -15,7 +15,8 @@ import type { LogClient } from '../log-service/client.js'
 import type { Hello } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
-import { SyncSession, type SessionEnd } from './session.js'
+import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
+import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
 
 /**
  * The peer's network: a libp2p host (TCP + Noise + yamux, identify, ping),
@@ -71,6 +72,7 @@ export class Network {
   private readonly hellos = new Map<PeerName, Hello>()
   /** Sync-protocol bytes of finished sessions, per peer. */
   private readonly pastBytes = new Map<PeerName, { in: number, out: number }>()
+  private chunks: ChunkedTransfers | undefined
   private timer: unknown
   private roundTimer: unknown
   private stopping = false
@@ -107,7 +109,13 @@ export class Network {
         inboundUpgradeTimeout: 5_000
       }
     })
+    this.chunks = new ChunkedTransfers({ frameLimit: tuning.frameLimit, maxBytes: MAX_TRANSFER_BYTES, logger: this.deps.logger })
     await this.node.handle(SYNC_PROTOCOL_ID, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    await this.node.handle(SNAPSHOT_PROTOCOL_ID, (stream, connection) => {
+      const peer = connection.remotePeer.toString()
+      if (!this.sessions.has(peer)) { stream.abort(new Error('no sync session')); return }
+      void this.chunks!.receive(peer, stream)
+    }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
     this.node.addEventListener('peer:connect', evt => { this.onConnect(evt.detail) })
     this.node.addEventListener('peer:disconnect', evt => { this.onDisconnect(evt.detail) })
     this.schedule()
@@ -251,7 +259,9 @@ export class Network {
       tuning: this.deps.tuning,
       onAdopted: (p, ids) => { this.seen.set(p, this.deps.clock.now()); this.deps.onAdopted(p, ids) },
       onCaughtUp: p => { this.seen.set(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
-      onHello: (p, hello) => { this.seen.set(p, this.deps.clock.now()); this.hellos.set(p, hello) }
+      onHello: (p, hello) => { this.seen.set(p, this.deps.clock.now()); this.hellos.set(p, hello) },
+      chunks: this.chunks!,
+      openSnapshotStream: async () => await this.node!.dialProtocol(peerIdFromString(peer), SNAPSHOT_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
     })
     this.sessions.set(peer, session)
     // A reconnect replaces the old session: the new stream wins, and the
@@ -270,6 +280,7 @@ export class Network {
     this.pastBytes.set(peer, { in: past.in + session.bytesIn, out: past.out + session.bytesOut })
     if (this.sessions.get(peer) !== session) return // replaced; the new session carries on
     this.sessions.delete(peer)
+    this.chunks?.dropPeer(peer)
     void this.deps.log.endSession(peer).catch(() => {})
     if (end.kind === 'closed' || this.stopping) return
     const now = this.deps.clock.now()

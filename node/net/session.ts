@@ -5,7 +5,8 @@ import type { Tuning } from '../config.js'
 import type { LogClient } from '../log-service/client.js'
 import type { Hello } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
-import { decodeFrame, encodeBye, encodeHello, encodeSync, FRAME_BYE, FRAME_HELLO, ProtocolError } from './frames.js'
+import { checkRef, type ChunkedTransfers } from './chunked.js'
+import { decodeFrame, encodeBye, encodeHello, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SYNC_REF, ProtocolError } from './frames.js'
 
 /**
  * One sync session with one peer over /weft/sync/1.0.0 (DESIGN.md §3): both
@@ -13,6 +14,9 @@ import { decodeFrame, encodeBye, encodeHello, encodeSync, FRAME_BYE, FRAME_HELLO
  * sync messages until both are in sync, and again whenever either side
  * adopts something. Either side may end it with a BYE naming the reason.
  */
+
+/** The largest sync message accepted in chunks (a whole history for a joiner). */
+export const MAX_TRANSFER_BYTES = 512 * 1024 * 1024
 
 export type SessionEnd =
   | { kind: 'closed', message: string }
@@ -28,6 +32,10 @@ export interface SessionDeps {
   onAdopted: (peer: PeerName, ids: EventId[]) => void
   onCaughtUp: (peer: PeerName) => void
   onHello: (peer: PeerName, hello: Hello) => void
+  /** Chunked transfers for messages over the frame limit. */
+  chunks: ChunkedTransfers
+  /** Opens a /weft/snapshot/1.0.0 stream to the peer. */
+  openSnapshotStream: () => Promise<Stream>
 }
 
 export class SyncSession {
@@ -101,7 +109,10 @@ export class SyncSession {
       const frame = await this.read()
       if (frame.type === FRAME_BYE) return { kind: 'dropped', code: frame.code, message: frame.message, byUs: false }
       if (frame.type === FRAME_HELLO) throw new ProtocolError('a second hello')
-      const outcome = await log.receive(this.peer, frame.message, this.expectCluster)
+      const message = frame.type === FRAME_SYNC_REF
+        ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
+        : frame.message
+      const outcome = await log.receive(this.peer, message, this.expectCluster)
       if (outcome.kind === 'rejected') {
         await this.sayBye(outcome.reason, outcome.message)
         return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
@@ -119,6 +130,7 @@ export class SyncSession {
       return { kind: 'dropped', code: 'oversized', message: `frame over the ${this.deps.tuning.frameLimit}-byte limit: ${e.message}`, byUs: true }
     }
     if (e.name === 'TimeoutError' || e.name === 'AbortError') return { kind: 'dropped', code: 'timeout', message: 'no hello in time', byUs: true }
+    if (e.name === 'UnsupportedProtocolError') return { kind: 'dropped', code: 'protocol', message: `the peer does not speak ${e.message}`, byUs: true }
     return { kind: 'closed', message: e.message ?? String(err) }
   }
 
@@ -147,10 +159,16 @@ export class SyncSession {
           for (;;) {
             const msg = await this.deps.log.generate(this.peer)
             if (msg === null || this.ended) break
-            if (msg.length > this.deps.tuning.frameLimit) {
-              throw new Error(`a sync message of ${msg.length} bytes exceeds the ${this.deps.tuning.frameLimit}-byte frame limit`)
+            if (msg.length >= this.deps.tuning.frameLimit) {
+              // Too big for one frame: the reference goes first on this stream, the
+              // bytes follow in chunks on a snapshot stream (read concurrently).
+              const ref = this.deps.chunks.newRef(msg)
+              await this.write(encodeSyncRef(ref))
+              this.bytesOut += msg.length
+              await this.deps.chunks.send(await this.deps.openSnapshotStream(), ref, msg)
+            } else {
+              await this.write(encodeSync(msg))
             }
-            await this.write(encodeSync(msg))
           }
         } while (this.again && !this.ended)
       } catch (err) {

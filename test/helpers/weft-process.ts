@@ -128,8 +128,8 @@ export class WeftPeer {
     return await this.client.status()
   }
 
-  async testHook (name: string, body: unknown = {}): Promise<unknown> {
-    return await this.client.testHook(name, body)
+  async testHook (name: string, body: unknown = {}, timeoutMs?: number): Promise<unknown> {
+    return await this.client.testHook(name, body, timeoutMs)
   }
 
   /** `weft stop`; throws unless it exits 0. */

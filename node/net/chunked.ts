@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto'
+import type { Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import type { PeerName } from '../../crdt/events/index.js'
+import type { Logger } from '../logger.js'
+import { ProtocolError } from './frames.js'
+
+/**
+ * /weft/snapshot/1.0.0: sync messages over the frame limit travel in chunks
+ * on a stream of their own (DESIGN.md §3). Automerge cannot split a sync
+ * message, and a peer that missed thousands of events gets one of several
+ * MB. The sync stream carries a reference (id, size, sha-256); this stream
+ * carries a header and the chunks; the receiver reassembles, checks size and
+ * hash, and hands the message to the sync session as if it came whole.
+ */
+export const SNAPSHOT_PROTOCOL_ID = '/weft/snapshot/1.0.0'
+
+export interface TransferRef { transfer: number, bytes: number, sha256: string }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function sha256hex (b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex')
+}
+
+export function checkRef (x: unknown, maxBytes: number): TransferRef {
+  const r = x as Partial<TransferRef> | null
+  if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.transfer) || !Number.isSafeInteger(r.bytes) ||
+    typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256)) {
+    throw new ProtocolError('bad transfer reference')
+  }
+  if (r.bytes! <= 0 || r.bytes! > maxBytes) throw new ProtocolError(`a transfer of ${r.bytes!} bytes is over the ${maxBytes}-byte limit`)
+  return r as TransferRef
+}
+
+interface Pending {
+  resolve?: (b: Uint8Array) => void
+  reject?: (e: Error) => void
+  data?: Uint8Array
+  timer?: ReturnType<typeof setTimeout>
+}
+
+export class ChunkedTransfers {
+  private readonly frameLimit: number
+  private readonly maxBytes: number
+  private readonly log: Logger
+  private readonly pending = new Map<string, Pending>()
+  private next = 1
+
+  constructor (opts: { frameLimit: number, maxBytes: number, logger: Logger }) {
+    this.frameLimit = opts.frameLimit
+    this.maxBytes = opts.maxBytes
+    this.log = opts.logger.forComponent('weft:snapshot')
+  }
+
+  newRef (message: Uint8Array): TransferRef {
+    return { transfer: this.next++, bytes: message.length, sha256: sha256hex(message) }
+  }
+
+  /** Sends `message` on a fresh snapshot stream: a header frame, then chunks. */
+  async send (stream: Stream, ref: TransferRef, message: Uint8Array): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: this.frameLimit })
+    await lp.write(encoder.encode(JSON.stringify(ref)))
+    for (let off = 0; off < message.length; off += this.frameLimit) {
+      await lp.write(message.subarray(off, Math.min(message.length, off + this.frameLimit)))
+    }
+    await stream.close()
+  }
+
+  /** Handles an incoming snapshot stream from `peer`: reassemble, check, deliver. */
+  async receive (peer: PeerName, stream: Stream): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: this.frameLimit, maxBufferSize: this.frameLimit + 64 })
+    try {
+      const head = (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()
+      let json: unknown
+      try { json = JSON.parse(decoder.decode(head)) } catch { throw new ProtocolError('transfer header is not JSON') }
+      const ref = checkRef(json, this.maxBytes)
+      const data = new Uint8Array(ref.bytes)
+      let got = 0
+      // Generous: 30 s plus a second per MiB, so slow links finish and dead ones don't hang.
+      const signal = AbortSignal.timeout(30_000 + Math.ceil(ref.bytes / 1_048_576) * 1000)
+      while (got < ref.bytes) {
+        const chunk = (await lp.read({ signal })).subarray()
+        if (got + chunk.length > ref.bytes) throw new ProtocolError('transfer is longer than its header says')
+        data.set(chunk, got)
+        got += chunk.length
+      }
+      if (sha256hex(data) !== ref.sha256) throw new ProtocolError('transfer does not match its sha-256')
+      this.deliver(peer, ref.transfer, data)
+      await stream.close()
+    } catch (err) {
+      this.log.warn(`chunked transfer from ${peer} failed: ${(err as Error).message}`)
+      stream.abort(err as Error)
+    }
+  }
+
+  private key (peer: PeerName, transfer: number): string { return `${peer}:${transfer}` }
+
+  private deliver (peer: PeerName, transfer: number, data: Uint8Array): void {
+    const k = this.key(peer, transfer)
+    const p = this.pending.get(k)
+    if (p?.resolve !== undefined) {
+      clearTimeout(p.timer)
+      this.pending.delete(k)
+      p.resolve(data)
+    } else {
+      // The data beat its reference on the sync stream: keep it briefly.
+      const timer = setTimeout(() => { this.pending.delete(k) }, 60_000)
+      timer.unref?.()
+      this.pending.set(k, { data, timer })
+    }
+  }
+
+  /** The message a reference on the sync stream points at, once its chunks have arrived. */
+  wait (peer: PeerName, ref: TransferRef): Promise<Uint8Array> {
+    const k = this.key(peer, ref.transfer)
+    const had = this.pending.get(k)
+    if (had?.data !== undefined) {
+      clearTimeout(had.timer)
+      this.pending.delete(k)
+      if (had.data.length !== ref.bytes || sha256hex(had.data) !== ref.sha256) return Promise.reject(new ProtocolError('transfer does not match its reference'))
+      return Promise.resolve(had.data)
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(k)
+        reject(new ProtocolError(`transfer ${ref.transfer} of ${ref.bytes} bytes did not arrive`))
+      }, 40_000 + Math.ceil(ref.bytes / 1_048_576) * 1000)
+      timer.unref?.()
+      this.pending.set(k, {
+        resolve: data => {
+          if (data.length !== ref.bytes || sha256hex(data) !== ref.sha256) reject(new ProtocolError('transfer does not match its reference'))
+          else resolve(data)
+        },
+        reject,
+        timer
+      })
+    })
+  }
+
+  /** Forgets every pending transfer of a peer (its session ended). */
+  dropPeer (peer: PeerName): void {
+    for (const [k, p] of this.pending) {
+      if (!k.startsWith(peer + ':')) continue
+      clearTimeout(p.timer)
+      p.reject?.(new Error('session ended'))
+      this.pending.delete(k)
+    }
+  }
+}
