@@ -4,11 +4,12 @@ import { startControlServer } from './api/server.js'
 import type { DaemonApi, StatusJson } from './api/types.js'
 import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
-import { loadOrCreateIdentity } from './identity.js'
+import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
-import { Network } from './net/network.js'
-import { RingView } from './ring-view.js'
+import type { Network } from './net/network.js'
+import { RingView, type RingViewJson } from './ring-view.js'
+import { Store } from './store/index.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
 
@@ -27,7 +28,7 @@ export class Daemon implements DaemonApi {
   network: Network | undefined
   private readonly startedAt = systemClock.now()
   private readonly log_: Logger
-  private readonly privateKey: Awaited<ReturnType<typeof loadOrCreateIdentity>>['privateKey']
+  private readonly identity: Identity
   private control: { close: () => Promise<void> } | undefined
   private caughtUp = false
   private graceOver = false
@@ -36,11 +37,11 @@ export class Daemon implements DaemonApi {
   private resolveStopped!: () => void
   private stopping = false
 
-  constructor (config: DaemonConfig, identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>, logger: Logger) {
+  constructor (config: DaemonConfig, identity: Identity, logger: Logger) {
     this.config = config
     this.tuning = { ...DEFAULT_TUNING, ...config.tuning }
     this.self = identity.peerName
-    this.privateKey = identity.privateKey
+    this.identity = identity
     this.logger = logger
     this.log_ = logger.forComponent('weft:daemon')
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
@@ -56,20 +57,32 @@ export class Daemon implements DaemonApi {
   }
 
   async start (): Promise<void> {
+    // libp2p takes ~0.4 s to import: start once the worker has published the
+    // persisted snapshot, so the first status answers right away and the
+    // import overlaps with the document loading in the worker.
+    let snapshotShown!: () => void
+    const firstNotice = new Promise<void>(resolve => { snapshotShown = resolve })
     this.log.onNotice(n => {
       if (n.type === 'adopted') this.network?.syncAll()
       if (n.type === 'view') this.onView(n.view)
+      if (n.type === 'view' || n.type === 'state') snapshotShown()
       this.wakeReady()
     })
-    // The control socket first: status answers from the persisted snapshot while the log loads.
+    // The persisted snapshot first (read-only, a few ms), while the worker
+    // starts; then the control socket: status answers from it while the log loads.
+    this.log.go(await readPersistedView(this.config.dataDir, this.log_))
     this.control = await startControlServer(this.config.socketPath, this, this.logger)
-    await this.log.open()
+    if (this.log.latestView !== undefined) snapshotShown()
+    const opened = this.log.open()
+    await Promise.race([firstNotice, opened])
+    const [{ Network }, privateKey] = await Promise.all([import('./net/network.js'), libp2pPrivateKey(this.identity)])
+    await opened
     const view = this.log.latestView
     if (view !== undefined && this.config.range !== undefined && view.range !== this.config.range) {
       throw new Error(`this peer belongs to a cluster over ${view.range}, but was launched with --range ${this.config.range}`)
     }
     this.network = new Network({
-      privateKey: this.privateKey,
+      privateKey,
       self: this.self,
       listen: this.config.listen,
       advertise: this.config.advertise,
@@ -200,6 +213,22 @@ export class Daemon implements DaemonApi {
   testHook = async (name: string, body: unknown): Promise<unknown> => {
     if (!this.config.testHooks) throw new Error('test hooks are off')
     return runTestHook(this, name, body)
+  }
+}
+
+/** The ring snapshot the store holds, read-only; undefined for a new or unreadable store. */
+async function readPersistedView (dataDir: string, log: Logger): Promise<RingViewJson | undefined> {
+  let store: Store | undefined
+  try {
+    store = Store.open(dataDir, { readOnly: true })
+    const rec = store.getSnapshot()
+    return rec?.snapshot === null || rec === undefined ? undefined : rec.snapshot as RingViewJson
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'io') log.warn(`could not read the saved ring snapshot: ${(err as Error).message}`)
+    return undefined
+  } finally {
+    // Closed before the worker opens the store read-write.
+    await store?.close()
   }
 }
 

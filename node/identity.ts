@@ -2,25 +2,34 @@
  * A peer's identity: one Ed25519 key in DATA_DIR/identity.key (libp2p protobuf
  * form, mode 0600). Its PeerId is the peer name; its seed signs events.
  * Never copy a data dir: two hosts with one identity equivocate (DESIGN.md §4).
+ *
+ * Reading and creating the key needs no libp2p: the file is a fixed protobuf
+ * layout and node:crypto does Ed25519. libp2p's key object is built only when
+ * the network starts (it costs ~150 ms of imports on the launch path).
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { Ed25519PrivateKey } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
+import { ed25519SignerFromSeed, peerNameToBytes } from '../crdt/events/index.js'
 import { ensureDataDir } from './data-dir.js'
 
 export interface Identity {
-  privateKey: Ed25519PrivateKey
   /** The libp2p PeerId string, e.g. 12D3KooW…; the peer name everywhere. */
   peerName: string
   /** The 32-byte Ed25519 seed (signs events). */
   seed: Uint8Array
+  /** The key file's bytes: protobuf { type: Ed25519, data: seed ‖ public key }. */
+  keyBytes: Uint8Array
   /** True when this call generated the key. */
   created: boolean
   /** Set when the key file is readable by group or others (it still loads). */
   modeWarning?: string
 }
+
+// protobuf PrivateKey { Type = 1 (Ed25519), Data = 64 bytes }
+const KEY_PREFIX = Uint8Array.of(0x08, 0x01, 0x12, 0x40)
+const KEY_LENGTH = KEY_PREFIX.length + 64
 
 export class IdentityError extends Error {
   override name = 'IdentityError'
@@ -41,36 +50,61 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<Identity> 
       throw new IdentityError(`cannot read identity ${file}: ${(err as Error).message}`)
     }
   }
-  if (bytes !== undefined) return { ...describe(decodeKey(file, bytes)), created: false, modeWarning: checkMode(file) }
+  if (bytes !== undefined) {
+    const modeWarning = checkMode(file)
+    return { ...decodeKey(file, bytes), created: false, ...(modeWarning !== undefined ? { modeWarning } : {}) }
+  }
 
   ensureDataDir(dataDir)
-  const key = await generateKeyPair('Ed25519')
-  if (!writeKeyFileOnce(file, privateKeyToProtobuf(key))) {
+  if (!writeKeyFileOnce(file, newKeyBytes())) {
     // Another process (say `weft id` beside `weft launch`) created it first: use theirs.
-    return { ...describe(decodeKey(file, readFileSync(file))), created: false }
+    return { ...decodeKey(file, readFileSync(file)), created: false }
   }
-  return { ...describe(key), created: true }
+  return { ...decodeKey(file, readFileSync(file)), created: true }
 }
 
-function decodeKey (file: string, bytes: Uint8Array): Ed25519PrivateKey {
-  let key
+/** A fresh Ed25519 key in the key file's layout. */
+function newKeyBytes (): Uint8Array {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url')
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url')
+  const out = new Uint8Array(KEY_LENGTH)
+  out.set(KEY_PREFIX, 0)
+  out.set(seed, KEY_PREFIX.length)
+  out.set(pub, KEY_PREFIX.length + 32)
+  return out
+}
+
+function decodeKey (file: string, bytes: Uint8Array): Omit<Identity, 'created'> {
+  const fail = (why: string): never => {
+    throw new IdentityError(`identity ${file} is not a valid key (${why}); move it away to create a new identity`)
+  }
+  if (bytes.length === KEY_LENGTH + 0 && bytes[0] === 0x08 && bytes[1] !== 0x01) fail(`it holds a key of type ${bytes[1] ?? '?'}; weft needs Ed25519`)
+  if (bytes.length !== KEY_LENGTH || KEY_PREFIX.some((b, i) => bytes[i] !== b)) fail('not a libp2p Ed25519 private key')
+  const seed = bytes.slice(KEY_PREFIX.length, KEY_PREFIX.length + 32)
+  const pub = bytes.subarray(KEY_PREFIX.length + 32)
+  let peerName: string
   try {
-    key = privateKeyFromProtobuf(bytes)
+    peerName = ed25519SignerFromSeed(seed).author
   } catch (err) {
-    throw new IdentityError(`identity ${file} is not a valid key (${(err as Error).message}); move it away to create a new identity`)
+    return fail((err as Error).message)
   }
-  if (key.type !== 'Ed25519') {
-    throw new IdentityError(`identity ${file} holds a ${key.type} key; weft needs Ed25519`)
-  }
-  return key
+  // The public half stored beside the seed must be the seed's.
+  const derived = publicKeyOf(seed)
+  if (!derived.every((b, i) => b === pub[i])) fail('its public key does not match its seed')
+  return { peerName, seed, keyBytes: new Uint8Array(bytes) }
 }
 
-function describe (key: Ed25519PrivateKey): Omit<Identity, 'created'> {
-  return {
-    privateKey: key,
-    peerName: peerIdFromPrivateKey(key).toString(),
-    seed: key.raw.subarray(0, 32)
-  }
+function publicKeyOf (seed: Uint8Array): Uint8Array {
+  const signer = ed25519SignerFromSeed(seed)
+  // The PeerId's last 32 bytes are the public key (identity multihash).
+  return peerNameToBytes(signer.author).subarray(6)
+}
+
+/** libp2p's key object for the network; imported only when the network starts. */
+export async function libp2pPrivateKey (identity: Pick<Identity, 'keyBytes'>): Promise<PrivateKey> {
+  const { privateKeyFromProtobuf } = await import('@libp2p/crypto/keys')
+  return privateKeyFromProtobuf(identity.keyBytes)
 }
 
 function checkMode (file: string): string | undefined {

@@ -37,7 +37,12 @@ export class LogClient {
   state: LogState = 'loading'
 
   constructor (init: WorkerInit, logger: Logger, onFatal: (err: Error) => void) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv: process.execArgv.filter(a => a.startsWith('--enable-source-maps')) })
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: init,
+      execArgv: process.execArgv.filter(a => a.startsWith('--enable-source-maps')),
+      // As for the main thread: a small young generation, most of it slack otherwise.
+      resourceLimits: { maxYoungGenerationSizeMb: 16 }
+    })
     this.worker.on('message', (msg: RpcResponse | { notice: LogNotice }) => {
       if ('notice' in msg) {
         const n = msg.notice
@@ -64,6 +69,15 @@ export class LogClient {
   }
 
   onNotice (fn: (n: LogNotice) => void): void { this.listeners.push(fn) }
+
+  /**
+   * Shows the persisted snapshot the daemon read itself, then lets the worker
+   * open the store read-write.
+   */
+  go (persisted: RingViewJson | undefined): void {
+    if (persisted !== undefined && this.latestView === undefined) this.latestView = persisted
+    this.worker.postMessage({ go: true })
+  }
 
   private call<T> (method: string, ...args: unknown[]): Promise<T> {
     if (this.exited !== undefined) return Promise.reject(this.exited)

@@ -37,10 +37,17 @@ export interface LogServiceInit {
   now: () => number
   logger: Logger
   notify: (n: LogNotice) => void
+  /** The store, already open (the worker opens it first to publish the snapshot). */
+  store?: Store
 }
 
-/** Compact the document's chunks into one save after this many increments. */
-const COMPACT_AFTER_CHUNKS = 256
+/**
+ * Compact the document into one save once its increments outweigh the last
+ * full save (automerge-repo's rule): increments are uncompressed change
+ * chunks (~390 B/event against ~206 B in a save), and loading many of them
+ * is slower than loading one save. Never before this many bytes.
+ */
+const COMPACT_MIN_BYTES = 64 * 1024
 
 function toStored (e: SignedEvent): StoredEvent {
   const ev = e.event
@@ -68,6 +75,8 @@ export class LogService {
   private readonly sessions = new Map<PeerName, SyncSession>()
   private persistedDocHeads: string[] = []
   private chunkCount = 0
+  private baseBytes = 0
+  private incrementBytes = 0
   private queue: Promise<unknown> = Promise.resolve()
   private currentView: RingViewJson | undefined
   private logState: LogState = 'loading'
@@ -101,7 +110,7 @@ export class LogService {
    */
   open (): Promise<void> {
     return this.serial(async () => {
-      const store = Store.open(this.init.dataDir)
+      const store = this.init.store ?? Store.open(this.init.dataDir)
       this.store = store
       const meta = store.getMeta()
       if (meta === undefined) {
@@ -110,37 +119,43 @@ export class LogService {
         throw new Error(`the store in ${this.init.dataDir} belongs to peer ${meta.peer}, not ${this.self}`)
       }
       const persisted = store.getSnapshot()
-      if (persisted !== undefined) {
-        this.currentView = persisted.snapshot as RingViewJson
-        this.init.notify({ type: 'view', view: this.currentView, state: 'loading' })
-      }
+      if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
       const started = this.init.now()
+      const clusterId = meta?.clusterId
+      if (clusterId !== undefined) {
+        // The fold first, from the store's events: that is all allocation needs,
+        // so a peer with no one to sync with is ready before the document loads.
+        const ring = new OwnershipRing(clusterId)
+        for (const e of store.eventsInOrder()) {
+          // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
+          ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true }))
+        }
+        this.ring = ring
+        this.currentView = ringViewFromSnapshot(ring.snapshot())
+        this.log.info(`folded ${ring.size} events in ${this.init.now() - started} ms`)
+        this.setState('ready')
+      }
+      // Then the document (seconds at 100k events): sync and appends wait for it,
+      // being queued behind this call.
+      const docStarted = this.init.now()
       const chunks = store.docChunks()
       this.doc = chunks.length > 0 ? EventLog.load(this.self, chunks) : EventLog.create(this.self)
       this.chunkCount = chunks.length
+      this.baseBytes = chunks[0]?.length ?? 0
+      this.incrementBytes = chunks.slice(1).reduce((n, c) => n + c.length, 0)
       this.persistedDocHeads = this.doc.heads()
-      const clusterId = meta?.clusterId
-      if (clusterId === undefined) {
+      if (this.ring === undefined) {
         this.setState('waiting-for-cluster')
         return
       }
-      const ring = new OwnershipRing(clusterId)
-      let folded = 0
-      for (const e of store.eventsInOrder()) {
-        // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
-        ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true }))
-        folded++
-      }
-      this.ring = ring
-      const heads = ring.causal.heads().map(n => n.id).sort()
+      const heads = this.ring.causal.heads().map(n => n.id).sort()
       const docHeads = this.doc.eventHeads()
       if (heads.join() !== docHeads.join()) {
-        throw new Error(`the store's events (${folded}) and its document disagree on the heads; the data dir is damaged`)
+        throw new Error(`the store's events (${this.ring.size}) and its document disagree on the heads; the data dir is damaged`)
       }
-      this.log.info(`loaded ${folded} events in ${this.init.now() - started} ms`)
-      this.currentView = ringViewFromSnapshot(ring.snapshot())
+      this.log.info(`loaded the document in ${this.init.now() - docStarted} ms`)
       if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.persist([], [])
-      this.setState('ready')
+      await this.compactIfDue()
     })
   }
 
@@ -241,12 +256,24 @@ export class LogService {
       syncStates
     })
     this.persistedDocHeads = docHeads
-    if (docChunk !== undefined) this.chunkCount++
-    if (this.chunkCount > COMPACT_AFTER_CHUNKS) {
-      await store.compactDoc(doc.save(), docHeads)
-      this.chunkCount = 1
+    if (docChunk !== undefined) {
+      if (this.chunkCount === 0) this.baseBytes = docChunk.length
+      else this.incrementBytes += docChunk.length
+      this.chunkCount++
     }
+    await this.compactIfDue()
     if (view !== undefined) this.init.notify({ type: 'view', view, state: this.logState })
+  }
+
+  private async compactIfDue (): Promise<void> {
+    if (this.incrementBytes < Math.max(COMPACT_MIN_BYTES, this.baseBytes)) return
+    const started = this.init.now()
+    const full = this.doc!.save()
+    await this.store!.compactDoc(full, this.doc!.heads())
+    this.log.debug(`compacted the document: ${this.chunkCount} chunks (${this.baseBytes + this.incrementBytes} bytes) into ${full.length} bytes in ${this.init.now() - started} ms`)
+    this.chunkCount = 1
+    this.baseBytes = full.length
+    this.incrementBytes = 0
   }
 
   // ---- sync --------------------------------------------------------------

@@ -2,7 +2,8 @@ import '../../packages/polyfill/index.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger, parseLogLevel, type LogLevel } from '../logger.js'
 import { LOG_METHODS, type RpcRequest, type RpcResponse, type WorkerInit } from './rpc.js'
-import { LogService } from './service.js'
+import type { LogService } from './service.js'
+import { Store } from '../store/index.js'
 import type { LogNotice } from './types.js'
 
 /**
@@ -23,18 +24,31 @@ const logger = createLogger({
   }
 })
 
-const service = new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify })
+// The daemon reads the persisted ring snapshot read-only while this worker
+// starts (status answers from it at once), then says "go"; only then may we
+// open the store read-write (lmdb-js refuses read-write beside an open
+// read-only handle in one process). Automerge loads after that.
+let go!: () => void
+const gone = new Promise<void>(resolve => { go = resolve })
+const service: Promise<LogService> = gone
+  .then(async () => {
+    const store = Store.open(init.dataDir)
+    const { LogService } = await import('./service.js')
+    return new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify, store })
+  })
 
-port.on('message', (req: RpcRequest) => {
+port.on('message', (req: RpcRequest | { go: true }) => {
+  if ('go' in req) { go(); return }
   void handle(req)
 })
 
 async function handle (req: RpcRequest): Promise<void> {
   let res: RpcResponse
   try {
+    const svc = await service
     if (!(LOG_METHODS as readonly string[]).includes(req.method)) throw new Error(`unknown method ${req.method}`)
-    const fn = (service as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method]!
-    const result = await fn.apply(service, req.args)
+    const fn = (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method]!
+    const result = await fn.apply(svc, req.args)
     res = { id: req.id, ok: true, result }
   } catch (err) {
     const e = err as Error & { code?: string }

@@ -17,7 +17,7 @@ export interface Dbs {
   doc: Db<number>
   /** event id → encoded StoredEvent (codec.ts). */
   events: Db<string>
-  /** [lamport, id] → empty: the topological index. */
+  /** [lamport, id] → the event record: events in topological order, read in one scan. */
   topo: Db<[number, string]>
   /** addr → KnownPeer JSON. */
   peers: Db<string>

@@ -104,8 +104,12 @@ export class Store {
   // events
 
   getEvent (id: EventId): StoredEvent | undefined {
-    const value = this.#read().events.get(id)
-    return value === undefined ? undefined : decodeEvent(id, value)
+    const dbs = this.#read()
+    const lamport = decodeJson<number>(dbs.events.get(id), `event ${id}`)
+    if (lamport === undefined) return undefined
+    const value = dbs.topo.get([lamport, id])
+    if (value === undefined) throw new StoreError('corrupt', `${this.path}: event ${id} is indexed but its record is missing`)
+    return decodeEvent(id, value)
   }
 
   hasEvent (id: EventId): boolean {
@@ -125,12 +129,7 @@ export class Store {
       // [L] sorts before every [L, id]; reverse starts at the last key ≤ start, so [L + 1] keeps all of L.
       range.start = opts.reverse === true ? [Math.floor(opts.fromLamport) + 1] : [Math.ceil(opts.fromLamport)]
     }
-    for (const key of dbs.topo.getKeys(range)) {
-      const [, id] = key
-      const value = dbs.events.get(id)
-      if (value === undefined) throw new StoreError('corrupt', `${this.path}: the topological index names event ${id}, which is missing`)
-      yield decodeEvent(id, value)
-    }
+    for (const { key, value } of dbs.topo.getRange(range)) yield decodeEvent(key[1], value)
   }
 
   // the adoption transaction

@@ -1,7 +1,7 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 
 /** The layout of the store's sub-databases; a store written with another format is refused. */
-export const STORE_FORMAT = 1
+export const STORE_FORMAT = 2
 
 export interface StoreMeta {
   format: number

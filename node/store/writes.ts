@@ -1,5 +1,5 @@
 import type { Dbs } from './env.js'
-import { copyOf, checkLamport, decodeEvent, decodeJson, encodeEvent, encodeJson, jsonText } from './codec.js'
+import { copyOf, checkLamport, decodeJson, encodeEvent, encodeJson, jsonText } from './codec.js'
 import type { Adoption, Allocation } from './types.js'
 
 /**
@@ -8,8 +8,6 @@ import type { Adoption, Allocation } from './types.js'
  * function that runs inside one lmdb-js child transaction: it either commits
  * whole with the batch it was grouped into, or not at all.
  */
-
-const EMPTY = Buffer.alloc(0)
 
 export function readCounter (dbs: Dbs, key: 'eventCount' | 'docNext'): number {
   return decodeJson<number>(dbs.state.get(key), key) ?? 0
@@ -32,12 +30,12 @@ export function adoptionWrite (dbs: Dbs, a: Adoption): () => void {
       const held = dbs.events.get(e.id)
       if (held === undefined) count++
       else {
-        // Same id, same event: only a changed lamport (a caller's bug) would leave a stale index key.
-        const old = decodeEvent(e.id, held).lamport
-        if (old !== e.lamport) dbs.topo.removeSync([old, e.id])
+        // Same id, same event: only a changed lamport (a caller's bug) would leave a stale record.
+        const old = decodeJson<number>(held, `event ${e.id}`)
+        if (old !== e.lamport && old !== undefined) dbs.topo.removeSync([old, e.id])
       }
-      dbs.events.putSync(e.id, e.value)
-      dbs.topo.putSync([e.lamport, e.id], EMPTY)
+      dbs.events.putSync(e.id, encodeJson(e.lamport))
+      dbs.topo.putSync([e.lamport, e.id], e.value)
     }
     if (chunk !== undefined) {
       const next = readCounter(dbs, 'docNext')
