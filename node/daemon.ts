@@ -75,16 +75,23 @@ export class Daemon implements DaemonApi {
     if (this.log.latestView !== undefined) snapshotShown()
     const opened = this.log.open()
     await Promise.race([firstNotice, opened])
-    const [{ Network }, privateKey] = await Promise.all([import('./net/network.js'), libp2pPrivateKey(this.identity)])
+    const [{ Network }, { Libp2pTransport }, privateKey] = await Promise.all([
+      import('./net/network.js'), import('./net/libp2p-transport.js'), libp2pPrivateKey(this.identity)
+    ])
     await opened
     const view = this.log.latestView
     if (view !== undefined && this.config.range !== undefined && view.range !== this.config.range) {
       throw new Error(`this peer belongs to a cluster over ${view.range}, but was launched with --range ${this.config.range}`)
     }
-    this.network = new Network({
+    const transport = new Libp2pTransport({
       privateKey,
-      self: this.self,
       listen: this.config.listen,
+      announce: this.config.advertise,
+      maxConnections: this.tuning.maxConnections * 2
+    }, this.self)
+    this.network = new Network({
+      transport,
+      self: this.self,
       advertise: this.config.advertise,
       ...(this.config.range !== undefined ? { wantedRange: this.config.range } : {}),
       tuning: this.tuning,

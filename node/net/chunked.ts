@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import type { Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import type { PeerName } from '../../crdt/events/index.js'
+import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import { ProtocolError } from './frames.js'
+import type { FrameStream } from './transport.js'
 
 /**
  * /weft/snapshot/1.0.0: sync messages over the frame limit travel in chunks
@@ -38,7 +38,7 @@ interface Pending {
   resolve?: (b: Uint8Array) => void
   reject?: (e: Error) => void
   data?: Uint8Array
-  timer?: ReturnType<typeof setTimeout>
+  timer?: unknown
 }
 
 export class ChunkedTransfers {
@@ -46,11 +46,13 @@ export class ChunkedTransfers {
   private readonly maxBytes: number
   private readonly log: Logger
   private readonly pending = new Map<string, Pending>()
+  private readonly clock: Clock
   private next = 1
 
-  constructor (opts: { frameLimit: number, maxBytes: number, logger: Logger }) {
+  constructor (opts: { frameLimit: number, maxBytes: number, logger: Logger, clock: Clock }) {
     this.frameLimit = opts.frameLimit
     this.maxBytes = opts.maxBytes
+    this.clock = opts.clock
     this.log = opts.logger.forComponent('weft:snapshot')
   }
 
@@ -59,29 +61,27 @@ export class ChunkedTransfers {
   }
 
   /** Sends `message` on a fresh snapshot stream: a header frame, then chunks. */
-  async send (stream: Stream, ref: TransferRef, message: Uint8Array): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: this.frameLimit })
-    await lp.write(encoder.encode(JSON.stringify(ref)))
+  async send (stream: FrameStream, ref: TransferRef, message: Uint8Array): Promise<void> {
+    await stream.write(encoder.encode(JSON.stringify(ref)))
     for (let off = 0; off < message.length; off += this.frameLimit) {
-      await lp.write(message.subarray(off, Math.min(message.length, off + this.frameLimit)))
+      await stream.write(message.subarray(off, Math.min(message.length, off + this.frameLimit)))
     }
     await stream.close()
   }
 
-  /** Handles an incoming snapshot stream from `peer`: reassemble, check, deliver. */
-  async receive (peer: PeerName, stream: Stream): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: this.frameLimit, maxBufferSize: this.frameLimit + 64 })
+  /** Handles an incoming snapshot stream: reassemble, check, deliver. Frames are at most frameLimit. */
+  async receive (stream: FrameStream): Promise<void> {
+    const peer = stream.peer
     try {
-      const head = (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()
+      const head = await stream.read({ timeoutMs: 10_000 })
       let json: unknown
       try { json = JSON.parse(decoder.decode(head)) } catch { throw new ProtocolError('transfer header is not JSON') }
       const ref = checkRef(json, this.maxBytes)
       const data = new Uint8Array(ref.bytes)
       let got = 0
-      // Generous: 30 s plus a second per MiB, so slow links finish and dead ones don't hang.
-      const signal = AbortSignal.timeout(30_000 + Math.ceil(ref.bytes / 1_048_576) * 1000)
+      // Generous per chunk, so slow links finish and dead ones don't hang.
       while (got < ref.bytes) {
-        const chunk = (await lp.read({ signal })).subarray()
+        const chunk = await stream.read({ timeoutMs: 30_000 })
         if (got + chunk.length > ref.bytes) throw new ProtocolError('transfer is longer than its header says')
         data.set(chunk, got)
         got += chunk.length
@@ -101,13 +101,12 @@ export class ChunkedTransfers {
     const k = this.key(peer, transfer)
     const p = this.pending.get(k)
     if (p?.resolve !== undefined) {
-      clearTimeout(p.timer)
+      this.clock.clearTimeout(p.timer)
       this.pending.delete(k)
       p.resolve(data)
     } else {
       // The data beat its reference on the sync stream: keep it briefly.
-      const timer = setTimeout(() => { this.pending.delete(k) }, 60_000)
-      timer.unref?.()
+      const timer = this.clock.setTimeout(() => { this.pending.delete(k) }, 60_000)
       this.pending.set(k, { data, timer })
     }
   }
@@ -117,17 +116,16 @@ export class ChunkedTransfers {
     const k = this.key(peer, ref.transfer)
     const had = this.pending.get(k)
     if (had?.data !== undefined) {
-      clearTimeout(had.timer)
+      this.clock.clearTimeout(had.timer)
       this.pending.delete(k)
       if (had.data.length !== ref.bytes || sha256hex(had.data) !== ref.sha256) return Promise.reject(new ProtocolError('transfer does not match its reference'))
       return Promise.resolve(had.data)
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.pending.delete(k)
         reject(new ProtocolError(`transfer ${ref.transfer} of ${ref.bytes} bytes did not arrive`))
       }, 40_000 + Math.ceil(ref.bytes / 1_048_576) * 1000)
-      timer.unref?.()
       this.pending.set(k, {
         resolve: data => {
           if (data.length !== ref.bytes || sha256hex(data) !== ref.sha256) reject(new ProtocolError('transfer does not match its reference'))
@@ -143,7 +141,7 @@ export class ChunkedTransfers {
   dropPeer (peer: PeerName): void {
     for (const [k, p] of this.pending) {
       if (!k.startsWith(peer + ':')) continue
-      clearTimeout(p.timer)
+      this.clock.clearTimeout(p.timer)
       p.reject?.(new Error('session ended'))
       this.pending.delete(k)
     }

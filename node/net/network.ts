@@ -1,27 +1,19 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import { comparePeerNames, type EventId, type PeerName } from '../../crdt/events/index.js'
 import type { ConnectionJson } from '../api/types.js'
 import { backoffDelay, type Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
-import type { LogClient } from '../log-service/client.js'
+import type { LogApi } from '../log-service/api.js'
 import type { Hello } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
-import { SYNC_PROTOCOL_ID } from './frames.js'
 import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
+import { SYNC_PROTOCOL_ID } from './frames.js'
 import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
+import type { FrameStream, Transport } from './transport.js'
 
 /**
- * The peer's network: a libp2p host (TCP + Noise + yamux, identify, ping),
- * the addresses it keeps dialling with backoff, and one sync session per
- * connected peer. Dropped connections are remembered with their reason so
+ * The peer's network: a transport (libp2p in the daemon, in-memory in
+ * simulation tests), the addresses it keeps dialling with backoff, and one
+ * sync session per connected peer. Dropped connections are remembered with their reason so
  * `weft status connections` can say why a clique formed.
  */
 
@@ -39,13 +31,13 @@ interface Target {
 interface Dropped { code: string, message: string, at: number, retryAt: number, byUs: boolean }
 
 export interface NetworkDeps {
-  privateKey: PrivateKey
+  transport: Transport
   self: PeerName
-  listen: string[]
+  /** --advertise; empty = the listen addresses. */
   advertise: string[]
   wantedRange?: string
   tuning: Tuning
-  log: LogClient
+  log: LogApi
   logger: Logger
   clock: Clock
   random: () => number
@@ -62,7 +54,7 @@ function withoutPeer (addr: string): string {
 export class Network {
   private readonly deps: NetworkDeps
   private readonly log: Logger
-  private node: Libp2p | undefined
+  private readonly transport: Transport
   private readonly sessions = new Map<PeerName, SyncSession>()
   private readonly targets = new Map<string, Target>()
   private readonly dropped = new Map<PeerName, Dropped>()
@@ -81,53 +73,28 @@ export class Network {
 
   constructor (deps: NetworkDeps) {
     this.deps = deps
+    this.transport = deps.transport
     this.log = deps.logger.forComponent('weft:net')
   }
 
   async start (): Promise<void> {
-    const { tuning } = this.deps
-    const isBlocked = (p: PeerId): boolean => this.blocked.has(p.toString())
-    this.node = await createLibp2p({
-      privateKey: this.deps.privateKey,
-      addresses: { listen: this.deps.listen, ...(this.deps.advertise.length > 0 ? { announce: this.deps.advertise } : {}) },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() },
-      connectionGater: {
-        denyDialPeer: isBlocked,
-        denyInboundEncryptedConnection: isBlocked,
-        denyOutboundEncryptedConnection: isBlocked
-      },
-      connectionManager: {
-        maxConnections: tuning.maxConnections * 2,
-        // Local clusters re-dial from one address often; the default of 5 per
-        // second per host resets them (stack spike §3).
-        inboundConnectionThreshold: 1000,
-        dialTimeout: 5_000,
-        addressDialTimeout: 3_000,
-        inboundUpgradeTimeout: 5_000
-      }
-    })
-    this.chunks = new ChunkedTransfers({ frameLimit: tuning.frameLimit, maxBytes: MAX_TRANSFER_BYTES, logger: this.deps.logger })
-    await this.node.handle(SYNC_PROTOCOL_ID, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
-    await this.node.handle(SNAPSHOT_PROTOCOL_ID, (stream, connection) => {
-      const peer = connection.remotePeer.toString()
-      if (!this.sessions.has(peer)) { stream.abort(new Error('no sync session')); return }
-      void this.chunks!.receive(peer, stream)
-    }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
-    this.node.addEventListener('peer:connect', evt => { this.onConnect(evt.detail) })
-    this.node.addEventListener('peer:disconnect', evt => { this.onDisconnect(evt.detail) })
+    const { tuning, clock } = this.deps
+    this.chunks = new ChunkedTransfers({ frameLimit: tuning.frameLimit, maxBytes: MAX_TRANSFER_BYTES, logger: this.deps.logger, clock })
+    await this.transport.start()
+    // A sync frame is a type byte plus at most frameLimit bytes of message.
+    await this.transport.handle(SYNC_PROTOCOL_ID, stream => { this.startSession(stream) }, { maxFrame: tuning.frameLimit + 1 })
+    await this.transport.handle(SNAPSHOT_PROTOCOL_ID, stream => {
+      if (!this.sessions.has(stream.peer)) { stream.abort(new Error('no sync session')); return }
+      void this.chunks!.receive(stream)
+    }, { maxFrame: tuning.frameLimit })
+    this.transport.onConnect(peer => { this.onConnect(peer) })
+    this.transport.onDisconnect(peer => { this.onDisconnect(peer) })
     this.schedule()
     this.scheduleRound()
     this.log.info(`listening on ${this.listenAddrs().join(', ')}`)
   }
 
-  get libp2p (): Libp2p { return this.node! }
-
-  listenAddrs (): string[] {
-    return (this.node?.getMultiaddrs() ?? []).map(a => withoutPeer(a.toString()))
-  }
+  listenAddrs (): string[] { return this.transport.listenAddrs() }
 
   /** What other peers dial: --advertise, else our listen addresses (never 0.0.0.0, which libp2p expands). */
   advertiseAddrs (): string[] {
@@ -175,13 +142,12 @@ export class Network {
   }
 
   private isConnected (peer: PeerName | undefined): boolean {
-    if (peer === undefined || this.node === undefined) return false
-    return this.node.getConnections().some(c => c.remotePeer.toString() === peer)
+    return peer !== undefined && this.transport.connectedPeers().includes(peer)
   }
 
   private dialDue (): void {
     const now = this.deps.clock.now()
-    const open = new Set(this.node?.getConnections().map(c => c.remotePeer.toString()) ?? [])
+    const open = new Set(this.transport.connectedPeers())
     for (const t of this.targets.values()) {
       if (t.state === 'dialing') continue
       if (t.peer !== undefined && open.has(t.peer)) { t.state = 'connected'; continue }
@@ -193,12 +159,10 @@ export class Network {
   }
 
   private async dial (t: Target): Promise<void> {
-    if (this.node === undefined) return
+    if (this.stopping) return
     t.state = 'dialing'
-    const addr: Multiaddr = multiaddr(t.peer !== undefined ? `${t.addr}/p2p/${t.peer}` : t.addr)
     try {
-      const conn = await this.node.dial(addr, { signal: AbortSignal.timeout(10_000) })
-      const remote = conn.remotePeer.toString()
+      const remote = await this.transport.dial(t.addr, t.peer)
       t.peer = remote
       t.state = 'connected'
       t.attempt = 0
@@ -219,39 +183,33 @@ export class Network {
 
   // ---- sessions ------------------------------------------------------------
 
-  private onConnect (peerId: PeerId): void {
-    const peer = peerId.toString()
-    if (this.blocked.has(peer)) { void this.node?.hangUp(peerId); return }
+  private onConnect (peer: PeerName): void {
+    if (this.blocked.has(peer)) { void this.transport.hangUp(peer).catch(() => {}); return }
     this.connectedSince.set(peer, this.deps.clock.now())
     this.seen.set(peer, this.deps.clock.now())
     // One session per pair: the lower PeerId opens it.
-    if (comparePeerNames(this.deps.self, peer) < 0) void this.open(peerId)
+    if (comparePeerNames(this.deps.self, peer) < 0) void this.open(peer)
   }
 
-  private onDisconnect (peerId: PeerId): void {
-    const peer = peerId.toString()
+  private onDisconnect (peer: PeerName): void {
     this.connectedSince.delete(peer)
     for (const t of this.targets.values()) {
       if (t.peer === peer && t.state === 'connected') { t.state = 'idle'; t.nextAt = this.deps.clock.now() + 1000 }
     }
   }
 
-  private async open (peerId: PeerId): Promise<void> {
+  private async open (peer: PeerName): Promise<void> {
     try {
-      const stream = await this.node!.dialProtocol(peerId, SYNC_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
-      this.startSession(peerId.toString(), stream)
+      this.startSession(await this.transport.openStream(peer, SYNC_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit + 1 }))
     } catch (err) {
-      this.log.warn(`could not open a sync session with ${peerId.toString()}: ${(err as Error).message}`)
+      this.log.warn(`could not open a sync session with ${peer}: ${(err as Error).message}`)
     }
   }
 
-  private accept (stream: Stream, connection: Connection): void {
-    this.startSession(connection.remotePeer.toString(), stream)
-  }
-
-  private startSession (peer: PeerName, stream: Stream): void {
+  private startSession (stream: FrameStream): void {
+    const peer = stream.peer
     const old = this.sessions.get(peer)
-    const session = new SyncSession(peer, stream, {
+    const session = new SyncSession(stream, {
       log: this.deps.log,
       nickname: this.deps.nickname,
       ...(this.deps.wantedRange !== undefined ? { wantedRange: this.deps.wantedRange } : {}),
@@ -261,7 +219,7 @@ export class Network {
       onCaughtUp: p => { this.seen.set(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
       onHello: (p, hello) => { this.seen.set(p, this.deps.clock.now()); this.hellos.set(p, hello) },
       chunks: this.chunks!,
-      openSnapshotStream: async () => await this.node!.dialProtocol(peerIdFromString(peer), SNAPSHOT_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
+      openSnapshotStream: async () => await this.transport.openStream(peer, SNAPSHOT_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit })
     })
     this.sessions.set(peer, session)
     // A reconnect replaces the old session: the new stream wins, and the
@@ -292,7 +250,7 @@ export class Network {
     if (end.code === 'dispute' || end.code === 'equivocation' || end.code === 'wrong-cluster') this.log.error(line)
     else this.log.warn(line)
     if (end.gate !== undefined) this.block(end.gate)
-    void this.node?.hangUp(multiaddrPeer(peer)).catch(() => {})
+    void this.transport.hangUp(peer).catch(() => {})
   }
 
   /** Pumps every session: after adopting anything, sync with every connected peer at once. */
@@ -302,20 +260,19 @@ export class Network {
 
   block (peer: PeerName): void {
     this.blocked.add(peer)
-    void this.node?.hangUp(multiaddrPeer(peer)).catch(() => {})
+    this.transport.block(peer)
   }
 
   unblock (peer: PeerName): void {
     this.blocked.delete(peer)
+    this.transport.unblock(peer)
     for (const t of this.targets.values()) if (t.peer === peer) { t.nextAt = 0; t.attempt = 0 }
     this.schedule(0)
   }
 
   isBlocked (peer: PeerName): boolean { return this.blocked.has(peer) }
 
-  connectedPeers (): PeerName[] {
-    return [...new Set(this.node?.getConnections().map(c => c.remotePeer.toString()) ?? [])]
-  }
+  connectedPeers (): PeerName[] { return this.transport.connectedPeers() }
 
   lastSeen (peer: PeerName): number | undefined {
     return this.isConnected(peer) ? this.deps.clock.now() : this.seen.get(peer)
@@ -334,16 +291,16 @@ export class Network {
     const iso = (t: number | undefined): string | null => t === undefined ? null : new Date(t).toISOString()
     const out: ConnectionJson[] = []
     const listed = new Set<PeerName>()
-    for (const c of this.node?.getConnections() ?? []) {
-      const peer = c.remotePeer.toString()
+    for (const peer of this.transport.connectedPeers()) {
       if (listed.has(peer)) continue
       listed.add(peer)
+      const c = this.transport.connectionInfo(peer)
       out.push({
         peer,
         nickname: this.hellos.get(peer)?.peer.nickname ?? null,
-        addr: withoutPeer(c.remoteAddr.toString()),
+        addr: c?.addr ?? null,
         state: 'connected',
-        direction: c.direction,
+        ...(c !== undefined ? { direction: c.direction } : {}),
         since: iso(this.connectedSince.get(peer)),
         reason: null,
         retryAt: null,
@@ -381,10 +338,7 @@ export class Network {
     this.stopping = true
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer)
     if (this.roundTimer !== undefined) this.deps.clock.clearTimeout(this.roundTimer)
-    await this.node?.stop()
+    for (const s of this.sessions.values()) s.abort('stopping')
+    await this.transport.stop()
   }
-}
-
-function multiaddrPeer (peer: PeerName): PeerId {
-  return peerIdFromString(peer)
 }

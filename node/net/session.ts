@@ -1,11 +1,10 @@
-import type { Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { Tuning } from '../config.js'
-import type { LogClient } from '../log-service/client.js'
+import type { LogApi } from '../log-service/api.js'
 import type { Hello } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
+import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
 import { decodeFrame, encodeBye, encodeHello, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SYNC_REF, ProtocolError } from './frames.js'
 
 /**
@@ -23,7 +22,7 @@ export type SessionEnd =
   | { kind: 'dropped', code: string, message: string, byUs: boolean, gate?: PeerName }
 
 export interface SessionDeps {
-  log: LogClient
+  log: LogApi
   nickname: () => string
   /** `--range` given at launch: a joiner refuses a cluster over another range. */
   wantedRange?: string
@@ -35,13 +34,12 @@ export interface SessionDeps {
   /** Chunked transfers for messages over the frame limit. */
   chunks: ChunkedTransfers
   /** Opens a /weft/snapshot/1.0.0 stream to the peer. */
-  openSnapshotStream: () => Promise<Stream>
+  openSnapshotStream: () => Promise<FrameStream>
 }
 
 export class SyncSession {
   readonly peer: PeerName
-  private readonly stream: Stream
-  private readonly lp: ReturnType<typeof lpStream<Stream>>
+  private readonly stream: FrameStream
   private readonly deps: SessionDeps
   private readonly log: Logger
   private pumping = false
@@ -53,25 +51,23 @@ export class SyncSession {
   bytesIn = 0
   bytesOut = 0
 
-  constructor (peer: PeerName, stream: Stream, deps: SessionDeps) {
-    this.peer = peer
+  /** `stream` must refuse frames over tuning.frameLimit + 1 (type byte + message). */
+  constructor (stream: FrameStream, deps: SessionDeps) {
+    this.peer = stream.peer
     this.stream = stream
     this.deps = deps
     this.log = deps.logger.forComponent('weft:sync')
-    // Frames over the limit are refused by the reader itself, before they
-    // are buffered whole (DESIGN.md §3: a bounded frame, chunks above it).
-    this.lp = lpStream(stream, { maxDataLength: deps.tuning.frameLimit + 1, maxBufferSize: deps.tuning.frameLimit + 64 })
   }
 
   private async write (bytes: Uint8Array): Promise<void> {
     this.bytesOut += bytes.length
-    await this.lp.write(bytes)
+    await this.stream.write(bytes)
   }
 
-  private async read (signal?: AbortSignal): Promise<ReturnType<typeof decodeFrame>> {
-    const list = await this.lp.read(signal !== undefined ? { signal } : {})
-    this.bytesIn += list.byteLength
-    return decodeFrame(list.subarray())
+  private async read (timeoutMs?: number): Promise<ReturnType<typeof decodeFrame>> {
+    const bytes = await this.stream.read(timeoutMs !== undefined ? { timeoutMs } : {})
+    this.bytesIn += bytes.length
+    return decodeFrame(bytes)
   }
 
   /** Runs the session to its end. Never throws. */
@@ -91,7 +87,7 @@ export class SyncSession {
   private async exchange (): Promise<SessionEnd> {
     const { log, tuning } = this.deps
     await this.write(encodeHello(await log.hello(this.deps.nickname())))
-    const first = await this.read(AbortSignal.timeout(tuning.helloTimeoutMs))
+    const first = await this.read(tuning.helloTimeoutMs)
     if (first.type === FRAME_BYE) return { kind: 'dropped', code: first.code, message: first.message, byUs: false }
     if (first.type !== FRAME_HELLO) throw new ProtocolError('the first frame is not a hello')
     if (first.hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${first.hello.peer.name}, but the connection is with ${this.peer}`)
@@ -126,10 +122,10 @@ export class SyncSession {
   private endFromError (err: unknown): SessionEnd {
     const e = err as Error & { name?: string }
     if (err instanceof ProtocolError) return { kind: 'dropped', code: 'protocol', message: e.message, byUs: true }
-    if (e.name === 'InvalidDataLengthError' || e.name === 'StreamBufferError') {
+    if (err instanceof FrameTooLargeError) {
       return { kind: 'dropped', code: 'oversized', message: `frame over the ${this.deps.tuning.frameLimit}-byte limit: ${e.message}`, byUs: true }
     }
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return { kind: 'dropped', code: 'timeout', message: 'no hello in time', byUs: true }
+    if (err instanceof StreamTimeoutError) return { kind: 'dropped', code: 'timeout', message: 'no hello in time', byUs: true }
     if (e.name === 'UnsupportedProtocolError') return { kind: 'dropped', code: 'protocol', message: `the peer does not speak ${e.message}`, byUs: true }
     return { kind: 'closed', message: e.message ?? String(err) }
   }

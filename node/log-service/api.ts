@@ -1,0 +1,14 @@
+import type { EventId, PeerName } from '../../crdt/events/index.js'
+import type { Hello, HelloVerdict, ReceiveOutcome } from './types.js'
+
+/**
+ * What the network needs from the log: the worker client implements it in
+ * the daemon; simulation tests wrap an in-process LogService.
+ */
+export interface LogApi {
+  hello: (nickname: string) => Promise<Hello>
+  helloVerdict: (remote: Hello, wantedRange?: string) => Promise<HelloVerdict>
+  generate: (peer: PeerName) => Promise<Uint8Array | null>
+  receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId) => Promise<ReceiveOutcome>
+  endSession: (peer: PeerName) => Promise<void>
+}

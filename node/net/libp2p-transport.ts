@@ -1,0 +1,148 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PeerName } from '../../crdt/events/index.js'
+import { FrameTooLargeError, StreamClosedError, StreamTimeoutError, type ConnectionInfo, type FrameStream, type Transport } from './transport.js'
+
+/**
+ * The real transport: libp2p with TCP, Noise, yamux, identify and ping
+ * (reference/stack-spike.md §3), frames via lpStream.
+ */
+export interface Libp2pTransportInit {
+  privateKey: PrivateKey
+  listen: string[]
+  announce: string[]
+  maxConnections: number
+}
+
+function withoutPeer (addr: string): string {
+  const i = addr.indexOf('/p2p/')
+  return i < 0 ? addr : addr.slice(0, i)
+}
+
+class Libp2pFrameStream implements FrameStream {
+  readonly peer: PeerName
+  private readonly stream: Stream
+  private readonly lp: ReturnType<typeof lpStream<Stream>>
+
+  constructor (peer: PeerName, stream: Stream, maxFrame: number) {
+    this.peer = peer
+    this.stream = stream
+    // Frames over the limit are refused by the reader before being buffered whole.
+    this.lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: maxFrame + 64 })
+  }
+
+  async write (frame: Uint8Array): Promise<void> { await this.lp.write(frame) }
+
+  async read (opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    try {
+      const list = await this.lp.read(opts.timeoutMs !== undefined ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {})
+      return list.subarray()
+    } catch (err) {
+      const e = err as Error
+      if (e.name === 'InvalidDataLengthError' || e.name === 'StreamBufferError') throw new FrameTooLargeError(e.message)
+      if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new StreamTimeoutError('no frame in time')
+      throw new StreamClosedError(e.message)
+    }
+  }
+
+  async close (): Promise<void> {
+    try { await this.stream.close() } catch { this.stream.abort(new Error('close failed')) }
+  }
+
+  abort (err: Error): void { this.stream.abort(err) }
+}
+
+export class Libp2pTransport implements Transport {
+  private readonly init: Libp2pTransportInit
+  private node: Libp2p | undefined
+  private readonly blocked = new Set<PeerName>()
+  private readonly connectFns: Array<(p: PeerName) => void> = []
+  private readonly disconnectFns: Array<(p: PeerName) => void> = []
+  readonly self: PeerName
+
+  constructor (init: Libp2pTransportInit, self: PeerName) {
+    this.init = init
+    this.self = self
+  }
+
+  async start (): Promise<void> {
+    const isBlocked = (p: PeerId): boolean => this.blocked.has(p.toString())
+    this.node = await createLibp2p({
+      privateKey: this.init.privateKey,
+      addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), ping: ping() },
+      connectionGater: {
+        denyDialPeer: isBlocked,
+        denyInboundEncryptedConnection: isBlocked,
+        denyOutboundEncryptedConnection: isBlocked
+      },
+      connectionManager: {
+        maxConnections: this.init.maxConnections,
+        // Local clusters re-dial from one address often; the default of 5 per
+        // second per host resets them (stack spike §3).
+        inboundConnectionThreshold: 1000,
+        dialTimeout: 5_000,
+        addressDialTimeout: 3_000,
+        inboundUpgradeTimeout: 5_000
+      }
+    })
+    this.node.addEventListener('peer:connect', evt => { for (const f of this.connectFns) f(evt.detail.toString()) })
+    this.node.addEventListener('peer:disconnect', evt => { for (const f of this.disconnectFns) f(evt.detail.toString()) })
+  }
+
+  async stop (): Promise<void> { await this.node?.stop() }
+
+  listenAddrs (): string[] {
+    return (this.node?.getMultiaddrs() ?? []).map(a => withoutPeer(a.toString()))
+  }
+
+  async dial (addr: string, peer?: PeerName): Promise<PeerName> {
+    const conn = await this.node!.dial(multiaddr(peer !== undefined ? `${withoutPeer(addr)}/p2p/${peer}` : addr), { signal: AbortSignal.timeout(10_000) })
+    return conn.remotePeer.toString()
+  }
+
+  async hangUp (peer: PeerName): Promise<void> {
+    await this.node?.hangUp(peerIdFromString(peer))
+  }
+
+  connectedPeers (): PeerName[] {
+    return [...new Set(this.node?.getConnections().map(c => c.remotePeer.toString()) ?? [])]
+  }
+
+  connectionInfo (peer: PeerName): ConnectionInfo | undefined {
+    const c: Connection | undefined = this.node?.getConnections(peerIdFromString(peer))[0]
+    return c === undefined ? undefined : { addr: withoutPeer(c.remoteAddr.toString()), direction: c.direction }
+  }
+
+  async openStream (peer: PeerName, protocol: string, opts: { maxFrame: number }): Promise<FrameStream> {
+    const stream = await this.node!.dialProtocol(peerIdFromString(peer), protocol, { signal: AbortSignal.timeout(10_000) })
+    return new Libp2pFrameStream(peer, stream, opts.maxFrame)
+  }
+
+  async handle (protocol: string, handler: (stream: FrameStream) => void, opts: { maxFrame: number }): Promise<void> {
+    await this.node!.handle(protocol, (stream, connection) => {
+      handler(new Libp2pFrameStream(connection.remotePeer.toString(), stream, opts.maxFrame))
+    }, { maxInboundStreams: 8, maxOutboundStreams: 8 })
+  }
+
+  onConnect (fn: (peer: PeerName) => void): void { this.connectFns.push(fn) }
+  onDisconnect (fn: (peer: PeerName) => void): void { this.disconnectFns.push(fn) }
+
+  block (peer: PeerName): void {
+    this.blocked.add(peer)
+    void this.hangUp(peer).catch(() => {})
+  }
+
+  unblock (peer: PeerName): void { this.blocked.delete(peer) }
+}
