@@ -2,6 +2,9 @@ import { hostname } from 'node:os'
 import type { PeerName } from '../crdt/events/index.js'
 import { startControlServer } from './api/server.js'
 import type { DaemonApi, StatusJson } from './api/types.js'
+import { Allocator } from './allocator/allocator.js'
+import { openAllocationStore } from './allocator/store.js'
+import type { AllocationStore } from './allocator/types.js'
 import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
@@ -26,6 +29,9 @@ export class Daemon implements DaemonApi {
   readonly logger: Logger
   readonly log: LogClient
   network: Network | undefined
+  allocator: Allocator | undefined
+  private allocationStore: AllocationStore | undefined
+  private cachedView: { json: RingViewJson, view: RingView } | undefined
   private readonly startedAt = systemClock.now()
   private readonly log_: Logger
   private readonly identity: Identity
@@ -64,13 +70,16 @@ export class Daemon implements DaemonApi {
     const firstNotice = new Promise<void>(resolve => { snapshotShown = resolve })
     this.log.onNotice(n => {
       if (n.type === 'adopted') this.network?.syncAll()
-      if (n.type === 'view') this.onView(n.view)
+      if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged() }
       if (n.type === 'view' || n.type === 'state') snapshotShown()
       this.wakeReady()
     })
     // The persisted snapshot first (read-only, a few ms), while the worker
     // starts; then the control socket: status answers from it while the log loads.
     this.log.go(await readPersistedView(this.config.dataDir, this.log_))
+    // Allocations live in their own store, owned by this thread: allocating
+    // never waits for the log worker (which may be busy for seconds).
+    this.allocationStore = openAllocationStore(this.config.dataDir)
     this.control = await startControlServer(this.config.socketPath, this, this.logger)
     if (this.log.latestView !== undefined) snapshotShown()
     const opened = this.log.open()
@@ -104,6 +113,19 @@ export class Daemon implements DaemonApi {
       onAdopted: peer => { this.network?.syncAll(peer) }
     })
     await this.network.start()
+    const { SpaceService } = await import('./net/space.js')
+    let space: InstanceType<typeof SpaceService> | undefined
+    this.allocator = new Allocator({
+      self: this.self,
+      store: this.allocationStore,
+      view: () => this.ringView(),
+      ready: async ms => await this.waitReady(ms),
+      space: { request: async (subnet, ms) => await space!.request(subnet, ms) },
+      clock: systemClock,
+      logger: this.logger
+    })
+    space = new SpaceService({ self: this.self, transport, allocator: this.allocator, view: () => this.ringView(), writer: this.log, logger: this.logger, clock: systemClock })
+    await space.start()
     const known = await this.log.knownPeers()
     this.network.addTargets(this.config.peers, 'launch')
     for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
@@ -145,6 +167,14 @@ export class Daemon implements DaemonApi {
     }
   }
 
+  /** The latest ring view, its range sets built once per view. */
+  ringView (): RingView | undefined {
+    const json = this.log.latestView
+    if (json === undefined) return undefined
+    if (this.cachedView?.json !== json) this.cachedView = { json, view: new RingView(json) }
+    return this.cachedView.view
+  }
+
   // ---- readiness -----------------------------------------------------------
 
   /** Ready = log loaded and in a cluster, and one sync completed (or nobody reachable within the grace time). */
@@ -178,16 +208,16 @@ export class Daemon implements DaemonApi {
   // ---- control API ---------------------------------------------------------
 
   status (): StatusJson {
-    const json = this.log.latestView
     return buildStatus({
       self: this.self,
       nickname: this.config.nickname,
-      view: json === undefined ? undefined : new RingView(json),
+      view: this.ringView(),
       logState: this.log.state,
       readiness: this.readiness(),
       network: this.network,
       startedAt: this.startedAt,
-      now: systemClock.now()
+      now: systemClock.now(),
+      allocated: this.allocator?.count ?? this.allocationStore?.all().length ?? 0
     })
   }
 
@@ -213,6 +243,7 @@ export class Daemon implements DaemonApi {
   private async shutdown (): Promise<void> {
     try { await this.network?.stop() } catch (err) { this.log_.warn(`network stop: ${(err as Error).message}`) }
     try { await this.log.close() } catch (err) { this.log_.warn(`log close: ${(err as Error).message}`) }
+    try { await this.allocationStore?.close() } catch (err) { this.log_.warn(`allocation store close: ${(err as Error).message}`) }
     try { await this.control?.close() } catch {}
     this.resolveStopped()
   }

@@ -1,9 +1,13 @@
 import type { Command } from 'commander'
 import type { CliIo } from '../main.js'
+import { registerAlloc } from './alloc.js'
+import { registerClaim } from './claim.js'
 import { registerConnect } from './connect.js'
 import { registerForget } from './forget.js'
 import { registerId } from './id.js'
 import { registerLaunch } from './launch.js'
+import { registerLs } from './ls.js'
+import { registerRelease } from './release.js'
 import { registerStatus } from './status.js'
 import { registerStop } from './stop.js'
 import { registerWaitReady } from './wait-ready.js'
@@ -17,4 +21,8 @@ export function registerCommands (program: Command, io: CliIo): void {
   registerForget(program, io)
   registerWaitReady(program, io)
   registerStop(program, io)
+  registerAlloc(program, io)
+  registerClaim(program, io)
+  registerRelease(program, io)
+  registerLs(program, io)
 }

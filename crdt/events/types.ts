@@ -93,3 +93,6 @@ export interface SignedEvent<E extends WeftEvent = WeftEvent> {
 export function isAuthored (e: WeftEvent): e is AuthoredEvent | FutureEvent {
   return e.kind !== 'genesis'
 }
+
+/** The body type of an authored kind. */
+export type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']

@@ -4,9 +4,12 @@
  */
 import { request as httpRequest } from 'node:http'
 import type { DaemonApi, StatusJson } from './types.js'
+import type { Allocation } from '../allocator/types.js'
 import { findSocketPath } from '../data-dir.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
+/** `alloc` may wait for readiness and for a donation (~35 s) before answering. */
+export const ALLOC_TIMEOUT_MS = 40_000
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 /** No daemon answers on the data dir's socket (CLI.md: `weft: no peer running in DIR`). */
@@ -67,6 +70,34 @@ export class ControlClient {
 
   async stop (): Promise<void> {
     await this.request('POST', '/stop')
+  }
+
+  /** Allocates an address for ID (idempotent per ID and subnet). */
+  async alloc (id: string, subnet?: string): Promise<Allocation> {
+    return await this.request<Allocation>('POST', '/alloc', subnet === undefined ? { id } : { id, subnet }, { timeoutMs: ALLOC_TIMEOUT_MS })
+  }
+
+  /** Records ID as the holder of ADDRESS (the prefix, when given, names the subnet). */
+  async claim (id: string, address: string, prefix?: number): Promise<Allocation> {
+    return await this.request<Allocation>('POST', '/claim', prefix === undefined ? { id, address } : { id, address, prefix }, { timeoutMs: ALLOC_TIMEOUT_MS })
+  }
+
+  /** Frees ID's addresses (or only ADDRESS); returns what was freed. */
+  async release (id: string, address?: string): Promise<Allocation[]> {
+    const res = await this.request<{ released: Allocation[] }>('POST', '/release', address === undefined ? { id } : { id, address }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return this.listIn(res, 'released', 'POST /release')
+  }
+
+  /** This peer's allocations. */
+  async allocations (): Promise<Allocation[]> {
+    const res = await this.request<{ allocations: Allocation[] }>('GET', '/allocations', undefined, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return this.listIn(res, 'allocations', 'GET /allocations')
+  }
+
+  private listIn<K extends string> (res: Record<K, Allocation[]>, field: K, what: string): Allocation[] {
+    const list = (res as Record<string, unknown> | null)?.[field]
+    if (!Array.isArray(list)) throw new ControlRequestError(`the peer in ${this.dataDir} sent a malformed answer to ${what} (no "${field}" list)`, 'bad-response')
+    return list as Allocation[]
   }
 
   async testHook (name: string, body: unknown, timeoutMs?: number): Promise<unknown> {

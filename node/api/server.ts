@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net'
 import { chmodSync, lstatSync, rmSync } from 'node:fs'
 import type { DaemonApi } from './types.js'
+import { AllocError, type AllocErrorCode, type AllocatorApi } from '../allocator/types.js'
 import { silentLogger, type Logger } from '../logger.js'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -57,6 +58,46 @@ export const routes: Route[] = [
   { method: 'POST', path: '/stop', handle: async ({ api }) => { await api.stop(); return { stopping: true } } },
   {
     method: 'POST',
+    path: '/alloc',
+    handle: async ({ api, body }) => {
+      const b = objectBody(body, '{"id": ID, "subnet"?: CIDR}')
+      const id = allocId(b.id)
+      const subnet = optionalString(b, 'subnet')
+      return await allocCall(api, async a => await a.alloc(id, subnet))
+    }
+  },
+  {
+    method: 'POST',
+    path: '/claim',
+    handle: async ({ api, body }) => {
+      const b = objectBody(body, '{"id": ID, "address": ADDRESS, "prefix"?: N}')
+      const id = allocId(b.id)
+      const address = optionalString(b, 'address')
+      if (address === undefined) throw new ControlApiError('body must be {"id": ID, "address": ADDRESS, "prefix"?: N}: "address" is missing')
+      const prefix = b.prefix
+      if (prefix !== undefined && !(Number.isInteger(prefix) && (prefix as number) >= 0 && (prefix as number) <= 128)) {
+        throw new ControlApiError(`"prefix" must be an integer from 0 to 128, got ${JSON.stringify(prefix)}`)
+      }
+      return await allocCall(api, async a => await a.claim(id, address, prefix as number | undefined))
+    }
+  },
+  {
+    method: 'POST',
+    path: '/release',
+    handle: async ({ api, body }) => {
+      const b = objectBody(body, '{"id": ID, "address"?: ADDRESS}')
+      const id = allocId(b.id)
+      const address = optionalString(b, 'address')
+      return { released: await allocCall(api, async a => await a.release(id, address)) }
+    }
+  },
+  {
+    method: 'GET',
+    path: '/allocations',
+    handle: async ({ api }) => ({ allocations: await allocCall(api, async a => a.list()) })
+  },
+  {
+    method: 'POST',
     path: '/test/:name',
     handle: async ({ api, params, body }) => {
       if (api.testHook === undefined) throw new ControlApiError('not found: test hooks are off (WEFT_TEST_HOOKS=1)', 'not-found', 404)
@@ -71,6 +112,73 @@ function stringList (body: unknown, field: string): string[] {
     throw new ControlApiError(`body must be {"${field}": [non-empty strings]}`)
   }
   return value as string[]
+}
+
+/** IDs are what a caller names its container or VM by: 1–128 characters, none of them whitespace or control. */
+export const MAX_ALLOC_ID_CHARS = 128
+
+/** Why `id` is not an acceptable allocation ID, or undefined when it is. */
+export function allocIdProblem (id: unknown): string | undefined {
+  if (typeof id !== 'string') return 'the ID must be a string'
+  if (id === '') return 'the ID is empty'
+  const chars = [...id].length
+  if (chars > MAX_ALLOC_ID_CHARS) return `the ID is ${chars} characters long; at most ${MAX_ALLOC_ID_CHARS} are allowed`
+  // \p{Cs}: a lone surrogate cannot be stored or printed faithfully.
+  const bad = /[\s\p{Cc}\p{Cs}]/u.exec(id)
+  if (bad !== null) return `the ID contains ${describeChar(bad[0])}; whitespace and control characters are not allowed`
+  return undefined
+}
+
+function describeChar (c: string): string {
+  const code = c.codePointAt(0) ?? 0
+  return c === ' ' ? 'a space' : `the character U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+}
+
+function allocId (value: unknown): string {
+  const problem = allocIdProblem(value)
+  if (problem !== undefined) throw new ControlApiError(`invalid ID: ${problem}`)
+  return value as string
+}
+
+function objectBody (body: unknown, shape: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ControlApiError(`body must be ${shape}`)
+  return body as Record<string, unknown>
+}
+
+function optionalString (body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value === '') throw new ControlApiError(`"${field}" must be a non-empty string`)
+  return value
+}
+
+/** AllocError codes as HTTP: the caller's conflict (409), bad input (400), not possible now (503). */
+const ALLOC_STATUS: Record<AllocErrorCode, number> = {
+  'in-use': 409,
+  'owned-elsewhere': 409,
+  disputed: 409,
+  removed: 409,
+  'read-only': 409,
+  'bad-request': 400,
+  'out-of-range': 400,
+  'not-ready': 503,
+  'no-space': 503,
+  'no-cluster': 503
+}
+
+async function allocCall<T> (api: DaemonApi, call: (allocator: AllocatorApi) => Promise<T>): Promise<T> {
+  if (api.allocator === undefined) {
+    throw new ControlApiError('not found: this peer has no allocator, so it cannot allocate addresses', 'not-found', 404)
+  }
+  try {
+    return await call(api.allocator)
+  } catch (err) {
+    if (err instanceof AllocError || (err as Error | undefined)?.name === 'AllocError') {
+      const { code, message } = err as AllocError
+      throw new ControlApiError(message, code, ALLOC_STATUS[code] ?? 500)
+    }
+    throw err
+  }
 }
 
 function waitTimeout (text: string | null): number {

@@ -1,4 +1,5 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
+import type { AllocatorApi } from '../allocator/types.js'
 
 /**
  * The daemon as the control API sees it. The HTTP server on DATA_DIR/weft.sock
@@ -14,6 +15,8 @@ export interface DaemonApi {
   stop: () => Promise<void>
   /** Test hooks (WEFT_TEST_HOOKS=1 only): append arbitrary events, block peers. */
   testHook?: (name: string, body: unknown) => Promise<unknown>
+  /** Address allocation (`alloc`, `claim`, `release`, `ls`); the routes answer 404 without it. */
+  allocator?: AllocatorApi
 }
 
 /** CLI.md's states, plus `loading` and `syncing` before the first sync completes. */

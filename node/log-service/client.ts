@@ -1,12 +1,11 @@
 import { Worker } from 'node:worker_threads'
-import type { AuthoredEvent, EventId, PeerName } from '../../crdt/events/index.js'
+import type { AuthoredEvent, EventId, PeerName, BodyOf } from '../../crdt/events/index.js'
 import type { Logger } from '../logger.js'
 import type { RingViewJson } from '../ring-view.js'
 import type { KnownPeer } from '../store/index.js'
 import type { RpcRequest, RpcResponse, WorkerInit } from './rpc.js'
 import type { AppendResult, Hello, HelloVerdict, LogNotice, LogState, ReceiveOutcome } from './types.js'
 
-type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']
 
 /** An error raised inside the worker, with its original name and code. */
 export class LogWorkerError extends Error {

@@ -2,8 +2,7 @@ import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
 import { CausalError, compareTopological } from '../../crdt/causal/index.js'
 import {
   createGenesis, decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, signEvent, type AuthoredEvent, type EventId,
-  type PeerName, type SignedEvent, type Signer
-} from '../../crdt/events/index.js'
+  type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
 import { automerge, changeEventBytes, EventLog, LogError, messageChanges, SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing, type DisputeRecord } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
@@ -28,7 +27,6 @@ export class NoClusterError extends Error {
   override name = 'NoClusterError'
 }
 
-type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']
 
 export interface LogServiceInit {
   dataDir: string

@@ -92,7 +92,24 @@ export class ChunkedTransfers {
     } catch (err) {
       this.log.warn(`chunked transfer from ${peer} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
+      // The sync session waiting for it must end (and reconnect afresh), or
+      // both sides would wait forever for a message that will never come.
+      this.failPeer(peer, new ProtocolError(`a chunked transfer failed: ${(err as Error).message}`))
     }
+  }
+
+  private readonly failed = new Map<PeerName, Error>()
+
+  private failPeer (peer: PeerName, err: Error): void {
+    let waited = false
+    for (const [k, p] of this.pending) {
+      if (!k.startsWith(peer + ':') || p.reject === undefined) continue
+      this.clock.clearTimeout(p.timer)
+      this.pending.delete(k)
+      p.reject(err)
+      waited = true
+    }
+    if (!waited) this.failed.set(peer, err)
   }
 
   private key (peer: PeerName, transfer: number): string { return `${peer}:${transfer}` }
@@ -113,6 +130,11 @@ export class ChunkedTransfers {
 
   /** The message a reference on the sync stream points at, once its chunks have arrived. */
   wait (peer: PeerName, ref: TransferRef): Promise<Uint8Array> {
+    const failure = this.failed.get(peer)
+    if (failure !== undefined) {
+      this.failed.delete(peer)
+      return Promise.reject(failure)
+    }
     const k = this.key(peer, ref.transfer)
     const had = this.pending.get(k)
     if (had?.data !== undefined) {
@@ -139,6 +161,7 @@ export class ChunkedTransfers {
 
   /** Forgets every pending transfer of a peer (its session ended). */
   dropPeer (peer: PeerName): void {
+    this.failed.delete(peer)
     for (const [k, p] of this.pending) {
       if (!k.startsWith(peer + ':')) continue
       this.clock.clearTimeout(p.timer)

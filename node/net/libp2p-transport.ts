@@ -35,8 +35,11 @@ class Libp2pFrameStream implements FrameStream {
   constructor (peer: PeerName, stream: Stream, maxFrame: number) {
     this.peer = peer
     this.stream = stream
-    // Frames over the limit are refused by the reader before being buffered whole.
-    this.lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: maxFrame + 64 })
+    // Frames over the limit are refused by the reader before being buffered
+    // whole. The buffer itself must hold several frames: back-to-back chunks
+    // arrive faster than they are read.
+    this.lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: Math.max(4 * maxFrame, 4 * 1024 * 1024) })
+    stream.maxReadBufferLength = Math.max(4 * maxFrame, 4 * 1024 * 1024)
   }
 
   async write (frame: Uint8Array): Promise<void> { await this.lp.write(frame) }

@@ -29,6 +29,18 @@ test('a joiner catches up a 50k-event cluster', async () => {
   assert.ok(!log.includes('oversized'), 'nothing was refused for size')
 })
 
+test('a new peer joining a 10k-event cluster allocates its first address', async () => {
+  const host1 = await WeftPeer.launch({ nickname: 'ten1' })
+  await host1.testHook('append-joins', { count: 10_000 }, 120_000)
+  const started = Date.now()
+  const joiner = await WeftPeer.launch({ nickname: 'ten2', peers: [host1.addr] })
+  const a = await joiner.client.alloc('first')
+  const ms = Date.now() - started
+  console.log(`# joined a ${(await host1.status()).events}-event cluster and allocated ${a.address} in ${ms} ms`)
+  assert.match(a.address, /^10\.(3[2-9]|4[0-7])\./)
+  assert.ok((await joiner.status()).addresses.owned as number > 0, 'the joiner got space by donation')
+})
+
 test('a peer stopped while 10k events happened catches up', async () => {
   const host1 = await WeftPeer.launch({ nickname: 'up1' })
   const host2 = await WeftPeer.launch({ nickname: 'up2', peers: [host1.addr] })

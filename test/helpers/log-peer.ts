@@ -1,9 +1,8 @@
 import { compareTopological } from '../../crdt/causal/index.js'
-import { defaultVerifier, type AuthoredEvent, type SignedEvent } from '../../crdt/events/index.js'
+import { defaultVerifier, type AuthoredEvent, type SignedEvent, type BodyOf } from '../../crdt/events/index.js'
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { SimPeer } from './sim-peer.js'
 
-type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']
 
 /** A SimPeer whose events also live in an Automerge EventLog, synced with real sync messages. */
 export class LogPeer {

@@ -3,11 +3,9 @@ import { parseCidr, type Cidr } from '../../packages/netaddr/index.js'
 import { compareTopological } from '../../crdt/causal/index.js'
 import {
   createGenesis, ed25519SignerFromSeed, signEvent, comparePeerNames, type AuthoredEvent, type EventId, type PeerName,
-  type SignedEvent, type Signer
-} from '../../crdt/events/index.js'
+  type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 
-type BodyOf<K extends AuthoredEvent['kind']> = Extract<AuthoredEvent, { kind: K }>['body']
 
 /**
  * One simulated peer for crdt tests: a signer, the events it holds and its

@@ -1,0 +1,195 @@
+import { formatCidr, parseCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
+import type { AuthoredEvent, BodyOf, PeerName } from '../../crdt/events/index.js'
+import { donation } from '../allocator/addresses.js'
+import type { Allocator, SpaceRequester } from '../allocator/allocator.js'
+import { AllocError } from '../allocator/types.js'
+import type { AppendResult } from '../log-service/types.js'
+import type { Clock } from '../clock.js'
+import type { Logger } from '../logger.js'
+import type { RingView } from '../ring-view.js'
+import { StreamClosedError, type FrameStream, type Transport } from './transport.js'
+
+/**
+ * /weft/space/1.0.0 (DESIGN.md §3): a peer short of addresses asks the
+ * others how much is free in a subnet, then asks the one with the most to
+ * donate. The donor appends a transfer of half its biggest free CIDR-aligned
+ * block; the space reaches the requester through sync like any event.
+ * One request and one answer per stream, JSON, every step with a timeout.
+ */
+export const SPACE_PROTOCOL_ID = '/weft/space/1.0.0'
+const MAX_FRAME = 64 * 1024
+
+type Request = { op: 'free', subnet: string } | { op: 'donate', subnet: string }
+type Answer = { free: string } | { ok: true, transfer: string, ranges: string[] } | { ok: false, reason: string }
+
+export interface EventWriter {
+  append: <K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, opts?: { allowVoid?: boolean }) => Promise<AppendResult>
+}
+
+export interface SpaceDeps {
+  self: PeerName
+  transport: Transport
+  allocator: Allocator
+  view: () => RingView | undefined
+  writer: EventWriter
+  logger: Logger
+  clock: Clock
+  /** Per-peer timeouts (ms) for the free query and the donation. */
+  queryTimeoutMs?: number
+  donateTimeoutMs?: number
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder('utf-8', { fatal: true })
+const send = async (s: FrameStream, x: unknown): Promise<void> => { await s.write(enc.encode(JSON.stringify(x))) }
+
+export class SpaceService implements SpaceRequester {
+  private readonly deps: SpaceDeps
+  private readonly log: Logger
+
+  constructor (deps: SpaceDeps) {
+    this.deps = deps
+    this.log = deps.logger.forComponent('weft:space')
+  }
+
+  async start (): Promise<void> {
+    await this.deps.transport.handle(SPACE_PROTOCOL_ID, stream => { void this.serve(stream) }, { maxFrame: MAX_FRAME })
+  }
+
+  // ---- donor side ------------------------------------------------------------
+
+  private async serve (stream: FrameStream): Promise<void> {
+    try {
+      const req = this.parse(await stream.read({ timeoutMs: 10_000 }))
+      await send(stream, req.op === 'free' ? this.free(req.subnet) : await this.donate(stream.peer, req.subnet))
+      await stream.close()
+    } catch (err) {
+      this.log.warn(`space request from ${stream.peer} failed: ${(err as Error).message}`)
+      stream.abort(err as Error)
+    }
+  }
+
+  private parse (bytes: Uint8Array): Request {
+    let x: unknown
+    try { x = JSON.parse(dec.decode(bytes)) } catch { throw new Error('request is not JSON') }
+    const r = x as Partial<Request> | null
+    if (typeof r !== 'object' || r === null || (r.op !== 'free' && r.op !== 'donate') || typeof r.subnet !== 'string' || r.subnet.length > 64) {
+      throw new Error('malformed space request')
+    }
+    return r as Request
+  }
+
+  private subnetSet (text: string): RangeSet | undefined {
+    try {
+      const c = parseCidr(text)
+      return RangeSet.fromCidrs(c.family, [c])
+    } catch {
+      return undefined
+    }
+  }
+
+  private free (subnet: string): Answer {
+    const set = this.subnetSet(subnet)
+    if (set === undefined || this.deps.view() === undefined) return { free: '0' }
+    return { free: this.deps.allocator.freeSpace(set).size.toString() }
+  }
+
+  /** Why we will not give `peer` space, or undefined. */
+  private refusal (peer: PeerName, view: RingView | undefined): string | undefined {
+    if (view === undefined) return 'no cluster yet'
+    if (view.peer(this.deps.self)?.removed !== undefined) return 'this peer was removed'
+    const p = view.peer(peer)
+    if (p === undefined || !p.member) return `${peer} has not joined the cluster`
+    if (p.removed !== undefined) return `${peer} was removed from the cluster`
+    return undefined
+  }
+
+  private async donate (peer: PeerName, subnet: string): Promise<Answer> {
+    const view = this.deps.view()
+    const why = this.refusal(peer, view)
+    if (why !== undefined) return { ok: false, reason: why }
+    const set = this.subnetSet(subnet)
+    if (set === undefined) return { ok: false, reason: `not a subnet: ${subnet}` }
+    const block = donation(this.deps.allocator.freeSpace(set))
+    if (block === undefined) return { ok: false, reason: `no free space in ${subnet}` }
+    const ranges = RangeSet.fromCidrs(block.family, [block])
+    // Nothing here may hand out these addresses while the transfer is on its way.
+    this.deps.allocator.markLeaving(ranges)
+    try {
+      const r = await this.deps.writer.append('transfer', { ranges: [block], to: peer })
+      if (r.status !== 'valid') throw new Error(r.reason ?? 'the transfer would be void')
+      this.log.info(`gave ${formatCidr(block)} to ${view?.peer(peer)?.nickname ?? peer} (transfer ${r.id})`)
+      return { ok: true, transfer: r.id, ranges: [formatCidr(block)] }
+    } catch (err) {
+      this.deps.allocator.unmarkLeaving(ranges)
+      return { ok: false, reason: (err as Error).message }
+    }
+  }
+
+  // ---- requester side --------------------------------------------------------
+
+  private async ask (peer: PeerName, req: Request, timeoutMs: number): Promise<Answer> {
+    const stream = await this.deps.transport.openStream(peer, SPACE_PROTOCOL_ID, { maxFrame: MAX_FRAME })
+    try {
+      await send(stream, req)
+      const bytes = await stream.read({ timeoutMs })
+      return JSON.parse(dec.decode(bytes)) as Answer
+    } finally {
+      await stream.close().catch(() => {})
+    }
+  }
+
+  /**
+   * Asks donors by most free space first (SpaceRequester), again and again
+   * until the deadline: a donor may refuse only for now (our join has not
+   * reached it yet, or its space is on its way elsewhere).
+   */
+  async request (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string }> {
+    const { clock } = this.deps
+    const deadline = clock.now() + timeoutMs
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce(subnet, Math.max(1, deadline - clock.now()))
+      } catch (err) {
+        const wait = Math.min(2000, 100 * 2 ** attempt)
+        if (clock.now() + wait >= deadline) throw err
+        this.log.debug(`no donation yet (${(err as Error).message}); asking again in ${wait} ms`)
+        await new Promise<void>(resolve => { clock.setTimeout(resolve, wait) })
+      }
+    }
+  }
+
+  private async requestOnce (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string }> {
+    const view = this.deps.view()
+    const text = formatCidr(subnet)
+    const candidates = this.deps.transport.connectedPeers().filter(p => {
+      const q = view?.peer(p)
+      return q !== undefined && q.member && q.removed === undefined
+    })
+    if (candidates.length === 0) {
+      throw new AllocError('no-space', `no free address in ${text}: this peer has none and no other peer is connected to give some`)
+    }
+    const queryMs = Math.min(this.deps.queryTimeoutMs ?? 3_000, timeoutMs)
+    const offers = await Promise.all(candidates.map(async peer => {
+      try {
+        const a = await this.ask(peer, { op: 'free', subnet: text }, queryMs)
+        return { peer, free: 'free' in a && /^\d+$/.test(a.free) ? BigInt(a.free) : 0n }
+      } catch (err) {
+        return { peer, free: 0n, error: err instanceof StreamClosedError ? 'disconnected' : (err as Error).message }
+      }
+    }))
+    offers.sort((a, b) => (a.free < b.free ? 1 : a.free > b.free ? -1 : 0))
+    const reasons: string[] = []
+    for (const o of offers) {
+      if (o.free === 0n) { reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'error' in o ? o.error : 'none free'}`); continue }
+      try {
+        const a = await this.ask(o.peer, { op: 'donate', subnet: text }, Math.min(this.deps.donateTimeoutMs ?? 10_000, timeoutMs))
+        if ('ok' in a && a.ok) return { donor: o.peer, transfer: a.transfer }
+        reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'reason' in a ? a.reason : 'refused'}`)
+      } catch (err) {
+        reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${(err as Error).message}`)
+      }
+    }
+    throw new AllocError('no-space', `no free address in ${text}: no peer could give any (${reasons.join('; ')})`)
+  }
+}
