@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import type { PeerName } from '../crdt/events/index.js'
 import { startControlServer } from './api/server.js'
-import type { DaemonApi, StatusJson } from './api/types.js'
+import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './api/types.js'
 import { Allocator } from './allocator/allocator.js'
 import { openAllocationStore } from './allocator/store.js'
 import type { AllocationStore } from './allocator/types.js'
@@ -15,6 +15,13 @@ import { RingView, type RingViewJson } from './ring-view.js'
 import { Store } from './store/index.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
+import { LifecycleError, resolveBody, rmpeer } from './lifecycle.js'
+import { count } from './status.js'
+import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
+import type { EventId } from '../crdt/events/index.js'
+
+/** How long `weft reset` waits for a peer to confirm it holds the leave. */
+const RESET_CONFIRM_MS = 30_000
 
 /**
  * The daemon's composition root: the log worker, the network and the
@@ -246,6 +253,60 @@ export class Daemon implements DaemonApi {
     try { await this.allocationStore?.close() } catch (err) { this.log_.warn(`allocation store close: ${(err as Error).message}`) }
     try { await this.control?.close() } catch {}
     this.resolveStopped()
+  }
+
+  // ---- lifecycle -------------------------------------------------------------
+
+  private needView (): RingView {
+    const view = this.ringView()
+    if (view === undefined || this.log.state === 'waiting-for-cluster') throw new LifecycleError('this peer has not joined a cluster yet')
+    return view
+  }
+
+  async rmpeer (names: string[], force: boolean): Promise<RmpeerResultJson[]> {
+    const net = this.network
+    return await rmpeer({
+      self: this.self,
+      view: this.needView(),
+      connected: net?.connectedPeers() ?? [],
+      lastSeen: p => net?.lastSeen(p),
+      now: systemClock.now(),
+      recentMs: 2 * this.tuning.syncIntervalMs,
+      takeover: async from => await this.log.takeover(from)
+    }, names, force)
+  }
+
+  async resolve (id: string, owner?: string): Promise<{ id: EventId, dispute: EventId, owner: PeerName }> {
+    const view = this.needView()
+    const rivals = /^[0-9a-f]{64}$/.test(id) ? await this.log.conflictRivals(id) : undefined
+    const { dispute, body } = resolveBody(view, this.self, id, owner, () => rivals)
+    const r = await this.log.append('resolve', {
+      disputes: body.disputes,
+      removals: body.removals,
+      assignments: body.assignments.map(a => ({ owner: a.owner, ranges: RangeSet.fromCidrs(view.family, a.ranges.map(c => parseCidr(c))).toCidrs() }))
+    })
+    return { id: r.id, dispute: dispute.id, owner: body.assignments[0]?.owner ?? this.self }
+  }
+
+  async reset (force: boolean): Promise<ResetJson> {
+    const view = this.needView()
+    const held = this.allocator?.count ?? 0
+    if (held > 0 && !force) throw new LifecycleError(`${held} address${held === 1 ? ' is' : 'es are'} allocated on this peer: release them first, or use --force`)
+    const candidates = (this.network?.connectedPeers() ?? []).filter(p => {
+      const q = view.peer(p)
+      return q !== undefined && q.member && q.removed === undefined
+    })
+    const r = await this.log.leave(candidates, RESET_CONFIRM_MS)
+    const heirs = r.heirs.map(h => ({
+      peer: h.peer,
+      nickname: view.peer(h.peer)?.nickname ?? null,
+      ranges: h.ranges,
+      ips: count(RangeSet.fromCidrs(view.family, h.ranges.map(c => parseCidr(c))).size, view.family)
+    }))
+    if (r.confirmedBy === undefined && !force) {
+      throw new LifecycleError(`no peer confirmed holding this peer's leave (${r.id}) within ${RESET_CONFIRM_MS / 1000} s: nothing was deleted; keep this peer running until one does, or run \`weft reset --force\``)
+    }
+    return { leave: r.id, heirs, confirmedBy: r.confirmedBy ?? null, confirmedByNickname: r.confirmedBy === undefined ? null : view.peer(r.confirmedBy)?.nickname ?? null }
   }
 
   testHook = async (name: string, body: unknown): Promise<unknown> => {

@@ -11,6 +11,9 @@ import { registerRelease } from './release.js'
 import { registerStatus } from './status.js'
 import { registerStop } from './stop.js'
 import { registerWaitReady } from './wait-ready.js'
+import { registerRmpeer } from './rmpeer.js'
+import { registerResolve } from './resolve.js'
+import { registerReset } from './reset.js'
 
 /** Registers every command on the program. Each command lives in its own file. */
 export function registerCommands (program: Command, io: CliIo): void {
@@ -21,6 +24,9 @@ export function registerCommands (program: Command, io: CliIo): void {
   registerForget(program, io)
   registerWaitReady(program, io)
   registerStop(program, io)
+  registerRmpeer(program, io)
+  registerResolve(program, io)
+  registerReset(program, io)
   registerAlloc(program, io)
   registerClaim(program, io)
   registerRelease(program, io)

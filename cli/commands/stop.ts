@@ -12,16 +12,19 @@ export function registerStop (program: Command, _io: CliIo): void {
     .summary('stop this peer gracefully, keeping its data')
     .description('Stops the running peer gracefully and waits (up to 30s) until it has exited. Keeps all data.')
   addDataDirOption(cmd)
-  cmd.action(async (opts: DataDirOptions) => {
-    const pidFile = dataDirPaths(dataDirOf(opts)).pid
-    const pid = readPidFile(pidFile)
-    await clientFor(opts).stop()
-    if (pid === undefined) return
-    // Stopped once the process is gone (it removes its pid file just before exiting).
-    const deadline = Date.now() + STOP_TIMEOUT_MS
-    while (isProcessAlive(pid)) {
-      if (Date.now() > deadline) throw new CliError(`the peer (pid ${pid}) did not stop within ${formatSeconds(STOP_TIMEOUT_MS)}`)
-      await sleep(100)
-    }
-  })
+  cmd.action(async (opts: DataDirOptions) => { await stopAndWait(opts) })
+}
+
+/** Asks the peer to stop and waits until its process is gone. */
+export async function stopAndWait (opts: DataDirOptions): Promise<void> {
+  const pidFile = dataDirPaths(dataDirOf(opts)).pid
+  const pid = readPidFile(pidFile)
+  await clientFor(opts).stop()
+  if (pid === undefined) return
+  // Stopped once the process is gone (it removes its pid file just before exiting).
+  const deadline = Date.now() + STOP_TIMEOUT_MS
+  while (isProcessAlive(pid)) {
+    if (Date.now() > deadline) throw new CliError(`the peer (pid ${pid}) did not stop within ${formatSeconds(STOP_TIMEOUT_MS)}`)
+    await sleep(100)
+  }
 }

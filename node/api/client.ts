@@ -3,7 +3,7 @@
  * socket, each with a timeout and a one-line error.
  */
 import { request as httpRequest } from 'node:http'
-import type { DaemonApi, StatusJson } from './types.js'
+import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './types.js'
 import type { Allocation } from '../allocator/types.js'
 import { findSocketPath } from '../data-dir.js'
 
@@ -89,6 +89,20 @@ export class ControlClient {
   }
 
   /** This peer's allocations. */
+  async rmpeer (peers: string[], force: boolean): Promise<RmpeerResultJson[]> {
+    const res = await this.request<{ results: RmpeerResultJson[] }>('POST', '/rmpeer', { peers, force }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return res.results
+  }
+
+  async resolve (dispute: string, owner?: string): Promise<{ id: string, dispute: string, owner: string }> {
+    return await this.request('POST', '/resolve', owner === undefined ? { dispute } : { dispute, owner }, { timeoutMs: ALLOC_TIMEOUT_MS })
+  }
+
+  /** Waits for the handover's confirmation (up to 30 s on the daemon's side). */
+  async reset (force: boolean): Promise<ResetJson> {
+    return await this.request('POST', '/reset', { force }, { timeoutMs: ALLOC_TIMEOUT_MS })
+  }
+
   async allocations (): Promise<Allocation[]> {
     const res = await this.request<{ allocations: Allocation[] }>('GET', '/allocations', undefined, { timeoutMs: ALLOC_TIMEOUT_MS })
     return this.listIn(res, 'allocations', 'GET /allocations')

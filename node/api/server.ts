@@ -98,6 +98,29 @@ export const routes: Route[] = [
   },
   {
     method: 'POST',
+    path: '/rmpeer',
+    handle: async ({ api, body }) => {
+      const b = objectBody(body, '{"peers": [names], "force": boolean}')
+      return { results: await lifecycleCall(api.rmpeer?.bind(api), async f => await f(stringList(b, 'peers'), b.force === true)) }
+    }
+  },
+  {
+    method: 'POST',
+    path: '/resolve',
+    handle: async ({ api, body }) => {
+      const b = objectBody(body, '{"dispute": id, "owner"?: name}')
+      const dispute = optionalString(b, 'dispute')
+      if (dispute === undefined) throw new ControlApiError('body must name "dispute"')
+      return await lifecycleCall(api.resolve?.bind(api), async f => await f(dispute, optionalString(b, 'owner')))
+    }
+  },
+  {
+    method: 'POST',
+    path: '/reset',
+    handle: async ({ api, body }) => await lifecycleCall(api.reset?.bind(api), async f => await f(objectBody(body ?? {}, '{"force": boolean}').force === true))
+  },
+  {
+    method: 'POST',
     path: '/test/:name',
     handle: async ({ api, params, body }) => {
       if (api.testHook === undefined) throw new ControlApiError('not found: test hooks are off (WEFT_TEST_HOOKS=1)', 'not-found', 404)
@@ -177,6 +200,18 @@ async function allocCall<T> (api: DaemonApi, call: (allocator: AllocatorApi) => 
       const { code, message } = err as AllocError
       throw new ControlApiError(message, code, ALLOC_STATUS[code] ?? 500)
     }
+    throw err
+  }
+}
+
+/** Lifecycle refusals (LifecycleError) are the caller's to fix: 409 with their reason. */
+async function lifecycleCall<F, T> (fn: F | undefined, call: (f: F) => Promise<T>): Promise<T> {
+  if (fn === undefined) throw new ControlApiError('not found: this peer does not support that command', 'not-found', 404)
+  try {
+    return await call(fn)
+  } catch (err) {
+    const e = err as Error
+    if (e.name === 'LifecycleError' || e.name === 'AppendRefusedError' || e.name === 'NoClusterError') throw new ControlApiError(e.message, 'refused', 409)
     throw err
   }
 }

@@ -13,6 +13,12 @@ export interface DaemonApi {
   waitReady: (timeoutMs: number) => Promise<{ ready: true } | { ready: false, reason: string }>
   /** Graceful stop; resolves when the daemon has begun shutting down. */
   stop: () => Promise<void>
+  /** Takes over each named peer (CLI.md `rmpeer`); one result per name, as typed. */
+  rmpeer?: (names: string[], force: boolean) => Promise<RmpeerResultJson[]>
+  /** Settles a dispute (or the dispute of a conflict event); returns the resolve event. */
+  resolve?: (id: string, owner?: string) => Promise<{ id: EventId, dispute: EventId, owner: PeerName }>
+  /** Hands this peer's space to connected peers and waits for one to confirm. */
+  reset?: (force: boolean) => Promise<ResetJson>
   /** Test hooks (WEFT_TEST_HOOKS=1 only): append arbitrary events, block peers. */
   testHook?: (name: string, body: unknown) => Promise<unknown>
   /** Address allocation (`alloc`, `claim`, `release`, `ls`); the routes answer 404 without it. */
@@ -20,6 +26,15 @@ export interface DaemonApi {
 }
 
 /** CLI.md's states, plus `loading` and `syncing` before the first sync completes. */
+export interface RmpeerResultJson { name: string, ok: boolean, peer?: PeerName, ips?: number | string, event?: EventId, error?: string }
+
+export interface ResetJson {
+  leave: EventId
+  heirs: Array<{ peer: PeerName, nickname: string | null, ranges: string[], ips: number | string }>
+  confirmedBy: PeerName | null
+  confirmedByNickname: string | null
+}
+
 export type IpamState = 'ready' | 'waiting-for-cluster' | 'awaiting-consensus' | 'no-space' | 'removed' | 'read-only' | 'loading' | 'syncing'
 
 /** `weft status --json`: every field CLI.md lists, plus what the human views need. */

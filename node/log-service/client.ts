@@ -102,6 +102,12 @@ export class LogClient {
 
   knownPeers (): Promise<KnownPeer[]> { return this.call('knownPeers') }
   appendJoins (count: number, nickname: string, addrs: string[]): Promise<number> { return this.call('appendJoins', count, nickname, addrs) }
+  awaitConfirmation (id: EventId, timeoutMs: number): Promise<PeerName | undefined> { return this.call('awaitConfirmation', id, timeoutMs) }
+  takeover (from: PeerName): Promise<AppendResult & { ranges: string[] }> { return this.call('takeover', from) }
+  conflictRivals (id: EventId): Promise<EventId[] | undefined> { return this.call('conflictRivals', id) }
+  leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName }> {
+    return this.call('leave', candidates, timeoutMs)
+  }
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> { return this.call('rememberPeers', addrs, source) }
   forgetPeers (addrs: string[]): Promise<void> { return this.call('forgetPeers', addrs) }
 

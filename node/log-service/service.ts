@@ -1,4 +1,4 @@
-import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
+import { parseCidr, formatCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
 import { CausalError, compareTopological } from '../../crdt/causal/index.js'
 import {
   createGenesis, decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, signEvent, type AuthoredEvent, type EventId,
@@ -25,6 +25,34 @@ export class AppendRefusedError extends Error {
 
 export class NoClusterError extends Error {
   override name = 'NoClusterError'
+}
+
+/**
+ * Spreads CIDR blocks over peers so each gets a similar share, splitting the
+ * largest blocks in halves while there are fewer blocks than peers.
+ * Undefined when there is space but nobody to give it to.
+ */
+export function spreadOver (blocks: Cidr[], peers: PeerName[]): Array<{ peer: PeerName, ranges: Cidr[] }> | undefined {
+  if (blocks.length === 0) return []
+  if (peers.length === 0) return undefined
+  const work = [...blocks]
+  const size = (c: Cidr): bigint => 1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)
+  while (work.length < peers.length) {
+    work.sort((a, b) => (size(b) > size(a) ? 1 : size(b) < size(a) ? -1 : 0))
+    const big = work[0]!
+    if (size(big) === 1n) break
+    const half = big.prefix + 1
+    work.splice(0, 1, { family: big.family, first: big.first, prefix: half }, { family: big.family, first: big.first + size(big) / 2n, prefix: half })
+  }
+  work.sort((a, b) => (size(b) > size(a) ? 1 : size(b) < size(a) ? -1 : a.first < b.first ? -1 : 1))
+  const shares = peers.map(peer => ({ peer, ranges: [] as Cidr[], total: 0n }))
+  for (const block of work) {
+    const least = shares.reduce((m, x) => (x.total < m.total ? x : m))
+    least.ranges.push(block)
+    least.total += size(block)
+  }
+  // Each heir's list must be canonical: the minimal sorted CIDRs of its share.
+  return shares.map(x => ({ peer: x.peer, ranges: x.ranges.length === 0 ? [] : RangeSet.fromCidrs(x.ranges[0]!.family, x.ranges).toCidrs() }))
 }
 
 
@@ -381,6 +409,7 @@ export class LogService {
     }
     if (received.events.length === 0) {
       received.adopt()
+      this.checkConfirmations(peer, message)
       return { kind: 'unchanged', caughtUp: this.hasAllHeads(message) }
     }
     const batch = [...received.events].sort(topological)
@@ -431,6 +460,7 @@ export class LogService {
     await this.persist(batch, [[peer, session.encode()]])
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false })
+    this.checkConfirmations(peer, message)
     return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message) }
   }
 
@@ -483,6 +513,82 @@ export class LogService {
       return { kind: 'rejected', reason: 'equivocation', message: `equivocation by ${author}: events ${held.id} and ${e.id} share seq ${e.event.seq}`, conflicts, gate: author }
     }
     return undefined
+  }
+
+  /** Events waiting for a peer to show it holds them (a `leave` before `reset` deletes the data dir). */
+  private readonly awaitingConfirmation = new Map<EventId, (peer: PeerName) => void>()
+
+  /**
+   * A peer holds (and has persisted) one of our events once a sync message
+   * it sends names heads that have seen it: peers sync only after persisting.
+   */
+  private checkConfirmations (peer: PeerName, message: Uint8Array): void {
+    if (this.awaitingConfirmation.size === 0 || this.ring === undefined) return
+    let heads: string[]
+    try { heads = automerge.decodeSyncMessage(message).heads } catch { return }
+    const nodes = heads.map(h => this.doc!.eventIdOf(h)).map(id => id === undefined ? undefined : this.ring!.causal.get(id)).filter(n => n !== undefined)
+    for (const [id, resolve] of this.awaitingConfirmation) {
+      const target = this.ring.causal.get(id)
+      if (target !== undefined && nodes.some(n => this.ring!.causal.hasSeen(n, target))) {
+        this.awaitingConfirmation.delete(id)
+        resolve(peer)
+      }
+    }
+  }
+
+  /** Resolves with the first peer that shows it holds event `id`, or undefined at the timeout. */
+  awaitConfirmation (id: EventId, timeoutMs: number): Promise<PeerName | undefined> {
+    return new Promise(resolve => {
+      const timer = setTimeout(() => { this.awaitingConfirmation.delete(id); resolve(undefined) }, timeoutMs)
+      this.awaitingConfirmation.set(id, peer => { clearTimeout(timer); resolve(peer) })
+    })
+  }
+
+  /** The rival ids a conflict event names (so `weft resolve` accepts a conflict's id). */
+  conflictRivals (id: EventId): EventId[] | undefined {
+    const e = this.ring?.causal.get(id)?.event
+    return e?.kind === 'conflict' ? [...e.body.rivals] : undefined
+  }
+
+  /** Owned, undisputed space of a peer in the current fold (exactly what a takeover must name). */
+  spaceOf (peer: PeerName): string[] {
+    const snap = this.ring?.snapshot()
+    return snap?.peers.find(p => p.name === peer)?.owned.toCidrs().map(formatCidr) ?? []
+  }
+
+  /**
+   * Takes over a peer: a takeover naming exactly its undisputed space in
+   * our current view, which is the event's own view (deps = our heads).
+   */
+  takeover (from: PeerName): Promise<AppendResult & { ranges: string[] }> {
+    return this.serial(async () => {
+      const ranges = this.spaceOf(from)
+      const r = await this.appendUnlocked('takeover', { from, ranges: ranges.map(c => parseCidr(c)) }, false)
+      return { ...r, ranges }
+    })
+  }
+
+  /**
+   * Hands all our space to `candidates` in one `leave` (DESIGN.md §7: spread
+   * over them, CIDR-aligned), and waits until one of them shows it holds it.
+   * The waiter is registered before the event can be synced anywhere.
+   */
+  async leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName }> {
+    let confirmation!: Promise<PeerName | undefined>
+    const result = await this.serial(async () => {
+      const snap = this.ring?.snapshot()
+      if (snap === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      const ok = candidates.filter(c => c !== this.self && snap.peers.some(p => p.name === c && p.member && p.removed === undefined))
+      const mine = snap.peers.find(p => p.name === this.self)?.owned
+      const heirs = spreadOver(mine?.toCidrs() ?? [], ok)
+      if (heirs === undefined) throw new AppendRefusedError('no connected peer can take this peer\'s ranges: connect one first')
+      const body = { heirs: heirs.filter(h => h.ranges.length > 0).map(h => ({ peer: h.peer, ranges: h.ranges })) }
+      const r = await this.appendUnlocked('leave', body, false)
+      confirmation = this.awaitConfirmation(r.id, timeoutMs)
+      return { id: r.id, heirs: body.heirs.map(h => ({ peer: h.peer, ranges: h.ranges.map(formatCidr) })) }
+    })
+    const confirmedBy = await confirmation
+    return { ...result, ...(confirmedBy !== undefined ? { confirmedBy } : {}) }
   }
 
   /** After receiving `message`, do we hold every change its sender has? */

@@ -1,0 +1,132 @@
+import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
+import type { EventId, PeerName } from '../crdt/events/index.js'
+import { disputeId } from '../crdt/ring/index.js'
+import type { RingView, RingViewJson } from './ring-view.js'
+import { count } from './status.js'
+
+/**
+ * Peer lifecycle (DESIGN.md §3, §7; CLI.md): remove dead peers, resolve
+ * disputes, leave the cluster. Each turns a user's request into one signed
+ * event, refusing, with the reason, what would likely be a mistake.
+ */
+
+export class LifecycleError extends Error {
+  override name = 'LifecycleError'
+}
+
+type ViewPeer = RingViewJson['peers'][number]
+
+export function label (p: ViewPeer): string {
+  return p.nickname !== undefined ? `${p.nickname} (${p.name})` : p.name
+}
+
+/**
+ * NAME is a peer name or a nickname; nickname lookup ignores removed peers
+ * unless no live peer has that nickname, and refuses ambiguity (CLI.md).
+ */
+export function lookupPeer (view: RingView, name: string): ViewPeer {
+  const peers = view.json.peers
+  const exact = peers.find(p => p.name === name)
+  if (exact !== undefined) return exact
+  const named = peers.filter(p => p.nickname === name)
+  const live = named.filter(p => p.removed === undefined)
+  const pool = live.length > 0 ? live : named
+  if (pool.length === 1) return pool[0]!
+  if (pool.length === 0) throw new LifecycleError(`no peer is named ${name}`)
+  throw new LifecycleError(`nickname ${name} is ambiguous: ${pool.map(p => p.name).join(', ')}; use a peer name`)
+}
+
+function ago (ms: number): string {
+  const s = Math.round(ms / 1000)
+  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`
+}
+
+export interface RmpeerContext {
+  self: PeerName
+  view: RingView
+  connected: readonly PeerName[]
+  lastSeen: (peer: PeerName) => number | undefined
+  now: number
+  /** Two anti-entropy rounds (ms): a peer seen more recently may be alive. */
+  recentMs: number
+  takeover: (from: PeerName) => Promise<{ id: EventId, ranges: string[] }>
+}
+
+export interface RmpeerResult { name: string, ok: boolean, peer?: PeerName, ips?: number | string, event?: EventId, error?: string }
+
+/** Why removing `p` now is probably a mistake, or undefined. */
+function rmpeerRefusal (ctx: RmpeerContext, p: ViewPeer): string | undefined {
+  if (ctx.connected.includes(p.name)) return `${label(p)} is connected, so it is alive: stop it first, or use --force`
+  const seen = ctx.lastSeen(p.name)
+  if (seen !== undefined && ctx.now - seen < ctx.recentMs) {
+    return `${label(p)} was last seen ${ago(ctx.now - seen)} ago, within two anti-entropy rounds: it may be alive; use --force to remove it anyway`
+  }
+  const d = ctx.view.openDisputes.find(x => x.claimants.includes(p.name) || x.atStake.includes(p.name))
+  if (d !== undefined) return `${label(p)} is in unresolved dispute ${d.id}: run \`weft resolve ${d.id}\` first, or use --force`
+  return undefined
+}
+
+export async function rmpeer (ctx: RmpeerContext, names: string[], force: boolean): Promise<RmpeerResult[]> {
+  const out: RmpeerResult[] = []
+  for (const name of names) {
+    try {
+      const p = lookupPeer(ctx.view, name)
+      if (p.name === ctx.self) throw new LifecycleError(`${name} is this peer: to leave the cluster, run \`weft reset\``)
+      const why = force ? undefined : rmpeerRefusal(ctx, p)
+      if (why !== undefined) throw new LifecycleError(why)
+      const r = await ctx.takeover(p.name)
+      const ips = RangeSet.fromCidrs(ctx.view.family, r.ranges.map(c => parseCidr(c))).size
+      out.push({ name, ok: true, peer: p.name, ips: count(ips, ctx.view.family), event: r.id })
+    } catch (err) {
+      out.push({ name, ok: false, error: (err as Error).message })
+    }
+  }
+  return out
+}
+
+/**
+ * The resolve for a dispute: its whole space to one owner (the chosen one,
+ * or the first claimant by (lamport, id) that is a live member), removals
+ * standing for the other peers at stake.
+ */
+export function resolveBody (view: RingView, self: PeerName, idOrPrefix: string, ownerName: string | undefined, conflictRivals: (id: EventId) => EventId[] | undefined): {
+  dispute: RingViewJson['disputes'][number]
+  body: { disputes: EventId[], removals: PeerName[], assignments: Array<{ owner: PeerName, ranges: string[] }> }
+} {
+  const all = view.json.disputes
+  let d = all.find(x => x.id === idOrPrefix)
+  if (d === undefined) {
+    const rivals = conflictRivals(idOrPrefix)
+    if (rivals !== undefined) d = all.find(x => x.id === disputeId(rivals))
+  }
+  if (d === undefined && /^[0-9a-f]{8,63}$/.test(idOrPrefix)) {
+    const matches = all.filter(x => x.id.startsWith(idOrPrefix))
+    if (matches.length > 1) throw new LifecycleError(`dispute id prefix ${idOrPrefix} is ambiguous: ${matches.map(x => x.id).join(', ')}`)
+    d = matches[0]
+  }
+  if (d === undefined) throw new LifecycleError(`no dispute ${idOrPrefix} is known here (\`weft conflicts\` lists them)`)
+  if (d.status !== 'open') throw new LifecycleError(`dispute ${d.id} is already settled by ${d.settledBy.join(', ')}`)
+  const live = (name: PeerName): boolean => {
+    const p = view.peer(name)
+    return p !== undefined && p.member && p.removed === undefined
+  }
+  let owner: PeerName
+  if (ownerName !== undefined) {
+    const p = lookupPeer(view, ownerName)
+    if (!live(p.name)) throw new LifecycleError(`${label(p)} cannot own the space: it is removed or not a member`)
+    owner = p.name
+  } else {
+    const first = d.claimants.find(live)
+    if (first === undefined) throw new LifecycleError(`dispute ${d.id} has no live claimant: choose one with --owner NAME`)
+    owner = first
+  }
+  void self
+  return {
+    dispute: d,
+    body: {
+      disputes: [d.id],
+      removals: d.kind === 'removal' ? d.atStake.filter(p => p !== owner) : [],
+      assignments: d.ranges.length === 0 ? [] : [{ owner, ranges: d.ranges }]
+    }
+  }
+}

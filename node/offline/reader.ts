@@ -1,0 +1,77 @@
+import { decodeEvent, type EventId, type SignedEvent } from '../../crdt/events/index.js'
+import { OwnershipRing } from '../../crdt/ring/index.js'
+import { ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
+import { Store, type StoreMeta } from '../store/index.js'
+
+/**
+ * The log as offline commands read it (DESIGN.md §4): the store's event
+ * index and ring snapshot, opened read-only, never the Automerge document.
+ * Works on a stopped peer's data dir and beside a running daemon (LMDB
+ * readers do not block its writer, and nothing here writes).
+ */
+export class LogReaderError extends Error {
+  override name = 'LogReaderError'
+}
+
+export interface LogReader {
+  readonly dataDir: string
+  readonly meta: StoreMeta
+  readonly clusterId: EventId
+  /** Events in topological order (lamport, then id), decoded from our own store. */
+  events: () => SignedEvent[]
+  /** The fold of every event (built once, on first use). */
+  ring: () => OwnershipRing
+  /** The ring snapshot persisted with the log (what the daemon last wrote). */
+  savedView: () => RingViewJson | undefined
+  /** The current fold as a view. */
+  view: () => RingView
+  close: () => Promise<void>
+}
+
+export function openLogReader (dataDir: string): LogReader {
+  let store: Store
+  try {
+    store = Store.open(dataDir, { readOnly: true })
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'io') throw new LogReaderError(`no weft data in ${dataDir}: ${(err as Error).message}`)
+    throw err
+  }
+  const meta = store.getMeta()
+  if (meta?.clusterId === undefined) {
+    void store.close()
+    throw new LogReaderError(`the peer in ${dataDir} has not joined a cluster yet: it has no log`)
+  }
+  const clusterId = meta.clusterId
+  let events: SignedEvent[] | undefined
+  let ring: OwnershipRing | undefined
+  let view: RingView | undefined
+  const reader: LogReader = {
+    dataDir,
+    meta,
+    clusterId,
+    events: () => {
+      // Trusted: these bytes passed every check before the daemon stored them.
+      // `weft verify` re-checks them with signatures on.
+      events ??= [...store.eventsInOrder()].map(e => decodeEvent(e.bytes, { trusted: true }))
+      return events
+    },
+    ring: () => {
+      if (ring === undefined) {
+        ring = new OwnershipRing(clusterId)
+        for (const e of reader.events()) ring.apply(e)
+      }
+      return ring
+    },
+    savedView: () => {
+      const rec = store.getSnapshot()
+      return rec === undefined || rec.snapshot === null ? undefined : rec.snapshot as RingViewJson
+    },
+    view: () => {
+      view ??= new RingView(ringViewFromSnapshot(reader.ring().snapshot())!)
+      return view
+    },
+    close: async () => { await store.close() }
+  }
+  return reader
+}
