@@ -77,7 +77,7 @@ export class Daemon implements DaemonApi {
     const firstNotice = new Promise<void>(resolve => { snapshotShown = resolve })
     this.log.onNotice(n => {
       if (n.type === 'adopted') this.network?.syncAll()
-      if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged() }
+      if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged(); this.reportLoss() }
       if (n.type === 'view' || n.type === 'state') snapshotShown()
       this.wakeReady()
     })
@@ -174,6 +174,31 @@ export class Daemon implements DaemonApi {
     }
   }
 
+  private lastLossReport = ''
+
+  /**
+   * Says, once per change, when this peer was removed and which of its
+   * allocations lie in space it lost (DESIGN.md §3): those addresses may now
+   * be handed out twice.
+   */
+  private reportLoss (): void {
+    const view = this.ringView()
+    const me = view?.peer(this.self)
+    const lost = this.allocator?.lost() ?? []
+    const removed = me?.removed
+    const key = `${removed?.event ?? ''}|${lost.map(a => a.address).join()}`
+    if (key === this.lastLossReport) return
+    this.lastLossReport = key
+    if (removed !== undefined) {
+      const by = view?.peer(removed.by)
+      this.log_.error(`removed from the network by ${by?.nickname ?? removed.by} (${removed.by}) at ${new Date(removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity`)
+    }
+    if (lost.length > 0) {
+      const shown = lost.slice(0, 5).map(a => `${a.id} ${a.address}`).join(', ')
+      this.log_.error(`${lost.length} allocation${lost.length === 1 ? ' is' : 's are'} in space this peer no longer owns and may be handed out twice: ${shown}${lost.length > 5 ? ', …' : ''}`)
+    }
+  }
+
   /** The latest ring view, its range sets built once per view. */
   ringView (): RingView | undefined {
     const json = this.log.latestView
@@ -224,7 +249,8 @@ export class Daemon implements DaemonApi {
       network: this.network,
       startedAt: this.startedAt,
       now: systemClock.now(),
-      allocated: this.allocator?.count ?? this.allocationStore?.all().length ?? 0
+      allocated: this.allocator?.count ?? this.allocationStore?.all().length ?? 0,
+      lost: (this.allocator?.lost() ?? []).map(a => ({ id: a.id, address: a.address, subnet: a.subnet }))
     })
   }
 

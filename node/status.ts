@@ -15,6 +15,7 @@ export interface StatusInput {
   startedAt: number
   now: number
   allocated?: number
+  lost?: Array<{ id: string, address: string, subnet: string }>
 }
 
 /** Address counts: JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
@@ -55,7 +56,7 @@ export function buildStatus (input: StatusInput): StatusJson {
         ? { removedBy: { name: removedBy.by, ...(view?.peer(removedBy.by)?.nickname !== undefined ? { nickname: view.peer(removedBy.by)!.nickname! } : {}), event: removedBy.event, time: new Date(removedBy.time).toISOString() } }
         : {})
     },
-    ipam,
+    ipam: { ...ipam, lostAllocations: input.lost ?? [] },
     cluster: { id: view?.json.clusterId ?? null, range: view?.json.range ?? null },
     addresses: {
       total: count(view?.total ?? 0n, family),

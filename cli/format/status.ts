@@ -38,8 +38,17 @@ function formatSummary (s: StatusJson): string {
     ['addresses', formatAddresses(s)],
     ['peers', `${s.peers.length} known, ${connected} connected${removed > 0 ? `, ${removed} removed` : ''}`],
     ['conflicts', `${s.conflicts.total} (${s.conflicts.unresolved} unresolved)`],
-    ['events', String(s.events)]
+    ['events', String(s.events)],
+    ...lostLines(s)
   ])
+}
+
+/** Allocations in space this peer lost: said loudly, they may be handed out twice. */
+function lostLines (s: StatusJson): Array<[string, string]> {
+  const lost = s.ipam.lostAllocations ?? []
+  if (lost.length === 0) return []
+  return [['LOST', `${lost.length} allocation${lost.length === 1 ? '' : 's'} in space this peer no longer owns (may be handed out twice): ` +
+    lost.slice(0, 5).map(a => `${a.id} ${a.address}`).join(', ') + (lost.length > 5 ? ', …' : '')]]
 }
 
 function formatCluster (s: StatusJson): string {
@@ -78,7 +87,8 @@ function formatIpam (s: StatusJson): string {
     ['cluster', s.cluster.id ?? 'none yet'],
     ['range', s.cluster.range ?? '-'],
     ['addresses', formatAddresses(s)],
-    ...owned.map((cidr, i): [string, string] => [i === 0 ? 'owned' : '', cidr])
+    ...owned.map((cidr, i): [string, string] => [i === 0 ? 'owned' : '', cidr]),
+    ...(s.ipam.lostAllocations ?? []).map((a, i): [string, string] => [i === 0 ? 'lost' : '', `${a.id} ${a.address} (in space this peer no longer owns)`])
   ])
 }
 

@@ -98,6 +98,17 @@ export class Allocator implements AllocatorApi {
     for (const f of w) f()
   }
 
+  /**
+   * Allocations in space this peer no longer owns (taken over, resolved
+   * away, disputed): other peers may hand those addresses out again.
+   */
+  lost (): Allocation[] {
+    const view = this.deps.view()
+    if (view === undefined) return []
+    const owned = view.ownedBy(this.deps.self)
+    return this.list().filter(a => !owned.containsAddress(parseAddress(a.address).value))
+  }
+
   /** Marks space as on its way to another peer (a donation in flight). */
   markLeaving (ranges: RangeSet): void {
     this.leaving = this.leaving === undefined ? ranges : this.leaving.union(ranges)

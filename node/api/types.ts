@@ -52,6 +52,8 @@ export interface StatusJson {
     state: IpamState
     /** Why the state is not `ready`, in plain words. */
     reason?: string
+    /** Allocations in space this peer no longer owns: they may be handed out twice (DESIGN.md §3). */
+    lostAllocations: Array<{ id: string, address: string, subnet: string }>
   }
   cluster: { id: EventId | null, range: string | null }
   /** Counts are JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */

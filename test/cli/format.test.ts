@@ -41,7 +41,7 @@ describe('status views', () => {
     ].join('\n'))
   })
   test('summary with a reason and no cluster', () => {
-    const text = formatStatus(fakeStatus({ ipam: { state: 'waiting-for-cluster', reason: 'no peer reachable yet' }, cluster: { id: null, range: null } }), undefined, NOW)
+    const text = formatStatus(fakeStatus({ ipam: { state: 'waiting-for-cluster', reason: 'no peer reachable yet', lostAllocations: [] }, cluster: { id: null, range: null } }), undefined, NOW)
     assert.match(text, /^ipam {7}waiting-for-cluster: no peer reachable yet$/m)
     assert.match(text, /^cluster {4}none yet$/m)
   })

@@ -20,7 +20,7 @@ export const FAKE_OTHER = '12D3KooWQUfFxijpizChvVExKJN7GqxnDk4DKgjyRAW582mLb4Nd'
 export function fakeStatus (overrides: Partial<StatusJson> = {}): StatusJson {
   return {
     peer: { name: FAKE_PEER, nickname: 'host1', removed: false, listen: ['/ip4/127.0.0.1/tcp/6783'], advertise: [] },
-    ipam: { state: 'ready' },
+    ipam: { state: 'ready', lostAllocations: [] },
     cluster: { id: 'bafyreigenesis', range: '10.32.0.0/12' },
     addresses: { total: 1048576, owned: 524288, allocated: 3, disputed: 0 },
     peers: [
