@@ -14,6 +14,7 @@ import { registerWaitReady } from './wait-ready.js'
 import { registerRmpeer } from './rmpeer.js'
 import { registerResolve } from './resolve.js'
 import { registerReset } from './reset.js'
+import { registerDemo } from './demo.js'
 
 /** Registers every command on the program. Each command lives in its own file. */
 export function registerCommands (program: Command, io: CliIo): void {
@@ -27,6 +28,7 @@ export function registerCommands (program: Command, io: CliIo): void {
   registerRmpeer(program, io)
   registerResolve(program, io)
   registerReset(program, io)
+  registerDemo(program, io)
   registerAlloc(program, io)
   registerClaim(program, io)
   registerRelease(program, io)

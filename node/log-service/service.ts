@@ -440,11 +440,10 @@ export class LogService {
       received.discard()
       const conflicts = await this.flagDisputes(blocking, batch, peer)
       const d = blocking[0]!
-      const rivals = d.parties.map(p => p.id)
       return {
         kind: 'rejected',
         reason: 'dispute',
-        message: `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: events ${rivals.join(' and ')} by ${[...new Set(d.parties.map(p => p.event.kind === 'genesis' ? 'genesis' : p.event.author))].join(' and ')} both move it; batch supplied by ${peer}`,
+        message: `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.event.kind} by ${this.who(p.event.kind === 'genesis' ? undefined : p.event.author)} (${p.id.slice(0, 12)})`).join(' vs ')}; run \`weft resolve ${d.id}\``,
         conflicts
       }
     }
@@ -591,6 +590,12 @@ export class LogService {
     return { ...result, ...(confirmedBy !== undefined ? { confirmedBy } : {}) }
   }
 
+  /** A peer as people know it: its nickname when the log has one, else its name. */
+  private who (peer: PeerName | undefined): string {
+    if (peer === undefined) return 'genesis'
+    return this.currentView?.peers.find(p => p.name === peer)?.nickname ?? peer
+  }
+
   /** After receiving `message`, do we hold every change its sender has? */
   private hasAllHeads (message: Uint8Array): boolean {
     try {
@@ -612,7 +617,7 @@ export class LogService {
     for (const d of disputes) {
       const rivals = d.parties.map(p => p.id).sort()
       const evidence = rivals.map(id => byId.get(id)?.bytes).filter((b): b is Uint8Array => b !== undefined)
-      const desc = `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.id} (${p.event.kind} by ${p.event.kind === 'genesis' ? 'genesis' : p.event.author})`).join(' vs ')}; supplied by ${supplier}`
+      const desc = `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.id} (${p.event.kind} by ${p.event.kind === 'genesis' ? 'genesis' : `${this.who(p.event.author)} ${p.event.author}`})`).join(' vs ')}; supplied by ${this.who(supplier)} ${supplier}`
       this.log.error(desc)
       if (this.flaggedBySelf(rivals)) continue
       try {
