@@ -192,6 +192,8 @@ export class Network {
   }
 
   private onDisconnect (peer: PeerName): void {
+    // It was alive up to now: "last seen" is when the connection ended.
+    if (this.connectedSince.has(peer)) this.seen.set(peer, this.deps.clock.now())
     this.connectedSince.delete(peer)
     for (const t of this.targets.values()) {
       if (t.peer === peer && t.state === 'connected') { t.state = 'idle'; t.nextAt = this.deps.clock.now() + 1000 }
