@@ -3,7 +3,7 @@ import type { PeerName } from '../../crdt/events/index.js'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import type { RingView } from '../ring-view.js'
-import { hostSet, lowestFree } from './addresses.js'
+import { hostSet, hostSpan, lowestFree } from './addresses.js'
 import { AllocError, type Allocation, type AllocationStore, type AllocatorApi } from './types.js'
 
 /**
@@ -16,7 +16,7 @@ import { AllocError, type Allocation, type AllocationStore, type AllocatorApi } 
 
 export interface SpaceRequester {
   /** Asks donors for space in `subnet`; resolves once one appended a transfer to us. */
-  request: (subnet: Cidr, timeoutMs: number) => Promise<{ donor: PeerName, transfer: string }>
+  request: (subnet: Cidr, timeoutMs: number) => Promise<{ donor: PeerName, transfer: string, ranges: string[] }>
 }
 
 export interface AllocatorDeps {
@@ -78,11 +78,8 @@ export class Allocator implements AllocatorApi {
   get count (): number { return this.byKey.size }
 
   list (): Allocation[] {
-    return [...this.byKey.values()].sort((a, b) => {
-      const x = parseAddress(a.address).value
-      const y = parseAddress(b.address).value
-      return x < y ? -1 : x > y ? 1 : 0
-    })
+    // `held` is keyed by address value: sort those, not parsed strings.
+    return [...this.held.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(e => e[1])
   }
 
   /** Called by the daemon on every new ring view: space may have arrived or gone. */
@@ -225,7 +222,11 @@ export class Allocator implements AllocatorApi {
     }
   }
 
-  /** Asks donors for space (one request per subnet at a time), then waits for the view to change. */
+  /**
+   * Asks donors for space (one request per subnet at a time), then waits
+   * until the donated space shows in our view; the caller tries again
+   * (and asks again if that space is already taken by a concurrent call).
+   */
   private async askForSpace (subnet: Cidr, deadline: number): Promise<void> {
     const k = formatCidr(subnet)
     let asking = this.asking.get(k)
@@ -233,31 +234,24 @@ export class Allocator implements AllocatorApi {
       asking = (async () => {
         try {
           const got = await this.deps.space.request(subnet, Math.max(0, deadline - this.deps.clock.now()))
-          this.log.info(`${got.donor} gave space in ${k} (transfer ${got.transfer})`)
+          this.log.info(`${got.donor} gave ${got.ranges.join(', ')} in ${k} (transfer ${got.transfer})`)
+          return RangeSet.fromCidrs(subnet.family, got.ranges.map(c => parseCidr(c)))
         } finally {
           this.asking.delete(k)
         }
       })()
       this.asking.set(k, asking)
     }
+    let given: RangeSet
     try {
-      await asking
+      given = await asking as RangeSet
     } catch (err) {
       throw err instanceof AllocError ? err : new AllocError('no-space', `no free address in ${k}: ${(err as Error).message}`)
     }
     // The transfer reaches us through sync; wait for the view to show it.
-    const owned = (): boolean => this.deps.view()?.ownedBy(this.deps.self).overlaps(hostSet(subnet)) === true && this.freeInSubnet(subnet)
-    while (!owned()) {
+    while (this.deps.view()?.ownedBy(this.deps.self).containsSet(given) !== true) {
       if (!await this.nextView(deadline)) return
     }
-  }
-
-  private freeInSubnet (subnet: Cidr): boolean {
-    const view = this.deps.view()
-    if (view === undefined) return false
-    let free = view.ownedBy(this.deps.self).intersect(hostSet(subnet))
-    if (this.leaving !== undefined) free = free.subtract(this.leaving)
-    return lowestFree(free, this.held, 0n) !== undefined
   }
 
   async claim (id: string, addressText: string, prefix?: number): Promise<Allocation> {
@@ -278,6 +272,10 @@ export class Allocator implements AllocatorApi {
     const subnet = parseCidr(`${formatAddress(address)}/${p}`, { strict: false })
     if (!view.set([view.json.range]).containsAddress(address.value) || !view.set([view.json.range]).containsSet(RangeSet.fromCidrs(subnet.family, [subnet]))) {
       throw new AllocError('out-of-range', `${formatAddress(address)}/${p} is not inside the cluster range ${view.json.range}`)
+    }
+    const [hostStart, hostEnd] = hostSpan(subnet)
+    if (address.value < hostStart || address.value >= hostEnd) {
+      throw new AllocError('bad-request', `${formatAddress(address)} is the ${address.value < hostStart ? 'network' : 'broadcast'} address of ${formatCidr(subnet)}: it cannot be allocated`)
     }
     const holder = this.held.get(address.value)
     if (holder !== undefined) {

@@ -145,3 +145,24 @@ function fileKey (file: string): string {
   const st = statSync(file)
   return `${st.dev}:${st.ino}`
 }
+
+/**
+ * Reads every allocation of a data dir read-only (offline commands, beside a
+ * running daemon): never creates or writes the file. Missing file: none.
+ */
+export async function readAllocations (dataDir: string): Promise<Allocation[]> {
+  const file = join(dataDir, ALLOCATIONS_FILE)
+  if (checkDataFile(file) === 'missing') return []
+  let root: RootDatabase<Buffer, Key> | undefined
+  try {
+    root = open<Buffer, Key>({ path: file, compression: false, encoding: 'binary', maxDbs: 4, readOnly: true })
+    const allocs = root.openDB<Buffer, [string, string]>({ name: 'allocs', encoding: 'binary' })
+    const out: Allocation[] = []
+    for (const { key: k, value } of allocs.getRange()) out.push(decodeAllocation(file, k, value))
+    return out
+  } catch (err) {
+    throw toStoreError(err, `cannot read the allocations in ${file}`)
+  } finally {
+    await root?.close()
+  }
+}

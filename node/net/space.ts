@@ -1,6 +1,6 @@
 import { formatCidr, parseCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
 import type { AuthoredEvent, BodyOf, PeerName } from '../../crdt/events/index.js'
-import { donation } from '../allocator/addresses.js'
+import { donation, hostSet } from '../allocator/addresses.js'
 import type { Allocator, SpaceRequester } from '../allocator/allocator.js'
 import { AllocError } from '../allocator/types.js'
 import type { AppendResult } from '../log-service/types.js'
@@ -79,10 +79,10 @@ export class SpaceService implements SpaceRequester {
     return r as Request
   }
 
+  /** The addresses of a subnet that can be allocated (not its network or broadcast address). */
   private subnetSet (text: string): RangeSet | undefined {
     try {
-      const c = parseCidr(text)
-      return RangeSet.fromCidrs(c.family, [c])
+      return hostSet(parseCidr(text))
     } catch {
       return undefined
     }
@@ -144,7 +144,7 @@ export class SpaceService implements SpaceRequester {
    * until the deadline: a donor may refuse only for now (our join has not
    * reached it yet, or its space is on its way elsewhere).
    */
-  async request (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string }> {
+  async request (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string, ranges: string[] }> {
     const { clock } = this.deps
     const deadline = clock.now() + timeoutMs
     for (let attempt = 0; ; attempt++) {
@@ -159,7 +159,7 @@ export class SpaceService implements SpaceRequester {
     }
   }
 
-  private async requestOnce (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string }> {
+  private async requestOnce (subnet: Cidr, timeoutMs: number): Promise<{ donor: PeerName, transfer: string, ranges: string[] }> {
     const view = this.deps.view()
     const text = formatCidr(subnet)
     const candidates = this.deps.transport.connectedPeers().filter(p => {
@@ -184,7 +184,7 @@ export class SpaceService implements SpaceRequester {
       if (o.free === 0n) { reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'error' in o ? o.error : 'none free'}`); continue }
       try {
         const a = await this.ask(o.peer, { op: 'donate', subnet: text }, Math.min(this.deps.donateTimeoutMs ?? 10_000, timeoutMs))
-        if ('ok' in a && a.ok) return { donor: o.peer, transfer: a.transfer }
+        if ('ok' in a && a.ok) return { donor: o.peer, transfer: a.transfer, ranges: a.ranges }
         reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'reason' in a ? a.reason : 'refused'}`)
       } catch (err) {
         reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${(err as Error).message}`)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerName } from '../../crdt/events/index.js'
@@ -40,6 +40,23 @@ export interface SimClusterOptions {
   /** The allocators' readiness and donation timeout (simulated ms; default 30 s). */
   timeoutMs?: number
   logger?: Logger
+  /** Where the peers' data dirs go (default: simDataRoot()). */
+  baseDir?: string
+}
+
+/**
+ * The data dirs' parent: WEFT_SIM_DIR, else /dev/shm where it exists (LMDB
+ * commits on tmpfs cost no fsync, and a simulation needs no durability),
+ * else the OS temp dir.
+ */
+export function simDataRoot (): string {
+  const env = process.env.WEFT_SIM_DIR
+  if (env !== undefined && env !== '') return env
+  try {
+    accessSync('/dev/shm', constants.W_OK)
+    if (statSync('/dev/shm').isDirectory()) return '/dev/shm'
+  } catch {}
+  return tmpdir()
 }
 
 /** Small timings so anti-entropy, backoff and reconnects happen within simulated seconds. */
@@ -70,6 +87,24 @@ export interface SimNode {
   /** Sorted event heads of this peer's log ('' before it holds a cluster). */
   heads: () => string
 }
+
+/**
+ * Yields to real time (a 1 ms host timer): lets LMDB commits, which finish
+ * on their own thread, land before simulated time moves on. Without it the
+ * simulated clock races ahead of the disk and a slow machine would see
+ * timeouts that no peer could have met.
+ */
+export async function realPause (): Promise<void> {
+  await new Promise<void>(resolve => { setTimeout(resolve, 1) })
+}
+
+/**
+ * How many steps of a wait yield to real time first: enough for any commit
+ * to land; after that nothing is waiting on the disk, only on simulated
+ * timers, so the clock runs at CPU speed (waiting out a 30 s timeout
+ * takes a fraction of a second, not 3 s of 1 ms pauses).
+ */
+export const REAL_PAUSES = 50
 
 /** mulberry32: a tiny seeded PRNG, returns floats in [0, 1). */
 export function mulberry32 (seed: number): () => number {
@@ -129,7 +164,7 @@ export class SimCluster {
     const logger = opts.logger ?? silentLogger
     const tuning: Tuning = { ...SIM_TUNING, ...opts.tuning }
     const nickname = `sim${i}`
-    const dataDir = mkdtempSync(join(tmpdir(), `weft-sim-${i}-`))
+    const dataDir = mkdtempSync(join(opts.baseDir ?? simDataRoot(), `weft-sim-${i}-`))
     this.dirs.push(dataDir)
 
     // Late-bound: the log notifies while it opens, before the rest exists.
@@ -263,8 +298,8 @@ export class SimCluster {
   }
 
   /**
-   * Lets the cluster run: event-loop turns and small clock steps (10 ms)
-   * until `until` holds (default: every peer has the same event heads) or
+   * Lets the cluster run: event-loop turns, a real pause for the disk
+   * (the first REAL_PAUSES steps) and small clock steps (10 ms) until `until` holds (default: every peer has the same event heads) or
    * the step budget runs out. Returns whether the condition was met.
    */
   async settle (opts: { until?: () => boolean, maxSteps?: number, stepMs?: number } = {}): Promise<boolean> {
@@ -274,6 +309,10 @@ export class SimCluster {
     for (let step = 0; step < maxSteps; step++) {
       await settleLoop()
       if (until()) return true
+      if (step < REAL_PAUSES) {
+        await realPause()
+        if (until()) return true
+      }
       await this.clock.advance(stepMs)
       if (until()) return true
     }
