@@ -100,7 +100,8 @@ export class Demo {
     this.say('2. Allocate. host3 owns nothing yet, so it asks the peer with the most free space (host1)\n' +
       '   to donate: host1 signs a transfer of half its biggest free block, and host3 allocates from it.')
     await this.weft('host3', ['alloc', 'web-1'])
-    this.say('   host2 asks too; host1 still has the most free space and gives half of its biggest free block.')
+    await this.weft('host3', ['alloc', 'web-2'])
+    this.say('   host2 asks too; host1 now has the most free space and gives half of its biggest free block.')
     await this.weft('host2', ['alloc', 'db-1'])
     await this.weft('host1', ['alloc', 'cache-1'])
     await this.weft('host1', ['status', 'peers'])

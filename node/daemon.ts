@@ -70,6 +70,8 @@ export class Daemon implements DaemonApi {
   }
 
   async start (): Promise<void> {
+    // Stop cleanly on a signal from the very start (the store, the worker).
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void this.stop() })
     // libp2p takes ~0.4 s to import: start once the worker has published the
     // persisted snapshot, so the first status answers right away and the
     // import overlaps with the document loading in the worker.
@@ -95,6 +97,7 @@ export class Daemon implements DaemonApi {
       import('./net/network.js'), import('./net/libp2p-transport.js'), libp2pPrivateKey(this.identity)
     ])
     await opened
+    if (this.stopping) return
     const view = this.log.latestView
     if (view !== undefined && this.config.range !== undefined && view.range !== this.config.range) {
       throw new Error(`this peer belongs to a cluster over ${view.range}, but was launched with --range ${this.config.range}`)
@@ -120,6 +123,7 @@ export class Daemon implements DaemonApi {
       onAdopted: peer => { this.network?.syncAll(peer) }
     })
     await this.network.start()
+    if (this.stopping) { await this.network.stop(); return }
     const { SpaceService } = await import('./net/space.js')
     let space: InstanceType<typeof SpaceService> | undefined
     this.allocator = new Allocator({
@@ -143,10 +147,19 @@ export class Daemon implements DaemonApi {
     if (this.log.latestView !== undefined) this.onView(this.log.latestView)
     systemClock.setTimeout(() => {
       this.graceOver = true
-      if (!this.caughtUp && this.network?.hasTargets === true) this.log_.warn(`no peer reachable within ${this.tuning.readyGraceMs} ms; ready on what this peer holds`)
-      this.wakeReady()
+      const recheck = (): void => {
+        if (this.stopping) return
+        const r = this.readiness()
+        if (r.ready) {
+          if (!this.caughtUp && this.network?.hasTargets === true) this.log_.warn(`no peer reachable within ${this.tuning.readyGraceMs} ms; ready on what this peer holds`)
+          this.wakeReady()
+        } else {
+          // A peer is connected but the first sync is not done: look again soon.
+          systemClock.setTimeout(recheck, 1000)
+        }
+      }
+      recheck()
     }, this.tuning.readyGraceMs)
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void this.stop() })
   }
 
   private async writeJoin (): Promise<void> {
@@ -213,7 +226,11 @@ export class Daemon implements DaemonApi {
   readiness (): { ready: true } | { ready: false, reason: string } {
     if (this.log.state === 'loading') return { ready: false, reason: 'the log is still loading' }
     if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: 'waiting for a cluster: no peer has answered yet' }
-    if (this.caughtUp || this.graceOver || this.network?.hasTargets !== true) return { ready: true }
+    if (this.caughtUp || this.network?.hasTargets !== true) return { ready: true }
+    // The grace period is for peers nobody can reach; with a peer connected
+    // (say, mid catch-up) wait for the sync: allocating from a stale view is
+    // the classic cause of duplicate addresses (DESIGN.md §3).
+    if (this.graceOver && (this.network?.connectedPeers().length ?? 0) === 0) return { ready: true }
     return { ready: false, reason: 'waiting for a first sync with a peer' }
   }
 

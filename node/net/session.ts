@@ -169,7 +169,7 @@ export class SyncSession {
         } while (this.again && !this.ended)
       } catch (err) {
         if (!this.ended) {
-          this.log.warn(`sync with ${this.peer} failed: ${(err as Error).message}`)
+          this.log.warn(`sync with ${this.peer} failed: ${(err as Error)?.message ?? String(err)}`)
           this.stream.abort(err as Error)
         }
       } finally {

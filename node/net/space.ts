@@ -79,19 +79,32 @@ export class SpaceService implements SpaceRequester {
     return r as Request
   }
 
-  /** The addresses of a subnet that can be allocated (not its network or broadcast address). */
-  private subnetSet (text: string): RangeSet | undefined {
+  private subnetOf (text: string): Cidr | undefined {
     try {
-      return hostSet(parseCidr(text))
+      return parseCidr(text)
     } catch {
       return undefined
     }
   }
 
+  /** Free addresses that can be allocated (a subnet's network and broadcast addresses never are). */
   private free (subnet: string): Answer {
-    const set = this.subnetSet(subnet)
-    if (set === undefined || this.deps.view() === undefined) return { free: '0' }
-    return { free: this.deps.allocator.freeSpace(set).size.toString() }
+    const c = this.subnetOf(subnet)
+    if (c === undefined || this.deps.view() === undefined) return { free: '0' }
+    return { free: this.deps.allocator.freeSpace(hostSet(c)).size.toString() }
+  }
+
+  /**
+   * Half the biggest free aligned block of the subnet, network and broadcast
+   * addresses included (they are part of the space, and leaving them out would
+   * halve the first donation of a range); but never a block holding nothing
+   * that can be allocated (say, only the network address).
+   */
+  private chooseDonation (c: Cidr): Cidr | undefined {
+    const hosts = hostSet(c)
+    const block = donation(this.deps.allocator.freeSpace(RangeSet.fromCidrs(c.family, [c])))
+    if (block !== undefined && RangeSet.fromCidrs(c.family, [block]).overlaps(hosts)) return block
+    return donation(this.deps.allocator.freeSpace(hosts))
   }
 
   /** Why we will not give `peer` space, or undefined. */
@@ -108,9 +121,9 @@ export class SpaceService implements SpaceRequester {
     const view = this.deps.view()
     const why = this.refusal(peer, view)
     if (why !== undefined) return { ok: false, reason: why }
-    const set = this.subnetSet(subnet)
-    if (set === undefined) return { ok: false, reason: `not a subnet: ${subnet}` }
-    const block = donation(this.deps.allocator.freeSpace(set))
+    const c = this.subnetOf(subnet)
+    if (c === undefined) return { ok: false, reason: `not a subnet: ${subnet}` }
+    const block = this.chooseDonation(c)
     if (block === undefined) return { ok: false, reason: `no free space in ${subnet}` }
     const ranges = RangeSet.fromCidrs(block.family, [block])
     // Nothing here may hand out these addresses while the transfer is on its way.
@@ -178,7 +191,8 @@ export class SpaceService implements SpaceRequester {
         return { peer, free: 0n, error: err instanceof StreamClosedError ? 'disconnected' : (err as Error).message }
       }
     }))
-    offers.sort((a, b) => (a.free < b.free ? 1 : a.free > b.free ? -1 : 0))
+    // Most free space first; ties by peer name, so every peer asks in the same order.
+    offers.sort((a, b) => (a.free < b.free ? 1 : a.free > b.free ? -1 : a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
     const reasons: string[] = []
     for (const o of offers) {
       if (o.free === 0n) { reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'error' in o ? o.error : 'none free'}`); continue }
