@@ -13,6 +13,7 @@ import { createLogger, lineSink, type Logger } from './logger.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
 import { Store } from './store/index.js'
+import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
 import { LifecycleError, resolveBody, rmpeer } from './lifecycle.js'
@@ -39,6 +40,8 @@ export class Daemon implements DaemonApi {
   allocator: Allocator | undefined
   private allocationStore: AllocationStore | undefined
   private cachedView: { json: RingViewJson, view: RingView } | undefined
+  private readonly metricsRegistry: DaemonMetrics
+  private readonly followers = new Set<(row: unknown) => void>()
   private readonly startedAt = systemClock.now()
   private readonly log_: Logger
   private readonly identity: Identity
@@ -59,6 +62,16 @@ export class Daemon implements DaemonApi {
     this.log_ = logger.forComponent('weft:daemon')
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
     this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel }, logger, err => { this.fatal(err) })
+    this.metricsRegistry = new DaemonMetrics({
+      events: () => this.log.latestView?.events ?? 0,
+      disputes: () => ({ open: this.ringView()?.openDisputes.length ?? 0, total: this.log.latestView?.disputes.length ?? 0 }),
+      peers: () => ({ known: Math.max(0, (this.log.latestView?.peers.length ?? 1) - 1), connected: this.network?.connectedPeers().length ?? 0 }),
+      addresses: () => {
+        const v = this.ringView()
+        return { owned: Number(v?.ownedBy(this.self).size ?? 0n), allocated: this.allocator?.count ?? 0, disputed: Number(v?.disputedSet.size ?? 0n) }
+      },
+      syncBytes: () => this.network?.bytes() ?? { in: 0, out: 0 }
+    })
   }
 
   get done (): Promise<void> { return this.stopped }
@@ -78,7 +91,11 @@ export class Daemon implements DaemonApi {
     let snapshotShown!: () => void
     const firstNotice = new Promise<void>(resolve => { snapshotShown = resolve })
     this.log.onNotice(n => {
-      if (n.type === 'adopted') this.network?.syncAll()
+      if (n.type === 'adopted') {
+        this.network?.syncAll()
+        if (n.local) this.metricsRegistry.localAppend(n.ids.length)
+        if (this.followers.size > 0) void this.tellFollowers(n.ids)
+      }
       if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged(); this.reportLoss() }
       if (n.type === 'view' || n.type === 'state') snapshotShown()
       this.wakeReady()
@@ -120,7 +137,8 @@ export class Daemon implements DaemonApi {
       random: Math.random,
       nickname: () => this.config.nickname,
       onCaughtUp: () => { this.caughtUp = true; this.wakeReady() },
-      onAdopted: peer => { this.network?.syncAll(peer) }
+      onAdopted: peer => { this.network?.syncAll(peer) },
+      onReceived: (peer, outcome) => { this.metricsRegistry.received(peer, outcome) }
     })
     await this.network.start()
     if (this.stopping) { await this.network.stop(); return }
@@ -296,6 +314,24 @@ export class Daemon implements DaemonApi {
     try { await this.allocationStore?.close() } catch (err) { this.log_.warn(`allocation store close: ${(err as Error).message}`) }
     try { await this.control?.close() } catch {}
     this.resolveStopped()
+  }
+
+  // ---- metrics and the event stream ------------------------------------------
+
+  async metrics (): Promise<string> { return await this.metricsRegistry.text() }
+
+  followEvents (send: (row: unknown) => void): () => void {
+    this.followers.add(send)
+    return () => { this.followers.delete(send) }
+  }
+
+  private async tellFollowers (ids: string[]): Promise<void> {
+    try {
+      const rows = await this.log.describeEvents(ids)
+      for (const f of this.followers) for (const r of rows) f(r)
+    } catch (err) {
+      this.log_.warn(`could not describe new events for followers: ${(err as Error).message}`)
+    }
   }
 
   // ---- lifecycle -------------------------------------------------------------

@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander'
 import { openLogReader, type LogReader } from '../../node/offline/reader.js'
-import { OfflineQueryError, parseTime } from '../../node/offline/describe.js'
-import { HISTORY_KINDS, historyRows, OfflineUsageError } from '../../node/offline/history.js'
-import { addDataDirOption, addJsonOption, dataDirOf, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
+import { formatRow, OfflineQueryError, parseTime, resolvePeer, type EventRow } from '../../node/offline/describe.js'
+import { HISTORY_KINDS, historyRows, mentionedIn, OfflineUsageError, rowPeers } from '../../node/offline/history.js'
+import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import { CliError, UsageError } from '../errors.js'
 import { formatHistory } from '../format/events.js'
 import type { CliIo } from '../main.js'
@@ -57,15 +57,38 @@ export function registerHistory (program: Command, io: CliIo): void {
     .option('--peer <name>', 'only events by NAME or moving space to or from it (peer name or nickname)')
     .addOption(new Option('--since <time>', 'only events at or after TIME (ISO 8601 or epoch ms)').argParser(sinceArg))
     .addOption(new Option('--kind <kind>', `only events of these kinds (comma-separated, repeatable): ${HISTORY_KINDS.join(', ')}`).argParser(kindsArg))
+    .option('--follow', 'then keep printing new events as the running peer adopts them (until Ctrl-C); with --json, one object a line')
   addDataDirOption(cmd)
   addJsonOption(cmd)
-  cmd.action(async (opts: HistoryOptions) => {
-    const rows = await withReader(opts, reader => historyRows(reader, {
-      ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
-      ...(opts.since !== undefined ? { since: opts.since } : {}),
-      ...(opts.kind !== undefined ? { kinds: opts.kind } : {})
-    }))
-    if (opts.json === true) printJson(io, rows)
-    else io.out(formatHistory(rows))
+  cmd.action(async (opts: HistoryOptions & { follow?: boolean }) => {
+    let peerFilter: string | undefined
+    const rows = await withReader(opts, reader => {
+      if (opts.peer !== undefined) peerFilter = resolvePeer(reader.view(), opts.peer, mentionedIn(reader))
+      return historyRows(reader, {
+        ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
+        ...(opts.since !== undefined ? { since: opts.since } : {}),
+        ...(opts.kind !== undefined ? { kinds: opts.kind } : {})
+      })
+    })
+    if (opts.follow !== true) {
+      if (opts.json === true) printJson(io, rows)
+      else io.out(formatHistory(rows))
+      return
+    }
+    // Following: the history so far, then new events as they arrive, one a line.
+    const print = (row: EventRow): void => { io.out(opts.json === true ? JSON.stringify(row) + '\n' : formatRow(row) + '\n') }
+    for (const r of rows) print(r)
+    const wanted = (row: EventRow): boolean =>
+      (opts.kind === undefined || opts.kind.includes(row.kind)) && (peerFilter === undefined || rowPeers(row).has(peerFilter))
+    const stop = new AbortController()
+    const onSignal = (): void => { stop.abort() }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    try {
+      await clientFor(opts).followEvents(row => { if (wanted(row as EventRow)) print(row as EventRow) }, stop.signal)
+    } finally {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+    }
   })
 }

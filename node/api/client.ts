@@ -108,6 +108,41 @@ export class ControlClient {
     return this.listIn(res, 'allocations', 'GET /allocations')
   }
 
+  /**
+   * Streams every event the peer adopts from now on (one parsed JSON row per
+   * call) until the peer stops or `signal` aborts. Resolves when it ends.
+   */
+  async followEvents (onRow: (row: unknown) => void, signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest({ socketPath: this.socketPath, path: '/events', method: 'GET', ...(signal !== undefined ? { signal } : {}) }, res => {
+        if (res.statusCode !== 200) {
+          let text = ''
+          res.on('data', (c: Buffer) => { text += c.toString() })
+          res.on('end', () => { reject(this.transportError(new Error(`status ${res.statusCode ?? '?'}: ${text.slice(0, 200)}`), 'GET /events')) })
+          return
+        }
+        let buffered = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          buffered += chunk
+          let nl
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl)
+            buffered = buffered.slice(nl + 1)
+            if (line.trim() !== '') onRow(JSON.parse(line))
+          }
+        })
+        res.on('end', () => { resolve() })
+        res.on('error', () => { resolve() })
+      })
+      req.on('error', err => {
+        if ((err as Error).name === 'AbortError') resolve()
+        else reject(this.transportError(err, 'GET /events'))
+      })
+      req.end()
+    })
+  }
+
   private listIn<K extends string> (res: Record<K, Allocation[]>, field: K, what: string): Allocation[] {
     const list = (res as Record<string, unknown> | null)?.[field]
     if (!Array.isArray(list)) throw new ControlRequestError(`the peer in ${this.dataDir} sent a malformed answer to ${what} (no "${field}" list)`, 'bad-response')

@@ -16,6 +16,19 @@ export const MAX_WAIT_READY_MS = 10 * 60_000
 const DEFAULT_WAIT_READY_MS = 60_000
 const CLOSE_GRACE_MS = 2_000
 
+/** A route's answer that is not JSON (Prometheus text). */
+export class TextResponse {
+  constructor (readonly contentType: string, readonly body: string) {}
+}
+
+/**
+ * A route's answer that stays open: `start` gets a writer and a way to learn
+ * when the client goes away (history --follow).
+ */
+export class StreamResponse {
+  constructor (readonly contentType: string, readonly start: (write: (chunk: string) => void, onClose: (fn: () => void) => void) => void) {}
+}
+
 /** Throw from a route (or the DaemonApi) to answer with a given status and code. */
 export class ControlApiError extends Error {
   override name = 'ControlApiError'
@@ -118,6 +131,27 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/reset',
     handle: async ({ api, body }) => await lifecycleCall(api.reset?.bind(api), async f => await f(objectBody(body ?? {}, '{"force": boolean}').force === true))
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    handle: async ({ api }) => {
+      if (api.metrics === undefined) throw new ControlApiError('not found: no metrics here', 'not-found', 404)
+      return new TextResponse('text/plain; version=0.0.4; charset=utf-8', await api.metrics())
+    }
+  },
+  {
+    method: 'GET',
+    path: '/events',
+    handle: async ({ api }) => {
+      const follow = api.followEvents?.bind(api)
+      if (follow === undefined) throw new ControlApiError('not found: no event stream here', 'not-found', 404)
+      // One JSON object per line, for every event this peer adopts from now on.
+      return new StreamResponse('application/x-ndjson', (write, onClose) => {
+        const stop = follow(row => { write(JSON.stringify(row) + '\n') })
+        onClose(stop)
+      })
+    }
   },
   {
     method: 'POST',
@@ -245,7 +279,16 @@ async function serve (req: IncomingMessage, res: ServerResponse, api: DaemonApi,
     const url = new URL(req.url ?? '/', 'http://weft')
     const { route, params } = matchRoute(table, req.method ?? '', url.pathname)
     const body = await readJsonBody(req)
-    send(res, 200, await route.handle({ api, params, query: url.searchParams, body }))
+    const result = await route.handle({ api, params, query: url.searchParams, body })
+    if (result instanceof TextResponse) {
+      res.writeHead(200, { 'content-type': result.contentType, 'content-length': Buffer.byteLength(result.body) })
+      res.end(result.body)
+    } else if (result instanceof StreamResponse) {
+      res.writeHead(200, { 'content-type': result.contentType })
+      result.start(chunk => { res.write(chunk) }, fn => { res.once('close', fn) })
+    } else {
+      send(res, 200, result)
+    }
   } catch (err) {
     const { status, code, message } = describeError(err)
     if (status >= 500) log.error(`${req.method ?? '?'} ${req.url ?? '?'}: ${message}`)

@@ -19,6 +19,10 @@ export interface DaemonApi {
   resolve?: (id: string, owner?: string) => Promise<{ id: EventId, dispute: EventId, owner: PeerName }>
   /** Hands this peer's space to connected peers and waits for one to confirm. */
   reset?: (force: boolean) => Promise<ResetJson>
+  /** Prometheus text exposition of the daemon's metrics. */
+  metrics?: () => Promise<string>
+  /** Calls `send` with a described row for every event adopted from now on; returns the unsubscribe. */
+  followEvents?: (send: (row: unknown) => void) => () => void
   /** Test hooks (WEFT_TEST_HOOKS=1 only): append arbitrary events, block peers. */
   testHook?: (name: string, body: unknown) => Promise<unknown>
   /** Address allocation (`alloc`, `claim`, `release`, `ls`); the routes answer 404 without it. */

@@ -105,6 +105,7 @@ export class LogClient {
   awaitConfirmation (id: EventId, timeoutMs: number): Promise<PeerName | undefined> { return this.call('awaitConfirmation', id, timeoutMs) }
   takeover (from: PeerName): Promise<AppendResult & { ranges: string[] }> { return this.call('takeover', from) }
   conflictRivals (id: EventId): Promise<EventId[] | undefined> { return this.call('conflictRivals', id) }
+  describeEvents (ids: EventId[]): Promise<unknown[]> { return this.call('describeEvents', ids) }
   leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName }> {
     return this.call('leave', candidates, timeoutMs)
   }

@@ -6,7 +6,8 @@ import {
 import { automerge, changeEventBytes, EventLog, LogError, messageChanges, SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing, type DisputeRecord } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
-import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
 import { Store, STORE_FORMAT, type KnownPeer, type StoredEvent } from '../store/index.js'
 import { SYNC_PROTOCOL, type AppendResult, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
@@ -400,6 +401,7 @@ export class LogService {
     const session = this.session(peer)
     const equivocation = await this.checkEquivocation(peer, message)
     if (equivocation !== undefined) return equivocation
+    const t0 = performance.now()
     let received
     try {
       received = doc.receive(session, message, defaultVerifier)
@@ -413,6 +415,7 @@ export class LogService {
       return { kind: 'unchanged', caughtUp: this.hasAllHeads(message) }
     }
     const batch = [...received.events].sort(topological)
+    const validated = performance.now()
     let ring = this.ring
     let joined = false
     if (ring === undefined) {
@@ -460,7 +463,8 @@ export class LogService {
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false })
     this.checkConfirmations(peer, message)
-    return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message) }
+    const timings = { validateMs: validated - t0, mergeMs: performance.now() - validated }
+    return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message), timings }
   }
 
   /**
@@ -541,6 +545,20 @@ export class LogService {
       const timer = setTimeout(() => { this.awaitingConfirmation.delete(id); resolve(undefined) }, timeoutMs)
       this.awaitingConfirmation.set(id, peer => { clearTimeout(timer); resolve(peer) })
     })
+  }
+
+  /** Rows describing events (for `history --follow`), judged by the current fold. */
+  describeEvents (ids: EventId[]): EventRow[] {
+    const ring = this.ring
+    const view = this.currentView
+    if (ring === undefined || view === undefined) return []
+    const ctx = describeContext(ring, new RingView(view))
+    const out: EventRow[] = []
+    for (const id of ids) {
+      const node = ring.causal.get(id)
+      if (node !== undefined) out.push(describeEvent(ctx, node.signed))
+    }
+    return out
   }
 
   /** The rival ids a conflict event names (so `weft resolve` accepts a conflict's id). */

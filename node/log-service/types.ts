@@ -24,9 +24,12 @@ export type HelloVerdict =
 
 export type RejectReason = 'bad-message' | 'bad-change' | 'bad-event' | 'causal' | 'wrong-cluster' | 'dispute' | 'equivocation'
 
+/** Where a received message's time went: checking the changes, then folding, adopting and persisting. */
+export interface ReceiveTimings { validateMs: number, mergeMs: number }
+
 export type ReceiveOutcome =
   /** `caughtUp`: we now hold every change the sender holds (a completed sync, for readiness). */
-  | { kind: 'adopted', ids: EventId[], caughtUp: boolean }
+  | { kind: 'adopted', ids: EventId[], caughtUp: boolean, timings?: ReceiveTimings }
   | { kind: 'unchanged', caughtUp: boolean }
   | { kind: 'rejected', reason: RejectReason, message: string, conflicts: EventId[], gate?: PeerName }
 

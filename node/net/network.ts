@@ -3,7 +3,7 @@ import type { ConnectionJson } from '../api/types.js'
 import { backoffDelay, type Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import type { Hello } from '../log-service/types.js'
+import type { Hello, ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
@@ -44,6 +44,7 @@ export interface NetworkDeps {
   nickname: () => string
   onCaughtUp: (peer: PeerName) => void
   onAdopted: (peer: PeerName, ids: EventId[]) => void
+  onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
 }
 
 function withoutPeer (addr: string): string {
@@ -220,6 +221,7 @@ export class Network {
       onAdopted: (p, ids) => { this.seen.set(p, this.deps.clock.now()); this.deps.onAdopted(p, ids) },
       onCaughtUp: p => { this.seen.set(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
       onHello: (p, hello) => { this.seen.set(p, this.deps.clock.now()); this.hellos.set(p, hello) },
+      ...(this.deps.onReceived !== undefined ? { onReceived: this.deps.onReceived } : {}),
       chunks: this.chunks!,
       openSnapshotStream: async () => await this.transport.openStream(peer, SNAPSHOT_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit })
     })

@@ -1,7 +1,7 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import type { Hello } from '../log-service/types.js'
+import type { Hello, ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
 import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
@@ -31,6 +31,8 @@ export interface SessionDeps {
   onAdopted: (peer: PeerName, ids: EventId[]) => void
   onCaughtUp: (peer: PeerName) => void
   onHello: (peer: PeerName, hello: Hello) => void
+  /** Every received sync message's outcome (metrics). */
+  onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
   /** Chunked transfers for messages over the frame limit. */
   chunks: ChunkedTransfers
   /** Opens a /weft/snapshot/1.0.0 stream to the peer. */
@@ -109,6 +111,7 @@ export class SyncSession {
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
         : frame.message
       const outcome = await log.receive(this.peer, message, this.expectCluster)
+      this.deps.onReceived?.(this.peer, outcome)
       if (outcome.kind === 'rejected') {
         await this.sayBye(outcome.reason, outcome.message)
         return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
