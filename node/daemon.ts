@@ -9,6 +9,7 @@ import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
+import { clonedMessage } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
@@ -97,6 +98,7 @@ export class Daemon implements DaemonApi {
         if (this.followers.size > 0) void this.tellFollowers(n.ids)
       }
       if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged(); this.reportLoss() }
+      if (n.type === 'cloned') this.network?.quiesce()
       if (n.type === 'view' || n.type === 'state') snapshotShown()
       this.wakeReady()
     })
@@ -142,6 +144,7 @@ export class Daemon implements DaemonApi {
     })
     await this.network.start()
     if (this.stopping) { await this.network.stop(); return }
+    if (this.log.cloned !== undefined) this.network.quiesce()
     const { SpaceService } = await import('./net/space.js')
     let space: InstanceType<typeof SpaceService> | undefined
     this.allocator = new Allocator({
@@ -244,6 +247,7 @@ export class Daemon implements DaemonApi {
   readiness (): { ready: true } | { ready: false, reason: string } {
     if (this.log.state === 'loading') return { ready: false, reason: 'the log is still loading' }
     if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: 'waiting for a cluster: no peer has answered yet' }
+    if (this.log.cloned !== undefined) return { ready: false, reason: clonedMessage(this.self, this.log.cloned) }
     if (this.caughtUp || this.network?.hasTargets !== true) return { ready: true }
     // The grace period is for peers nobody can reach; with a peer connected
     // (say, mid catch-up) wait for the sync: allocating from a stale view is
@@ -261,7 +265,8 @@ export class Daemon implements DaemonApi {
 
   waitReady (timeoutMs: number): Promise<{ ready: true } | { ready: false, reason: string }> {
     const now = this.readiness()
-    if (now.ready) return Promise.resolve(now)
+    // A cloned identity never becomes ready: say so at once.
+    if (now.ready || this.log.cloned !== undefined) return Promise.resolve(now)
     return new Promise(resolve => {
       const timer = setTimeout(() => {
         this.readyWaiters = this.readyWaiters.filter(w => w !== done)
@@ -280,6 +285,7 @@ export class Daemon implements DaemonApi {
       nickname: this.config.nickname,
       view: this.ringView(),
       logState: this.log.state,
+      ...(this.log.cloned !== undefined ? { cloned: this.log.cloned } : {}),
       readiness: this.readiness(),
       network: this.network,
       startedAt: this.startedAt,

@@ -1,6 +1,6 @@
 import type { PeerName } from '../crdt/events/index.js'
 import type { IpamState, StatusJson } from './api/types.js'
-import type { LogState } from './log-service/types.js'
+import { clonedMessage, type ClonedIdentity, type LogState } from './log-service/types.js'
 import type { Network } from './net/network.js'
 import type { RingView } from './ring-view.js'
 import { weftVersion } from './version.js'
@@ -10,6 +10,7 @@ export interface StatusInput {
   nickname: string
   view: RingView | undefined
   logState: LogState
+  cloned?: ClonedIdentity
   readiness: { ready: true } | { ready: false, reason: string }
   network: Network | undefined
   startedAt: number
@@ -27,6 +28,7 @@ function ipamState (input: StatusInput): { state: IpamState, reason?: string } {
   const { view, self } = input
   if (input.logState === 'loading') return { state: 'loading', reason: 'the log is loading; figures are from the last saved snapshot' }
   if (input.logState === 'waiting-for-cluster' || view === undefined) return { state: 'waiting-for-cluster', reason: 'no cluster yet: waiting for a peer to answer' }
+  if (input.cloned !== undefined) return { state: 'identity-cloned', reason: clonedMessage(self, input.cloned) }
   const me = view.peer(self)
   if (me?.removed !== undefined) {
     const by = view.peer(me.removed.by)

@@ -39,7 +39,7 @@ export interface ResetJson {
   confirmedByNickname: string | null
 }
 
-export type IpamState = 'ready' | 'waiting-for-cluster' | 'awaiting-consensus' | 'no-space' | 'removed' | 'read-only' | 'loading' | 'syncing'
+export type IpamState = 'ready' | 'waiting-for-cluster' | 'awaiting-consensus' | 'no-space' | 'removed' | 'read-only' | 'loading' | 'syncing' | 'identity-cloned'
 
 /** `weft status --json`: every field CLI.md lists, plus what the human views need. */
 export interface StatusJson {

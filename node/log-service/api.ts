@@ -11,4 +11,6 @@ export interface LogApi {
   generate: (peer: PeerName) => Promise<Uint8Array | null>
   receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId) => Promise<ReceiveOutcome>
   endSession: (peer: PeerName) => Promise<void>
+  /** Checks the event bytes a peer's BYE offered as evidence of an equivocation; an outcome when they prove one. */
+  receiveEvidence: (peer: PeerName, evidence: Uint8Array[]) => Promise<ReceiveOutcome | undefined>
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import type { RingViewJson } from '../ring-view.js'
 import type { KnownPeer } from '../store/index.js'
 import type { RpcRequest, RpcResponse, WorkerInit } from './rpc.js'
-import type { AppendResult, Hello, HelloVerdict, LogNotice, LogState, ReceiveOutcome } from './types.js'
+import type { AppendResult, ClonedIdentity, Hello, HelloVerdict, LogNotice, LogState, ReceiveOutcome } from './types.js'
 
 
 /** An error raised inside the worker, with its original name and code. */
@@ -34,6 +34,8 @@ export class LogClient {
   private exited: Error | undefined
   latestView: RingViewJson | undefined
   state: LogState = 'loading'
+  /** Set once the worker finds this peer's identity cloned (persisted, so also on relaunch). */
+  cloned: ClonedIdentity | undefined
 
   constructor (init: WorkerInit, logger: Logger, onFatal: (err: Error) => void) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
@@ -47,6 +49,7 @@ export class LogClient {
         const n = msg.notice
         if (n.type === 'view') { this.latestView = n.view; this.state = n.state }
         if (n.type === 'state') this.state = n.state
+        if (n.type === 'cloned') this.cloned = n.cloned
         if (n.type === 'log') logger.forComponent(n.component)[n.level](n.message)
         for (const l of this.listeners) l(n)
         return
@@ -99,6 +102,7 @@ export class LogClient {
   generate (peer: PeerName): Promise<Uint8Array | null> { return this.call('generate', peer) }
   receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> { return this.call('receive', peer, message, expectCluster) }
   endSession (peer: PeerName): Promise<void> { return this.call('endSession', peer) }
+  receiveEvidence (peer: PeerName, evidence: Uint8Array[]): Promise<ReceiveOutcome | undefined> { return this.call('receiveEvidence', peer, evidence) }
 
   knownPeers (): Promise<KnownPeer[]> { return this.call('knownPeers') }
   appendJoins (count: number, nickname: string, addrs: string[]): Promise<number> { return this.call('appendJoins', count, nickname, addrs) }

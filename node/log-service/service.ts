@@ -3,13 +3,14 @@ import { CausalError, compareTopological } from '../../crdt/causal/index.js'
 import {
   createGenesis, decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, signEvent, type AuthoredEvent, type EventId,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
-import { automerge, changeEventBytes, EventLog, LogError, messageChanges, SyncSession } from '../../crdt/log/index.js'
+import { automerge, EventLog, LogError, SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing, type DisputeRecord } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
 import { Store, STORE_FORMAT, type KnownPeer, type StoredEvent } from '../store/index.js'
-import { SYNC_PROTOCOL, type AppendResult, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { equivocationInEvidence, equivocationInMessage, EquivocationCheckError, type Equivocation } from './equivocation.js'
+import { SYNC_PROTOCOL, clonedMessage, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -145,6 +146,11 @@ export class LogService {
       } else if (meta.peer !== this.self) {
         throw new Error(`the store in ${this.init.dataDir} belongs to peer ${meta.peer}, not ${this.self}`)
       }
+      if (meta?.cloned !== undefined) {
+        this.cloned = meta.cloned
+        this.log.error(clonedMessage(this.self, meta.cloned))
+        this.init.notify({ type: 'cloned', cloned: meta.cloned })
+      }
       const persisted = store.getSnapshot()
       if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
       const started = this.init.now()
@@ -247,6 +253,7 @@ export class LogService {
   private async appendUnlocked<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, allowVoid: boolean): Promise<AppendResult> {
     const ring = this.ring
     if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+    if (this.cloned !== undefined) throw new AppendRefusedError(clonedMessage(this.self, this.cloned))
     const fields = ring.nextFields(this.self)
     const signed = signEvent({ kind, author: this.self, time: this.init.now(), body, ...fields } as never, this.signer)
     ring.begin()
@@ -339,6 +346,11 @@ export class LogService {
     if (remote.protocol.major !== SYNC_PROTOCOL.major) {
       return { ok: false, code: 'wrong-protocol', message: `peer ${remote.peer.name} speaks sync protocol ${remote.protocol.major}.${remote.protocol.minor}, we speak ${SYNC_PROTOCOL.major}.${SYNC_PROTOCOL.minor}` }
     }
+    if (this.cloned !== undefined) return { ok: false, code: 'identity-cloned', message: clonedMessage(this.self, this.cloned) }
+    const flagged = this.currentView?.equivocations.find(q => q.author === remote.peer.name)
+    if (flagged !== undefined) {
+      return { ok: false, code: 'equivocation', message: `equivocation by ${remote.peer.name}: events ${flagged.events.join(' and ')} share seq ${flagged.seq}; this identity is gated` }
+    }
     const ours = this.ring?.clusterId
     if (ours === undefined) {
       if (remote.cluster === undefined) return { ok: true }
@@ -397,6 +409,7 @@ export class LogService {
   }
 
   private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
+    if (this.cloned !== undefined) return { kind: 'rejected', reason: 'identity-cloned', message: clonedMessage(this.self, this.cloned), conflicts: [] }
     const doc = this.doc!
     const session = this.session(peer)
     const equivocation = await this.checkEquivocation(peer, message)
@@ -470,52 +483,65 @@ export class LogService {
   /**
    * Two changes with one (author, seq) prove a cloned identity. Automerge
    * would refuse the message and lose the evidence, so look first
-   * (DESIGN.md §2.5): record both events in a conflict and gate the author.
+   * (DESIGN.md §2.5).
    */
   private async checkEquivocation (peer: PeerName, message: Uint8Array): Promise<ReceiveOutcome | undefined> {
-    const ring = this.ring
-    if (ring === undefined) return undefined
-    let changes
+    if (this.ring === undefined) return undefined
+    let found
     try {
-      changes = messageChanges(message)
+      found = equivocationInMessage(this.ring, message)
     } catch (err) {
-      return { kind: 'rejected', reason: 'bad-message', message: (err as Error).message, conflicts: [] }
+      if (err instanceof EquivocationCheckError) return { kind: 'rejected', reason: err.code, message: err.message, conflicts: [] }
+      throw err
     }
-    for (const change of changes) {
-      const eb = changeEventBytes(change)
-      if (eb === undefined || ring.has(eb.id)) continue
-      let e: SignedEvent
-      try {
-        e = decodeEvent(eb.bytes, { verifier: null, expectedId: eb.id })
-      } catch {
-        continue // the copy's validation will name it
-      }
-      if (e.event.kind === 'genesis') continue
-      const idx = ring.causal.peerIndexOf(e.event.author)
-      const held = idx === undefined ? undefined : ring.causal.bySeq(idx, e.event.seq)
-      if (held === undefined || held.id === e.id) continue
-      try {
-        decodeEvent(eb.bytes, { expectedId: eb.id })
-      } catch (err) {
-        return { kind: 'rejected', reason: 'bad-event', message: (err as Error).message, conflicts: [] }
-      }
-      const author = e.event.author
-      const conflicts: EventId[] = []
-      const already = this.flaggedBySelf([held.id, e.id].sort())
-      if (!already) {
-        const r = await this.appendUnlocked('conflict', {
-          reason: 'equivocation',
-          rivals: [held.id, e.id].sort(),
-          overlap: [],
-          supplier: peer,
-          evidence: [held.signed.bytes, e.bytes]
-        }, true)
-        conflicts.push(r.id)
-      }
-      this.log.error(`equivocation: ${author} signed two events with seq ${e.event.seq} (${held.id} and ${e.id}); supplied by ${peer}. Its identity was cloned or restored from a backup.`)
-      return { kind: 'rejected', reason: 'equivocation', message: `equivocation by ${author}: events ${held.id} and ${e.id} share seq ${e.event.seq}`, conflicts, gate: author }
+    return found === undefined ? undefined : await this.onEquivocation(peer, found)
+  }
+
+  /** A peer hung up offering event bytes as evidence of an equivocation: flag it too when they prove one. */
+  receiveEvidence (peer: PeerName, evidence: Uint8Array[]): Promise<ReceiveOutcome | undefined> {
+    return this.serial(async () => {
+      if (this.ring === undefined || this.cloned !== undefined) return undefined
+      const found = equivocationInEvidence(this.ring, evidence)
+      return found === undefined ? undefined : await this.onEquivocation(peer, found)
+    })
+  }
+
+  /**
+   * Someone else's identity: record both events in a signed conflict (once),
+   * gate the author. Our own: this data dir or another was copied; we cannot
+   * tell which is the original, and anything more we sign makes it worse, so
+   * stop writing and syncing (persisted), and send the peer both events so
+   * it flags and gates this identity in the rest of the cluster.
+   */
+  private async onEquivocation (peer: PeerName, { held, rival }: Equivocation): Promise<ReceiveOutcome> {
+    const ev = rival.event
+    if (ev.kind === 'genesis') throw new Error('a genesis cannot equivocate') // firstRival skips them
+    const { author, seq } = ev
+    const rivals = [held.id, rival.id].sort()
+    const evidence = [held.signed.bytes, rival.bytes]
+    const message = `equivocation by ${author}: events ${held.id} and ${rival.id} share seq ${seq}`
+    if (author === this.self) {
+      await this.markCloned({ seq, ours: held.id, theirs: rival.id, supplier: peer, at: this.init.now() })
+      return { kind: 'rejected', reason: 'equivocation', message, conflicts: [], evidence }
     }
-    return undefined
+    const conflicts: EventId[] = []
+    if (!this.flaggedBySelf(rivals)) {
+      const r = await this.appendUnlocked('conflict', { reason: 'equivocation', rivals, overlap: [], supplier: peer, evidence }, true)
+      conflicts.push(r.id)
+    }
+    this.log.error(`equivocation: ${author} signed two events with seq ${seq} (${held.id} and ${rival.id}); supplied by ${peer}. Its identity was cloned or restored from a backup.`)
+    return { kind: 'rejected', reason: 'equivocation', message, conflicts, gate: author, evidence }
+  }
+
+  private cloned: ClonedIdentity | undefined
+
+  private async markCloned (cloned: ClonedIdentity): Promise<void> {
+    if (this.cloned === undefined) {
+      this.cloned = cloned
+      await this.store!.putMeta({ ...this.store!.getMeta()!, cloned })
+    }
+    this.log.error(clonedMessage(this.self, this.cloned))
+    this.init.notify({ type: 'cloned', cloned: this.cloned })
   }
 
   /** Events waiting for a peer to show it holds them (a `leave` before `reset` deletes the data dir). */

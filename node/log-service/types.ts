@@ -20,9 +20,9 @@ export interface Hello {
 
 export type HelloVerdict =
   | { ok: true, joinCluster?: EventId }
-  | { ok: false, code: 'wrong-cluster' | 'wrong-protocol' | 'dispute' | 'no-cluster', message: string }
+  | { ok: false, code: 'wrong-cluster' | 'wrong-protocol' | 'dispute' | 'no-cluster' | 'equivocation' | 'identity-cloned', message: string }
 
-export type RejectReason = 'bad-message' | 'bad-change' | 'bad-event' | 'causal' | 'wrong-cluster' | 'dispute' | 'equivocation'
+export type RejectReason = 'bad-message' | 'bad-change' | 'bad-event' | 'causal' | 'wrong-cluster' | 'dispute' | 'equivocation' | 'identity-cloned'
 
 /** Where a received message's time went: checking the changes, then folding, adopting and persisting. */
 export interface ReceiveTimings { validateMs: number, mergeMs: number }
@@ -31,7 +31,11 @@ export type ReceiveOutcome =
   /** `caughtUp`: we now hold every change the sender holds (a completed sync, for readiness). */
   | { kind: 'adopted', ids: EventId[], caughtUp: boolean, timings?: ReceiveTimings }
   | { kind: 'unchanged', caughtUp: boolean }
-  | { kind: 'rejected', reason: RejectReason, message: string, conflicts: EventId[], gate?: PeerName }
+  /**
+   * `evidence`: event bytes that prove the rejection to the peer (the two
+   * events of an equivocation), sent along in the BYE so it can check them.
+   */
+  | { kind: 'rejected', reason: RejectReason, message: string, conflicts: EventId[], gate?: PeerName, evidence?: Uint8Array[] }
 
 export interface AppendResult {
   id: EventId
@@ -41,9 +45,31 @@ export interface AppendResult {
 
 export type LogState = 'loading' | 'waiting-for-cluster' | 'ready'
 
+/**
+ * This peer's own identity signed two events with one seq: its data dir was
+ * copied or restored (DESIGN.md §4). Persisted; the peer stops writing and syncing.
+ */
+export interface ClonedIdentity {
+  seq: number
+  /** The event this data dir holds, and the other copy's. */
+  ours: EventId
+  theirs: EventId
+  /** The peer whose batch (or BYE) carried the other copy's event. */
+  supplier: PeerName
+  at: number
+}
+
 /** Notifications from the log service to the daemon. */
 export type LogNotice =
   | { type: 'view', view: RingViewJson, state: LogState }
   | { type: 'state', state: LogState }
+  | { type: 'cloned', cloned: ClonedIdentity }
   | { type: 'adopted', ids: EventId[], local: boolean }
   | { type: 'log', level: 'info' | 'warn' | 'error', component: string, message: string }
+
+/** The one line a cloned peer says wherever it refuses to act. */
+export function clonedMessage (self: PeerName, c: ClonedIdentity): string {
+  return `this peer's identity ${self} signed two events with seq ${c.seq} (${c.ours} here, ${c.theirs} from ${c.supplier}): ` +
+    'its data dir was copied or restored from a backup, so it stops writing and syncing. Stop every copy and run `weft reset --force` on each; ' +
+    `then \`weft rmpeer ${self}\` on another peer reclaims its ranges`
+}

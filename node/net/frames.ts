@@ -24,7 +24,8 @@ export class ProtocolError extends Error {
 export type Frame =
   | { type: typeof FRAME_HELLO, hello: Hello }
   | { type: typeof FRAME_SYNC, message: Uint8Array }
-  | { type: typeof FRAME_BYE, code: string, message: string }
+  /** `evidence`: event bytes proving the reason (the two events of an equivocation). */
+  | { type: typeof FRAME_BYE, code: string, message: string, evidence: Uint8Array[] }
   | { type: typeof FRAME_SYNC_REF, ref: unknown }
 
 const encoder = new TextEncoder()
@@ -39,7 +40,25 @@ function withType (type: number, payload: Uint8Array): Uint8Array {
 
 export function encodeHello (hello: Hello): Uint8Array { return withType(FRAME_HELLO, encoder.encode(JSON.stringify(hello))) }
 export function encodeSync (message: Uint8Array): Uint8Array { return withType(FRAME_SYNC, message) }
-export function encodeBye (code: string, message: string): Uint8Array { return withType(FRAME_BYE, encoder.encode(JSON.stringify({ code, message }))) }
+export function encodeBye (code: string, message: string, evidence: Uint8Array[] = []): Uint8Array {
+  const bye = evidence.length > 0 ? { code, message, evidence: evidence.map(b => Buffer.from(b).toString('base64')) } : { code, message }
+  return withType(FRAME_BYE, encoder.encode(JSON.stringify(bye)))
+}
+
+/** Evidence in a BYE: a few events, each at most this big (events are a few hundred bytes). */
+const MAX_EVIDENCE_ITEMS = 4
+const MAX_EVIDENCE_BYTES = 48 * 1024
+
+function checkEvidence (x: unknown): Uint8Array[] {
+  if (x === undefined) return []
+  if (!Array.isArray(x) || x.length > MAX_EVIDENCE_ITEMS) throw new ProtocolError('bad bye frame: evidence')
+  return x.map(item => {
+    if (typeof item !== 'string' || item.length > MAX_EVIDENCE_BYTES * 4 / 3 + 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(item)) {
+      throw new ProtocolError('bad bye frame: evidence')
+    }
+    return new Uint8Array(Buffer.from(item, 'base64'))
+  })
+}
 export function encodeSyncRef (ref: unknown): Uint8Array { return withType(FRAME_SYNC_REF, encoder.encode(JSON.stringify(ref))) }
 
 function parseJson (payload: Uint8Array, what: string): unknown {
@@ -83,7 +102,7 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     case FRAME_BYE: {
       const x = parseJson(payload, 'bye')
       if (!isObj(x) || !isStr(x.code) || typeof x.message !== 'string') throw new ProtocolError('bad bye frame')
-      return { type, code: x.code, message: x.message.slice(0, 2000) }
+      return { type, code: x.code, message: x.message.slice(0, 2000), evidence: checkEvidence(x.evidence) }
     }
     case FRAME_SYNC_REF: return { type, ref: parseJson(payload, 'transfer reference') }
     default: throw new ProtocolError(`unknown frame type ${String(type)}`)

@@ -52,6 +52,9 @@ function withoutPeer (addr: string): string {
   return i < 0 ? addr : addr.slice(0, i)
 }
 
+/** How long the higher PeerId waits for the lower to open the sync session before opening it itself. */
+const SESSION_FALLBACK_MS = 3000
+
 export class Network {
   private readonly deps: NetworkDeps
   private readonly log: Logger
@@ -146,7 +149,22 @@ export class Network {
     return peer !== undefined && this.transport.connectedPeers().includes(peer)
   }
 
+  private quiesced = false
+
+  /**
+   * Stops syncing for good (this peer's identity turned out cloned): no more
+   * dials or sessions; open connections close once their BYEs are out.
+   */
+  quiesce (): void {
+    if (this.quiesced) return
+    this.quiesced = true
+    this.deps.clock.setTimeout(() => {
+      for (const p of this.transport.connectedPeers()) void this.transport.hangUp(p).catch(() => {})
+    }, 1000)
+  }
+
   private dialDue (): void {
+    if (this.quiesced) return
     const now = this.deps.clock.now()
     const open = new Set(this.transport.connectedPeers())
     for (const t of this.targets.values()) {
@@ -185,11 +203,20 @@ export class Network {
   // ---- sessions ------------------------------------------------------------
 
   private onConnect (peer: PeerName): void {
-    if (this.blocked.has(peer)) { void this.transport.hangUp(peer).catch(() => {}); return }
+    if (this.blocked.has(peer) || this.quiesced) { void this.transport.hangUp(peer).catch(() => {}); return }
     this.connectedSince.set(peer, this.deps.clock.now())
     this.seen.set(peer, this.deps.clock.now())
-    // One session per pair: the lower PeerId opens it.
+    // One session per pair: the lower PeerId opens it. The higher opens one
+    // itself if none came: the other side may already hold a connection under
+    // that PeerId (a cloned identity) and so never see this one as new, which
+    // would leave it connected and silent, the clone undetected.
     if (comparePeerNames(this.deps.self, peer) < 0) void this.open(peer)
+    else {
+      this.deps.clock.setTimeout(() => {
+        if (this.stopping || this.quiesced || this.sessions.has(peer) || this.blocked.has(peer) || !this.isConnected(peer)) return
+        void this.open(peer)
+      }, SESSION_FALLBACK_MS)
+    }
   }
 
   private onDisconnect (peer: PeerName): void {

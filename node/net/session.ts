@@ -90,7 +90,7 @@ export class SyncSession {
     const { log, tuning } = this.deps
     await this.write(encodeHello(await log.hello(this.deps.nickname())))
     const first = await this.read(tuning.helloTimeoutMs)
-    if (first.type === FRAME_BYE) return { kind: 'dropped', code: first.code, message: first.message, byUs: false }
+    if (first.type === FRAME_BYE) return await this.byeReceived(first)
     if (first.type !== FRAME_HELLO) throw new ProtocolError('the first frame is not a hello')
     if (first.hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${first.hello.peer.name}, but the connection is with ${this.peer}`)
     this.remote = first.hello
@@ -105,21 +105,39 @@ export class SyncSession {
     this.pump()
     for (;;) {
       const frame = await this.read()
-      if (frame.type === FRAME_BYE) return { kind: 'dropped', code: frame.code, message: frame.message, byUs: false }
+      if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
       if (frame.type === FRAME_HELLO) throw new ProtocolError('a second hello')
       const message = frame.type === FRAME_SYNC_REF
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
         : frame.message
       const outcome = await log.receive(this.peer, message, this.expectCluster)
       this.deps.onReceived?.(this.peer, outcome)
-      if (outcome.kind === 'rejected') {
-        await this.sayBye(outcome.reason, outcome.message)
-        return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
-      }
+      if (outcome.kind === 'rejected') return await this.reject(outcome)
       if (outcome.kind === 'adopted') this.deps.onAdopted(this.peer, outcome.ids)
       if (outcome.caughtUp) this.deps.onCaughtUp(this.peer)
       this.pump()
     }
+  }
+
+  private async reject (outcome: Extract<ReceiveOutcome, { kind: 'rejected' }>): Promise<SessionEnd> {
+    await this.sayBye(outcome.reason, outcome.message, outcome.evidence)
+    return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
+  }
+
+  /**
+   * The peer hung up. A BYE over an equivocation carries both events: check
+   * them, and flag and gate the author here too when they prove it (the
+   * peer may have caught it before its own rival event reached us).
+   */
+  private async byeReceived (bye: { code: string, message: string, evidence: Uint8Array[] }): Promise<SessionEnd> {
+    if (bye.code === 'equivocation' && bye.evidence.length > 0) {
+      const outcome = await this.deps.log.receiveEvidence(this.peer, bye.evidence)
+      if (outcome?.kind === 'rejected') {
+        this.deps.onReceived?.(this.peer, outcome)
+        return { kind: 'dropped', code: outcome.reason, message: outcome.message, byUs: true, ...(outcome.gate !== undefined ? { gate: outcome.gate } : {}) }
+      }
+    }
+    return { kind: 'dropped', code: bye.code, message: bye.message, byUs: false }
   }
 
   private endFromError (err: unknown): SessionEnd {
@@ -133,9 +151,9 @@ export class SyncSession {
     return { kind: 'closed', message: e.message ?? String(err) }
   }
 
-  private async sayBye (code: string, message: string): Promise<void> {
+  private async sayBye (code: string, message: string, evidence?: Uint8Array[]): Promise<void> {
     try {
-      await this.write(encodeBye(code, message))
+      await this.write(encodeBye(code, message, evidence))
     } catch {}
   }
 
@@ -172,6 +190,9 @@ export class SyncSession {
         } while (this.again && !this.ended)
       } catch (err) {
         if (!this.ended) {
+          // Once: later pumps see `ended` and stay quiet (a peer hanging up
+          // mid-write used to log one line per pending pump).
+          this.ended = true
           this.log.warn(`sync with ${this.peer} failed: ${(err as Error)?.message ?? String(err)}`)
           this.stream.abort(err as Error)
         }

@@ -12,10 +12,15 @@ export interface VerifyFault { id: string, code: string, message: string }
 
 const SLICE = 1000
 
+/** Worker threads used for `count` events: one per slice of SLICE, at most `threads`. */
+export function verifyThreads (count: number, threads = availableParallelism()): number {
+  return Math.max(1, Math.min(threads, Math.ceil(count / SLICE)))
+}
+
 export async function verifyOnAllCores (items: VerifyItem[], threads = availableParallelism()): Promise<VerifyFault[]> {
   const slices: VerifyItem[][] = []
   for (let i = 0; i < items.length; i += SLICE) slices.push(items.slice(i, i + SLICE))
-  const n = Math.max(1, Math.min(threads, slices.length))
+  const n = verifyThreads(items.length, threads)
   const faults: VerifyFault[] = []
   let next = 0
   const workers = Array.from({ length: n }, () => new Worker(new URL('./verify-worker.js', import.meta.url)))

@@ -5,7 +5,7 @@ import { OwnershipRing } from '../../crdt/ring/index.js'
 import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { Store } from '../store/index.js'
 import { LogReaderError } from './reader.js'
-import { verifyOnAllCores, type VerifyFault } from './verify-pool.js'
+import { verifyOnAllCores, verifyThreads, type VerifyFault } from './verify-pool.js'
 
 /**
  * `weft verify` (DESIGN.md §2.1): re-checks what the daemon checked once,
@@ -43,7 +43,10 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
     const meta = store.getMeta()
     if (meta?.clusterId === undefined) throw new LogReaderError(`the peer in ${dataDir} has not joined a cluster yet: it has no log`)
     const started = performance.now()
+    // Both in one macrotask: lmdb-js reads see one transaction per macrotask,
+    // so the events and the snapshot agree even while the daemon writes.
     const stored = [...store.eventsInOrder()]
+    const saved = store.getSnapshot()?.snapshot as RingViewJson | null | undefined
     const byteFaults = await verifyOnAllCores(stored.map(e => ({ id: e.id, bytes: e.bytes })), threads)
     const bad = new Set(byteFaults.map(f => f.id))
     const causalFaults: VerifyFault[] = []
@@ -64,11 +67,10 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
       }
     }
     const fold = ringViewFromSnapshot(ring.snapshot())
-    const saved = store.getSnapshot()?.snapshot as RingViewJson | null | undefined
     const snapshot = saved === undefined || saved === null ? 'missing' : JSON.stringify(saved) === JSON.stringify(fold) ? 'matches' : 'differs'
     return {
       events: stored.length,
-      threads,
+      threads: verifyThreads(stored.length, threads),
       ms: Math.round(performance.now() - started),
       byteFaults,
       causalFaults,

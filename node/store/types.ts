@@ -10,6 +10,8 @@ export interface StoreMeta {
   /** CIDR text. */
   range?: string
   createdAt: number
+  /** Set when this peer found its own identity equivocating (a copied data dir): it stops writing. */
+  cloned?: { seq: number, ours: EventId, theirs: EventId, supplier: PeerName, at: number }
 }
 
 export interface StoredEvent {

@@ -222,7 +222,8 @@ export class SimCluster {
       helloVerdict: async (remote, wanted) => log.helloVerdict(remote, wanted),
       generate: async peer => await log.generate(peer),
       receive: async (peer, message, expect) => await log.receive(peer, message, expect),
-      endSession: async peer => { await log.endSession(peer) }
+      endSession: async peer => { await log.endSession(peer) },
+      receiveEvidence: async (peer, evidence) => await log.receiveEvidence(peer, evidence)
     }
 
     const transport = new MemoryTransport(this.net, log.self)
