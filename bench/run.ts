@@ -12,7 +12,7 @@ import { formatTable, type BenchResult } from './harness.js'
  * Prints a table, then the results as JSON, also written to dist/bench-results.json.
  */
 
-const MODULES = ['./events.js', './crdt.js', './store.js', './daemon.js']
+const MODULES = ['./events.js', './crdt.js', './store.js', './daemon.js', './alloc.js', './offline.js']
 
 interface BenchModule { run: () => Promise<BenchResult[]> }
 
