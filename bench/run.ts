@@ -1,6 +1,6 @@
 // The polyfill stays the first import of every entry point (packages/polyfill/README.md).
 import '../packages/polyfill/index.js'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { formatTable, type BenchResult } from './harness.js'
@@ -9,12 +9,22 @@ import { formatTable, type BenchResult } from './harness.js'
  * Runs every bench module in sequence and reports:
  *   npm run bench                 all modules
  *   npm run bench -- events       only modules whose path contains "events"
- * Prints a table, then the results as JSON, also written to dist/bench-results.json.
+ * Prints a table, then the results as JSON, also merged into dist/bench-results.json
+ * (a run of some modules replaces only their groups' results).
  */
 
 const MODULES = ['./events.js', './crdt.js', './store.js', './daemon.js', './alloc.js', './offline.js']
 
 interface BenchModule { run: () => Promise<BenchResult[]> }
+
+function previousResults (path: string): Array<BenchResult & { measuredAt?: string }> {
+  try {
+    const prev = JSON.parse(readFileSync(path, 'utf8')) as { date?: string, results?: Array<BenchResult & { measuredAt?: string }> }
+    return (prev.results ?? []).map(r => ({ ...r, measuredAt: r.measuredAt ?? prev.date }))
+  } catch {
+    return []
+  }
+}
 
 async function main (): Promise<void> {
   const filters = process.argv.slice(2)
@@ -36,10 +46,14 @@ async function main (): Promise<void> {
   console.log()
   const json = JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2)
   console.log(json)
-  // dist/bench/run.js → dist/bench-results.json
+  // dist/bench/run.js → dist/bench-results.json. A run of some groups keeps
+  // the other groups' last results (each result says when it was measured).
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results.json')
   mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, json + '\n')
+  const date = new Date().toISOString()
+  const groups = new Set(results.map(r => r.group))
+  const kept = previousResults(out).filter(r => !groups.has(r.group))
+  writeFileSync(out, JSON.stringify({ node: process.version, date, results: [...kept, ...results.map(r => ({ ...r, measuredAt: date }))] }, null, 2) + '\n')
   console.error(`bench: wrote ${out}`)
 }
 

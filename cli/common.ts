@@ -29,7 +29,21 @@ export function clientFor (opts: DataDirOptions): ControlClient {
 }
 
 export function printJson (io: CliIo, value: unknown): void {
+  if (Array.isArray(value) && value.length > 1000) { printJsonArray(io, value); return }
   io.out(JSON.stringify(value, null, 2) + '\n')
+}
+
+/**
+ * The same text as JSON.stringify(items, null, 2), written a slice at a time:
+ * a 100k-event history is ~50 MB of JSON, which one string would hold twice.
+ */
+function printJsonArray (io: CliIo, items: unknown[], slice = 2000): void {
+  io.out('[\n')
+  for (let i = 0; i < items.length; i += slice) {
+    const part = JSON.stringify(items.slice(i, i + slice), null, 2) // "[\n  …\n]": the items indented as in the whole
+    io.out(part.slice(2, -2) + (i + slice < items.length ? ',\n' : '\n'))
+  }
+  io.out(']\n')
 }
 
 export function warn (io: CliIo, message: string): void {

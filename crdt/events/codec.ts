@@ -95,7 +95,8 @@ export interface DecodeOptions {
   /**
    * Bytes from our own store, written only after full checks: skip the
    * canonical-form checks too (they cost more than the decoding itself).
-   * Structure is still checked. Never for bytes from the network.
+   * Structure is still checked. Never for bytes from the network. With
+   * `expectedId` (the store's key) the id is trusted too: no hashing.
    */
   trusted?: boolean
 }
@@ -103,7 +104,8 @@ export interface DecodeOptions {
 /** Strictly decodes (and by default verifies) an event's bytes. Throws EventError. */
 export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): SignedEvent {
   if (bytes.length > MAX_EVENT_BYTES) throw new EventError('oversized', `event of ${bytes.length} bytes exceeds ${MAX_EVENT_BYTES}`)
-  const id = eventId(bytes)
+  const trusted = opts.trusted === true
+  const id = trusted && opts.expectedId !== undefined ? opts.expectedId : eventId(bytes)
   if (opts.expectedId !== undefined && opts.expectedId !== id) {
     throw new EventError('wrong-id', `bytes hash to ${id}, not ${opts.expectedId}`)
   }
@@ -113,7 +115,6 @@ export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): Signe
   } catch (err) {
     throw new EventError('undecodable', `not DAG-CBOR: ${(err as Error).message}`)
   }
-  const trusted = opts.trusted === true
   if (!trusted) {
     let reencoded: Uint8Array
     try {

@@ -161,7 +161,7 @@ export class LogService {
         const ring = new OwnershipRing(clusterId)
         for (const e of store.eventsInOrder()) {
           // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
-          ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true }))
+          ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true, expectedId: e.id }))
         }
         this.ring = ring
         this.currentView = ringViewFromSnapshot(ring.snapshot())
