@@ -212,8 +212,11 @@ export class Network {
     // would leave it connected and silent, the clone undetected.
     if (comparePeerNames(this.deps.self, peer) < 0) void this.open(peer)
     else {
+      const sessionsBefore = this.sessionsStarted
       this.deps.clock.setTimeout(() => {
-        if (this.stopping || this.quiesced || this.sessions.has(peer) || this.blocked.has(peer) || !this.isConnected(peer)) return
+        // Only when no session at all started meanwhile (a session that ran and ended stays ended).
+        if (this.stopping || this.quiesced || this.blocked.has(peer) || !this.isConnected(peer)) return
+        if ((this.lastSessionStart.get(peer) ?? -1) >= sessionsBefore) return
         void this.open(peer)
       }, SESSION_FALLBACK_MS)
     }
@@ -236,8 +239,13 @@ export class Network {
     }
   }
 
+  /** Sessions started so far, and the number of each peer's latest (to tell "none since"). */
+  private sessionsStarted = 0
+  private readonly lastSessionStart = new Map<PeerName, number>()
+
   private startSession (stream: FrameStream): void {
     const peer = stream.peer
+    this.lastSessionStart.set(peer, this.sessionsStarted++)
     const old = this.sessions.get(peer)
     const session = new SyncSession(stream, {
       log: this.deps.log,
