@@ -92,6 +92,8 @@ describe('kill -9 of a writer mid-burst', () => {
     let liveRead: number
     try {
       liveRead = verifyBurst(live, seen)
+    } catch (err) {
+      throw new Error(`${mode}: the live read-only read after ack ${seen} failed: ${(err as Error).message}`, { cause: err })
     } finally {
       await live.close()
     }
@@ -99,11 +101,13 @@ describe('kill -9 of a writer mid-burst', () => {
     await sleep(delayMs)
     child.kill('SIGKILL')
     await closed // all stdout read: every ack the child printed is counted
-    assert.equal(child.signalCode, 'SIGKILL', 'the burst ended before the kill; raise COUNT')
+    assert.equal(child.signalCode, 'SIGKILL', `${mode}: the writer ended (exit ${String(child.exitCode)}) before the kill`)
 
     const store = Store.open(dir)
     try {
       return { acked, committed: verifyBurst(store, acked), liveRead }
+    } catch (err) {
+      throw new Error(`${mode}+${delayMs}ms: after kill -9 with ${acked + 1} acked: ${(err as Error).message}`, { cause: err })
     } finally {
       await store.close()
       remove()
