@@ -1,16 +1,19 @@
-import { parseCidr, formatCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
+import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
 import { CausalError, compareTopological } from '../../crdt/causal/index.js'
 import {
-  createGenesis, decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, signEvent, type AuthoredEvent, type EventId,
+  createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, type AuthoredEvent, type EventId,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
-import { automerge, EventLog, LogError, SyncSession } from '../../crdt/log/index.js'
-import { OwnershipRing, type DisputeRecord } from '../../crdt/ring/index.js'
+import { automerge, type EventLog, LogError } from '../../crdt/log/index.js'
+import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
-import { Store, STORE_FORMAT, type KnownPeer, type StoredEvent } from '../store/index.js'
-import { equivocationInEvidence, equivocationInMessage, EquivocationCheckError, type Equivocation } from './equivocation.js'
-import { SYNC_PROTOCOL, clonedMessage, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { Store, STORE_FORMAT, type KnownPeer } from '../store/index.js'
+import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
+import { buildHello, judgeHello, type HelloState } from './hello.js'
+import { Confirmations, leaveBody, spaceIn } from './lifecycle.js'
+import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
+import { AppendRefusedError, clonedMessage, NoClusterError, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -20,43 +23,8 @@ import { SYNC_PROTOCOL, clonedMessage, type AppendResult, type ClonedIdentity, t
  * and adopted only when they open no dispute with what we hold (§3).
  */
 
-/** A local append that would be void, refused before it reaches the log. */
-export class AppendRefusedError extends Error {
-  override name = 'AppendRefusedError'
-}
-
-export class NoClusterError extends Error {
-  override name = 'NoClusterError'
-}
-
-/**
- * Spreads CIDR blocks over peers so each gets a similar share, splitting the
- * largest blocks in halves while there are fewer blocks than peers.
- * Undefined when there is space but nobody to give it to.
- */
-export function spreadOver (blocks: Cidr[], peers: PeerName[]): Array<{ peer: PeerName, ranges: Cidr[] }> | undefined {
-  if (blocks.length === 0) return []
-  if (peers.length === 0) return undefined
-  const work = [...blocks]
-  const size = (c: Cidr): bigint => 1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)
-  while (work.length < peers.length) {
-    work.sort((a, b) => (size(b) > size(a) ? 1 : size(b) < size(a) ? -1 : 0))
-    const big = work[0]!
-    if (size(big) === 1n) break
-    const half = big.prefix + 1
-    work.splice(0, 1, { family: big.family, first: big.first, prefix: half }, { family: big.family, first: big.first + size(big) / 2n, prefix: half })
-  }
-  work.sort((a, b) => (size(b) > size(a) ? 1 : size(b) < size(a) ? -1 : a.first < b.first ? -1 : 1))
-  const shares = peers.map(peer => ({ peer, ranges: [] as Cidr[], total: 0n }))
-  for (const block of work) {
-    const least = shares.reduce((m, x) => (x.total < m.total ? x : m))
-    least.ranges.push(block)
-    least.total += size(block)
-  }
-  // Each heir's list must be canonical: the minimal sorted CIDRs of its share.
-  return shares.map(x => ({ peer: x.peer, ranges: x.ranges.length === 0 ? [] : RangeSet.fromCidrs(x.ranges[0]!.family, x.ranges).toCidrs() }))
-}
-
+/** The service's errors, defined in types.ts, still importable from here. */
+export { AppendRefusedError, NoClusterError } from './types.js'
 
 export interface LogServiceInit {
   dataDir: string
@@ -67,26 +35,6 @@ export interface LogServiceInit {
   notify: (n: LogNotice) => void
   /** The store, already open (the worker opens it first to publish the snapshot). */
   store?: Store
-}
-
-/**
- * Compact the document into one save once its increments outweigh the last
- * full save (automerge-repo's rule): increments are uncompressed change
- * chunks (~390 B/event against ~206 B in a save), and loading many of them
- * is slower than loading one save. Never before this many bytes.
- */
-const COMPACT_MIN_BYTES = 64 * 1024
-
-function toStored (e: SignedEvent): StoredEvent {
-  const ev = e.event
-  return {
-    id: e.id,
-    bytes: e.bytes,
-    lamport: ev.lamport,
-    time: ev.kind === 'genesis' ? 0 : ev.time,
-    ...(ev.kind !== 'genesis' ? { author: ev.author } : {}),
-    kind: ev.kind === 'future' ? `future:${ev.futureKind}` : ev.kind
-  }
 }
 
 function topological (a: SignedEvent, b: SignedEvent): number {
@@ -100,19 +48,29 @@ export class LogService {
   private store: Store | undefined
   private doc: EventLog | undefined
   private ring: OwnershipRing | undefined
-  private readonly sessions = new Map<PeerName, SyncSession>()
-  private persistedDocHeads: string[] = []
-  private chunkCount = 0
-  private baseBytes = 0
-  private incrementBytes = 0
+  private readonly sessions = new SyncSessions()
+  private readonly chunks: DocChunks
   private queue: Promise<unknown> = Promise.resolve()
   private currentView: RingViewJson | undefined
   private logState: LogState = 'loading'
+  private readonly confirmations = new Confirmations()
+  /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
+  private readonly conflicts: ConflictDeps
 
   constructor (init: LogServiceInit) {
     this.init = init
     this.signer = ed25519SignerFromSeed(init.seed)
     this.log = init.logger.forComponent('weft:log')
+    this.chunks = new DocChunks(this.log, () => this.init.now())
+    this.conflicts = {
+      self: this.self,
+      log: this.log,
+      now: () => this.init.now(),
+      ring: () => this.ring,
+      view: () => this.currentView,
+      appendConflict: (body, allowVoid) => this.appendUnlocked('conflict', body, allowVoid),
+      markCloned: cloned => this.markCloned(cloned)
+    }
   }
 
   get self (): PeerName { return this.signer.author }
@@ -158,11 +116,7 @@ export class LogService {
       if (clusterId !== undefined) {
         // The fold first, from the store's events: that is all allocation needs,
         // so a peer with no one to sync with is ready before the document loads.
-        const ring = new OwnershipRing(clusterId)
-        for (const e of store.eventsInOrder()) {
-          // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
-          ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true, expectedId: e.id }))
-        }
+        const ring = foldStore(store, clusterId)
         this.ring = ring
         this.currentView = ringViewFromSnapshot(ring.snapshot())
         this.log.info(`folded ${ring.size} events in ${this.init.now() - started} ms`)
@@ -171,12 +125,7 @@ export class LogService {
       // Then the document (seconds at 100k events): sync and appends wait for it,
       // being queued behind this call.
       const docStarted = this.init.now()
-      const chunks = store.docChunks()
-      this.doc = chunks.length > 0 ? EventLog.load(this.self, chunks) : EventLog.create(this.self)
-      this.chunkCount = chunks.length
-      this.baseBytes = chunks[0]?.length ?? 0
-      this.incrementBytes = chunks.slice(1).reduce((n, c) => n + c.length, 0)
-      this.persistedDocHeads = this.doc.heads()
+      this.doc = this.chunks.load(store, this.self)
       if (this.ring === undefined) {
         this.setState('waiting-for-cluster')
         return
@@ -188,7 +137,7 @@ export class LogService {
       }
       this.log.info(`loaded the document in ${this.init.now() - docStarted} ms`)
       if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.persist([], [])
-      await this.compactIfDue()
+      await this.chunks.compactIfDue(this.doc, store)
     })
   }
 
@@ -276,9 +225,8 @@ export class LogService {
   private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>): Promise<void> {
     const store = this.store!
     const doc = this.doc!
-    const docHeads = doc.heads()
-    const changed = docHeads.join() !== this.persistedDocHeads.join() || this.chunkCount === 0
-    const docChunk = !changed ? undefined : this.chunkCount === 0 ? doc.save() : doc.saveSince(this.persistedDocHeads)
+    const pending = this.chunks.pending(doc)
+    const { docHeads, docChunk } = pending
     const view = this.ring === undefined ? undefined : ringViewFromSnapshot(this.ring.snapshot())
     if (view !== undefined) this.currentView = view
     await store.adopt({
@@ -289,115 +237,37 @@ export class LogService {
       eventHeads: view?.heads ?? [],
       syncStates
     })
-    this.persistedDocHeads = docHeads
-    if (docChunk !== undefined) {
-      if (this.chunkCount === 0) this.baseBytes = docChunk.length
-      else this.incrementBytes += docChunk.length
-      this.chunkCount++
-    }
-    await this.compactIfDue()
+    this.chunks.written(pending)
+    await this.chunks.compactIfDue(doc, store)
     if (view !== undefined) this.init.notify({ type: 'view', view, state: this.logState })
-  }
-
-  private async compactIfDue (): Promise<void> {
-    if (this.incrementBytes < Math.max(COMPACT_MIN_BYTES, this.baseBytes)) return
-    const started = this.init.now()
-    const full = this.doc!.save()
-    await this.store!.compactDoc(full, this.doc!.heads())
-    this.log.debug(`compacted the document: ${this.chunkCount} chunks (${this.baseBytes + this.incrementBytes} bytes) into ${full.length} bytes in ${this.init.now() - started} ms`)
-    this.chunkCount = 1
-    this.baseBytes = full.length
-    this.incrementBytes = 0
   }
 
   // ---- sync --------------------------------------------------------------
 
-  private session (peer: PeerName): SyncSession {
-    let s = this.sessions.get(peer)
-    if (s === undefined) {
-      const saved = this.store?.getSyncState(peer)
-      s = saved === undefined ? new SyncSession() : new SyncSession(saved)
-      this.sessions.set(peer, s)
-    }
-    return s
+  /** What the hello is built and judged from (hello.ts). */
+  private get helloState (): HelloState {
+    return { self: this.self, clusterId: this.ring?.clusterId, view: this.currentView, cloned: this.cloned }
   }
 
   hello (nickname: string): Hello {
-    const view = this.currentView
-    const open = view?.disputes.filter(d => d.status === 'open') ?? []
-    return {
-      ...(this.ring !== undefined ? { cluster: this.ring.clusterId } : {}),
-      ...(view !== undefined ? { range: view.range } : {}),
-      protocol: { ...SYNC_PROTOCOL },
-      eventFormat: EVENT_FORMAT_VERSION,
-      peer: { name: this.self, nickname },
-      disputes: open.map(d => ({ id: d.id, held: d.parties.filter(p => !d.evidenceOnly.includes(p)) })),
-      resolved: view?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? []
-    }
+    return buildHello(this.helloState, nickname)
   }
 
-  /**
-   * Whether to sync with a peer after its hello (DESIGN.md §3). Hang up on
-   * another cluster or protocol major, and when each side holds a party of
-   * an unresolved dispute the other lacks and neither holds a resolve for
-   * it: re-sending that batch would only be refused again.
-   */
+  /** Whether to sync with a peer after its hello (DESIGN.md §3; the rules are in hello.ts). */
   helloVerdict (remote: Hello, wantedRange?: string): HelloVerdict {
-    if (remote.protocol.major !== SYNC_PROTOCOL.major) {
-      return { ok: false, code: 'wrong-protocol', message: `peer ${remote.peer.name} speaks sync protocol ${remote.protocol.major}.${remote.protocol.minor}, we speak ${SYNC_PROTOCOL.major}.${SYNC_PROTOCOL.minor}` }
-    }
-    if (this.cloned !== undefined) return { ok: false, code: 'identity-cloned', message: clonedMessage(this.self, this.cloned) }
-    const flagged = this.currentView?.equivocations.find(q => q.author === remote.peer.name)
-    if (flagged !== undefined) {
-      return { ok: false, code: 'equivocation', message: `equivocation by ${remote.peer.name}: events ${flagged.events.join(' and ')} share seq ${flagged.seq}; this identity is gated` }
-    }
-    const ours = this.ring?.clusterId
-    if (ours === undefined) {
-      if (remote.cluster === undefined) return { ok: true }
-      if (wantedRange !== undefined && remote.range !== undefined && remote.range !== wantedRange) {
-        return { ok: false, code: 'wrong-cluster', message: `peer ${remote.peer.name} belongs to a cluster over ${remote.range}, but this peer was launched with --range ${wantedRange}` }
-      }
-      return { ok: true, joinCluster: remote.cluster }
-    }
-    if (remote.cluster === undefined) return { ok: true }
-    if (remote.cluster !== ours) {
-      return {
-        ok: false,
-        code: 'wrong-cluster',
-        message: `peer ${remote.peer.name} (${remote.peer.nickname}) was seeded by different peers: its cluster is ${remote.cluster} over ${remote.range ?? '?'}, ours is ${ours} over ${this.currentView?.range ?? '?'}`
-      }
-    }
-    const mine = new Map(this.hello('').disputes.map(d => [d.id, new Set(d.held)]))
-    const resolved = new Set([...remote.resolved, ...(this.currentView?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? [])])
-    for (const d of remote.disputes) {
-      if (resolved.has(d.id)) continue
-      const myHeld = mine.get(d.id) ?? new Set<string>()
-      const theirs = new Set(d.held)
-      const iLackTheirs = [...theirs].some(p => !myHeld.has(p))
-      const theyLackMine = [...myHeld].some(p => !theirs.has(p))
-      if (iLackTheirs && theyLackMine) {
-        return { ok: false, code: 'dispute', message: `unresolved dispute ${d.id}: run \`weft resolve ${d.id}\`` }
-      }
-    }
-    return { ok: true }
+    return judgeHello(this.helloState, remote, wantedRange)
   }
 
   /** The next sync message for `peer`, or null when it has everything we know it needs. */
   generate (peer: PeerName): Promise<Uint8Array | null> {
     // Serialised: a message generated between an append and its persist
     // would send an event before it is durable.
-    return this.serial(() => this.doc === undefined ? null : this.doc.generateSyncMessage(this.session(peer)))
+    return this.serial(() => this.doc === undefined ? null : this.doc.generateSyncMessage(this.sessions.get(peer, this.store)))
   }
 
   /** Keeps a peer's sync state and forgets in-flight bookkeeping (after a disconnect). */
   endSession (peer: PeerName): Promise<void> {
-    return this.serial(async () => {
-      const s = this.sessions.get(peer)
-      if (s === undefined || this.store === undefined) return
-      await this.store.putSyncState(peer, s.encode())
-      s.free()
-      this.sessions.delete(peer)
-    })
+    return this.serial(() => this.sessions.end(peer, this.store))
   }
 
   /**
@@ -411,8 +281,8 @@ export class LogService {
   private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
     if (this.cloned !== undefined) return { kind: 'rejected', reason: 'identity-cloned', message: clonedMessage(this.self, this.cloned), conflicts: [] }
     const doc = this.doc!
-    const session = this.session(peer)
-    const equivocation = await this.checkEquivocation(peer, message)
+    const session = this.sessions.get(peer, this.store)
+    const equivocation = await checkEquivocation(this.conflicts, peer, message)
     if (equivocation !== undefined) return equivocation
     const t0 = performance.now()
     let received
@@ -424,7 +294,7 @@ export class LogService {
     }
     if (received.events.length === 0) {
       received.adopt()
-      this.checkConfirmations(peer, message)
+      this.confirmations.check(peer, message, doc, this.ring)
       return { kind: 'unchanged', caughtUp: this.hasAllHeads(message) }
     }
     const batch = [...received.events].sort(topological)
@@ -454,14 +324,7 @@ export class LogService {
     if (blocking.length > 0) {
       ring.rollback()
       received.discard()
-      const conflicts = await this.flagDisputes(blocking, batch, peer)
-      const d = blocking[0]!
-      return {
-        kind: 'rejected',
-        reason: 'dispute',
-        message: `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.event.kind} by ${this.who(p.event.kind === 'genesis' ? undefined : p.event.author)} (${p.id.slice(0, 12)})`).join(' vs ')}; run \`weft resolve ${d.id}\``,
-        conflicts
-      }
+      return await rejectDisputes(this.conflicts, blocking, batch, peer)
     }
     ring.commit()
     received.adopt()
@@ -475,62 +338,14 @@ export class LogService {
     await this.persist(batch, [[peer, session.encode()]])
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false })
-    this.checkConfirmations(peer, message)
+    this.confirmations.check(peer, message, doc, this.ring)
     const timings = { validateMs: validated - t0, mergeMs: performance.now() - validated }
     return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message), timings }
   }
 
-  /**
-   * Two changes with one (author, seq) prove a cloned identity. Automerge
-   * would refuse the message and lose the evidence, so look first
-   * (DESIGN.md §2.5).
-   */
-  private async checkEquivocation (peer: PeerName, message: Uint8Array): Promise<ReceiveOutcome | undefined> {
-    if (this.ring === undefined) return undefined
-    let found
-    try {
-      found = equivocationInMessage(this.ring, message)
-    } catch (err) {
-      if (err instanceof EquivocationCheckError) return { kind: 'rejected', reason: err.code, message: err.message, conflicts: [] }
-      throw err
-    }
-    return found === undefined ? undefined : await this.onEquivocation(peer, found)
-  }
-
   /** A peer hung up offering event bytes as evidence of an equivocation: flag it too when they prove one. */
   receiveEvidence (peer: PeerName, evidence: Uint8Array[]): Promise<ReceiveOutcome | undefined> {
-    return this.serial(async () => {
-      if (this.ring === undefined || this.cloned !== undefined) return undefined
-      const found = equivocationInEvidence(this.ring, evidence)
-      return found === undefined ? undefined : await this.onEquivocation(peer, found)
-    })
-  }
-
-  /**
-   * Someone else's identity: record both events in a signed conflict (once),
-   * gate the author. Our own: this data dir or another was copied; we cannot
-   * tell which is the original, and anything more we sign makes it worse, so
-   * stop writing and syncing (persisted), and send the peer both events so
-   * it flags and gates this identity in the rest of the cluster.
-   */
-  private async onEquivocation (peer: PeerName, { held, rival }: Equivocation): Promise<ReceiveOutcome> {
-    const ev = rival.event
-    if (ev.kind === 'genesis') throw new Error('a genesis cannot equivocate') // firstRival skips them
-    const { author, seq } = ev
-    const rivals = [held.id, rival.id].sort()
-    const evidence = [held.signed.bytes, rival.bytes]
-    const message = `equivocation by ${author}: events ${held.id} and ${rival.id} share seq ${seq}`
-    if (author === this.self) {
-      await this.markCloned({ seq, ours: held.id, theirs: rival.id, supplier: peer, at: this.init.now() })
-      return { kind: 'rejected', reason: 'equivocation', message, conflicts: [], evidence }
-    }
-    const conflicts: EventId[] = []
-    if (!this.flaggedBySelf(rivals)) {
-      const r = await this.appendUnlocked('conflict', { reason: 'equivocation', rivals, overlap: [], supplier: peer, evidence }, true)
-      conflicts.push(r.id)
-    }
-    this.log.error(`equivocation: ${author} signed two events with seq ${seq} (${held.id} and ${rival.id}); supplied by ${peer}. Its identity was cloned or restored from a backup.`)
-    return { kind: 'rejected', reason: 'equivocation', message, conflicts, gate: author, evidence }
+    return this.serial(async () => this.cloned !== undefined ? undefined : await checkEvidence(this.conflicts, peer, evidence))
   }
 
   private cloned: ClonedIdentity | undefined
@@ -544,33 +359,9 @@ export class LogService {
     this.init.notify({ type: 'cloned', cloned: this.cloned })
   }
 
-  /** Events waiting for a peer to show it holds them (a `leave` before `reset` deletes the data dir). */
-  private readonly awaitingConfirmation = new Map<EventId, (peer: PeerName) => void>()
-
-  /**
-   * A peer holds (and has persisted) one of our events once a sync message
-   * it sends names heads that have seen it: peers sync only after persisting.
-   */
-  private checkConfirmations (peer: PeerName, message: Uint8Array): void {
-    if (this.awaitingConfirmation.size === 0 || this.ring === undefined) return
-    let heads: string[]
-    try { heads = automerge.decodeSyncMessage(message).heads } catch { return }
-    const nodes = heads.map(h => this.doc!.eventIdOf(h)).map(id => id === undefined ? undefined : this.ring!.causal.get(id)).filter(n => n !== undefined)
-    for (const [id, resolve] of this.awaitingConfirmation) {
-      const target = this.ring.causal.get(id)
-      if (target !== undefined && nodes.some(n => this.ring!.causal.hasSeen(n, target))) {
-        this.awaitingConfirmation.delete(id)
-        resolve(peer)
-      }
-    }
-  }
-
   /** Resolves with the first peer that shows it holds event `id`, or undefined at the timeout. */
   awaitConfirmation (id: EventId, timeoutMs: number): Promise<PeerName | undefined> {
-    return new Promise(resolve => {
-      const timer = setTimeout(() => { this.awaitingConfirmation.delete(id); resolve(undefined) }, timeoutMs)
-      this.awaitingConfirmation.set(id, peer => { clearTimeout(timer); resolve(peer) })
-    })
+    return this.confirmations.wait(id, timeoutMs)
   }
 
   /** Rows describing events (for `history --follow`), judged by the current fold. */
@@ -589,14 +380,12 @@ export class LogService {
 
   /** The rival ids a conflict event names (so `weft resolve` accepts a conflict's id). */
   conflictRivals (id: EventId): EventId[] | undefined {
-    const e = this.ring?.causal.get(id)?.event
-    return e?.kind === 'conflict' ? [...e.body.rivals] : undefined
+    return rivalsOf(this.ring, id)
   }
 
   /** Owned, undisputed space of a peer in the current fold (exactly what a takeover must name). */
   spaceOf (peer: PeerName): string[] {
-    const snap = this.ring?.snapshot()
-    return snap?.peers.find(p => p.name === peer)?.owned.toCidrs().map(formatCidr) ?? []
+    return spaceIn(this.ring?.snapshot(), peer)
   }
 
   /**
@@ -621,23 +410,14 @@ export class LogService {
     const result = await this.serial(async () => {
       const snap = this.ring?.snapshot()
       if (snap === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
-      const ok = candidates.filter(c => c !== this.self && snap.peers.some(p => p.name === c && p.member && p.removed === undefined))
-      const mine = snap.peers.find(p => p.name === this.self)?.owned
-      const heirs = spreadOver(mine?.toCidrs() ?? [], ok)
-      if (heirs === undefined) throw new AppendRefusedError('no connected peer can take this peer\'s ranges: connect one first')
-      const body = { heirs: heirs.filter(h => h.ranges.length > 0).map(h => ({ peer: h.peer, ranges: h.ranges })) }
+      const body = leaveBody(snap, this.self, candidates)
+      if (body === undefined) throw new AppendRefusedError('no connected peer can take this peer\'s ranges: connect one first')
       const r = await this.appendUnlocked('leave', body, false)
       confirmation = this.awaitConfirmation(r.id, timeoutMs)
       return { id: r.id, heirs: body.heirs.map(h => ({ peer: h.peer, ranges: h.ranges.map(formatCidr) })) }
     })
     const confirmedBy = await confirmation
     return { ...result, ...(confirmedBy !== undefined ? { confirmedBy } : {}) }
-  }
-
-  /** A peer as people know it: its nickname when the log has one, else its name. */
-  private who (peer: PeerName | undefined): string {
-    if (peer === undefined) return 'genesis'
-    return this.currentView?.peers.find(p => p.name === peer)?.nickname ?? peer
   }
 
   /** After receiving `message`, do we hold every change its sender has? */
@@ -647,31 +427,6 @@ export class LogService {
     } catch {
       return false
     }
-  }
-
-  private flaggedBySelf (rivals: EventId[]): boolean {
-    const key = rivals.join()
-    return this.ring!.state.conflicts.some(c => c.node.event.kind === 'conflict' && c.node.event.author === this.self && [...c.node.event.body.rivals].sort().join() === key)
-  }
-
-  /** Appends one conflict per dispute, carrying the rivals we do not hold as evidence. */
-  private async flagDisputes (disputes: DisputeRecord[], batch: SignedEvent[], supplier: PeerName): Promise<EventId[]> {
-    const out: EventId[] = []
-    const byId = new Map(batch.map(e => [e.id, e]))
-    for (const d of disputes) {
-      const rivals = d.parties.map(p => p.id).sort()
-      const evidence = rivals.map(id => byId.get(id)?.bytes).filter((b): b is Uint8Array => b !== undefined)
-      const desc = `dispute ${d.id} over ${d.ranges.toCidrs().map(formatCidr).join(', ')}: ${d.parties.map(p => `${p.id} (${p.event.kind} by ${p.event.kind === 'genesis' ? 'genesis' : `${this.who(p.event.author)} ${p.event.author}`})`).join(' vs ')}; supplied by ${this.who(supplier)} ${supplier}`
-      this.log.error(desc)
-      if (this.flaggedBySelf(rivals)) continue
-      try {
-        const r = await this.appendUnlocked('conflict', { reason: 'dispute', rivals, overlap: d.ranges.toCidrs(), supplier, evidence }, false)
-        out.push(r.id)
-      } catch (err) {
-        this.log.warn(`could not record ${desc}: ${(err as Error).message}`)
-      }
-    }
-    return out
   }
 
   // ---- peers we know how to reach -------------------------------------------
@@ -694,11 +449,7 @@ export class LogService {
 
   close (): Promise<void> {
     return this.serial(async () => {
-      for (const [peer, s] of this.sessions) {
-        try { await this.store?.putSyncState(peer, s.encode()) } catch {}
-        s.free()
-      }
-      this.sessions.clear()
+      await this.sessions.closeAll(this.store)
       this.doc?.close()
       this.doc = undefined
       await this.store?.close()

@@ -45,6 +45,15 @@ export interface AppendResult {
 
 export type LogState = 'loading' | 'waiting-for-cluster' | 'ready'
 
+/** A local append that would be void, refused before it reaches the log. */
+export class AppendRefusedError extends Error {
+  override name = 'AppendRefusedError'
+}
+
+export class NoClusterError extends Error {
+  override name = 'NoClusterError'
+}
+
 /**
  * This peer's own identity signed two events with one seq: its data dir was
  * copied or restored (DESIGN.md §4). Persisted; the peer stops writing and syncing.
