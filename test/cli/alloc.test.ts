@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../cli/main.js'
+import { weft, type Run } from '../helpers/cli-run.js'
 import { ALLOC_TIMEOUT_MS, ControlClient, ControlRequestError } from '../../node/api/client.js'
 import { startControlServer, type ControlServer } from '../../node/api/server.js'
 import { ensureDataDir } from '../../node/data-dir.js'
@@ -15,15 +15,6 @@ import { FakeAllocator, FakeDaemon, fakeStatus } from '../helpers/fake-daemon.js
 
 const root = mkdtempSync(join(tmpdir(), 'weft-cli-alloc-'))
 after(() => { rmSync(root, { recursive: true, force: true }) })
-
-interface Run { code: number, out: string, err: string }
-
-async function weft (...args: string[]): Promise<Run> {
-  let out = ''
-  let err = ''
-  const code = await main(['node', 'weft', ...args], { out: t => { out += t }, err: t => { err += t } })
-  return { code, out, err }
-}
 
 function ok (r: Run, out: string): void {
   assert.deepEqual([r.code, r.err, r.out], [0, '', out])

@@ -3,21 +3,13 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildProgram, main, oneLine } from '../../cli/main.js'
+import { buildProgram, oneLine } from '../../cli/main.js'
+import { weft } from '../helpers/cli-run.js'
 import { startControlServer, type ControlServer } from '../../node/api/server.js'
 import { FAKE_OTHER, FAKE_PEER, FakeDaemon, fakeStatus } from '../helpers/fake-daemon.js'
 
 const root = mkdtempSync(join(tmpdir(), 'weft-cli-'))
 after(() => { rmSync(root, { recursive: true, force: true }) })
-
-interface Run { code: number, out: string, err: string }
-
-async function weft (...args: string[]): Promise<Run> {
-  let out = ''
-  let err = ''
-  const code = await main(['node', 'weft', ...args], { out: t => { out += t }, err: t => { err += t } })
-  return { code, out, err }
-}
 
 describe('commands against a running (fake) daemon', () => {
   const dir = join(root, 'peer1')

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../cli/main.js'
+import { weft } from '../helpers/cli-run.js'
 import { parseCidr, RangeSet } from '../../packages/netaddr/index.js'
 import { shortPeerName, type SignedEvent } from '../../crdt/events/index.js'
 import { replay, selectEvents } from '../../crdt/replay/index.js'
@@ -109,15 +109,6 @@ async function writeDataDir (dir: string, events: SignedEvent[], clusterId: stri
   } finally {
     await store.close()
   }
-}
-
-interface Run { code: number, out: string, err: string }
-
-async function weft (...args: string[]): Promise<Run> {
-  let out = ''
-  let err = ''
-  const code = await main(['node', 'weft', ...args], { out: t => { out += t }, err: t => { err += t } })
-  return { code, out, err }
 }
 
 const root = mkdtempSync(join(tmpdir(), 'weft-history-'))
