@@ -44,7 +44,7 @@ export function openAllocationStore (dataDir: string): AllocationStore {
 
   let root: RootDatabase<Buffer, Key>
   try {
-    root = open<Buffer, Key>({ path: file, compression: false, encoding: 'binary', maxDbs: 4 })
+    root = open<Buffer, Key>({ path: file, compression: false, encoding: 'binary', maxDbs: 4, overlappingSync: false }) // why: node/store/env.ts
   } catch (err) {
     throw toStoreError(err, `cannot open ${file}`)
   }
