@@ -8,7 +8,8 @@ import { verifyBurst } from './store-fixtures.js'
  * Opens DATA_DIR read-only in its own process (beside the test's read-write
  * handle) and, for each `read` line on stdin, prints what it sees as one JSON
  * line; `exit` closes it. It stays open between reads, so it shows that a
- * long-lived reader sees new commits without reopening.
+ * long-lived reader sees new commits without reopening. `spin` makes it read
+ * the whole store on every turn until `exit` (then it prints how many times).
  *   node store-reader-child.js DATA_DIR
  */
 const dir = process.argv[2]
@@ -32,9 +33,25 @@ try {
   process.stdout.write(JSON.stringify({ ok: false, error: (err as Error).message, code: (err as { code?: string }).code }) + '\n')
   process.exit(1)
 }
+// `spin`: read the whole store on every turn until `exit`, as a busy offline reader would.
+let spinning = false
+let spins = 0
+const spin = (): void => {
+  if (!spinning) return
+  summary(store)
+  spins++
+  setImmediate(spin)
+}
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === 'read') process.stdout.write(JSON.stringify(summary(store)) + '\n')
-  else if (line === 'exit') break
+  else if (line === 'spin') {
+    spinning = true
+    summary(store)
+    process.stdout.write(JSON.stringify({ spinning: true }) + '\n')
+    setImmediate(spin)
+  } else if (line === 'exit') break
 }
+spinning = false
+process.stdout.write(JSON.stringify({ spins }) + '\n')
 await store.close()
 process.exit(0) // stdin is still open and would keep the process alive
