@@ -1,9 +1,11 @@
+import { readdir, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type { PeerName } from '../crdt/events/index.js'
-import { startControlServer } from './api/server.js'
+import { ControlApiError, startControlServer } from './api/server.js'
 import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './api/types.js'
 import { Allocator } from './allocator/allocator.js'
-import { openAllocationStore } from './allocator/store.js'
+import { ALLOCATIONS_FILE, openAllocationStore } from './allocator/store.js'
 import type { AllocationStore } from './allocator/types.js'
 import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
@@ -13,7 +15,7 @@ import { clonedMessage } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
-import { Store } from './store/index.js'
+import { Store, STORE_FILE } from './store/index.js'
 import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
@@ -303,6 +305,31 @@ export class Daemon implements DaemonApi {
   async forget (addrs: string[]): Promise<void> {
     await this.log.forgetPeers(addrs)
     this.network?.removeTargets(addrs)
+  }
+
+  /**
+   * Consistent copies of the stores in `dir`, for offline commands run beside
+   * this daemon. The event store is copied through a read-only handle opened
+   * here: lmdb-js shares the worker's environment within the process, so no
+   * second process opens the file (node/offline/readable.ts says why that matters).
+   */
+  async copyStores (dir: string): Promise<{ files: string[] }> {
+    const st = await stat(dir).catch(() => undefined)
+    if (st?.isDirectory() !== true) throw new ControlApiError(`${dir} is not a directory`)
+    if ((await readdir(dir)).length > 0) throw new ControlApiError(`${dir} is not empty`)
+    const files: string[] = []
+    const store = Store.open(this.config.dataDir, { readOnly: true })
+    try {
+      await store.backup(dir)
+      files.push(STORE_FILE)
+    } finally {
+      await store.close()
+    }
+    if (this.allocationStore !== undefined) {
+      await this.allocationStore.backup(join(dir, ALLOCATIONS_FILE))
+      files.push(ALLOCATIONS_FILE)
+    }
+    return { files }
   }
 
   async stop (): Promise<void> {

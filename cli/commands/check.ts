@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { addDataDirOption, addJsonOption, dataDirOf, printJson, type DataDirOptions } from '../common.js'
 import { CliError } from '../errors.js'
 import type { CliIo } from '../main.js'
+import { withReadableDataDir } from '../../node/offline/readable.js'
 
 export function registerCheck (program: Command, io: CliIo): void {
   const cmd = program.command('check')
@@ -13,7 +14,7 @@ export function registerCheck (program: Command, io: CliIo): void {
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & { json?: boolean }) => {
     const { checkDataDir, checkProblems, formatCheck } = await import('../../node/offline/check.js')
-    const r = await checkDataDir(dataDirOf(opts))
+    const r = await withReadableDataDir(dataDirOf(opts), checkDataDir)
     if (opts.json === true) printJson(io, { ...r, problems: checkProblems(r) })
     else io.out(formatCheck(r))
     const n = checkProblems(r)

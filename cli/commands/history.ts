@@ -6,6 +6,7 @@ import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, type 
 import { CliError, UsageError } from '../errors.js'
 import { formatHistory } from '../format/events.js'
 import type { CliIo } from '../main.js'
+import { withReadableDataDir } from '../../node/offline/readable.js'
 
 /** Said in the help of every offline command. */
 export const OFFLINE_HELP = 'Reads the data dir only (never writes it): works on a stopped peer, and beside a running one.'
@@ -15,16 +16,18 @@ export const OFFLINE_HELP = 'Reads the data dir only (never writes it): works on
  * Offline query errors become one-line CLI errors (usage mistakes exit 2).
  */
 export async function withReader<T> (opts: DataDirOptions, fn: (reader: LogReader) => T): Promise<T> {
-  const reader = openLogReader(dataDirOf(opts))
-  try {
-    return fn(reader)
-  } catch (err) {
-    if (err instanceof OfflineUsageError) throw new UsageError(err.message)
-    if (err instanceof OfflineQueryError) throw new CliError(err.message)
-    throw err
-  } finally {
-    await reader.close()
-  }
+  return await withReadableDataDir(dataDirOf(opts), async dir => {
+    const reader = openLogReader(dir)
+    try {
+      return fn(reader)
+    } catch (err) {
+      if (err instanceof OfflineUsageError) throw new UsageError(err.message)
+      if (err instanceof OfflineQueryError) throw new CliError(err.message)
+      throw err
+    } finally {
+      await reader.close()
+    }
+  })
 }
 
 function kindsArg (value: string, previous: string[] = []): string[] {

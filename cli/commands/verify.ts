@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { addDataDirOption, addJsonOption, dataDirOf, printJson, type DataDirOptions } from '../common.js'
 import { CliError } from '../errors.js'
 import type { CliIo } from '../main.js'
+import { withReadableDataDir } from '../../node/offline/readable.js'
 
 export function registerVerify (program: Command, io: CliIo): void {
   const cmd = program.command('verify')
@@ -14,7 +15,7 @@ export function registerVerify (program: Command, io: CliIo): void {
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & { json?: boolean }) => {
     const { verifyDataDir, verifyFailed } = await import('../../node/offline/verify.js')
-    const r = await verifyDataDir(dataDirOf(opts))
+    const r = await withReadableDataDir(dataDirOf(opts), async dir => await verifyDataDir(dir))
     if (opts.json === true) {
       printJson(io, { ...r, ok: !verifyFailed(r) })
     } else {

@@ -103,6 +103,15 @@ export function openAllocationStore (dataDir: string): AllocationStore {
       }
     },
 
+    async backup (path: string): Promise<void> {
+      live()
+      try {
+        await root.backup(path, false)
+      } catch (err) {
+        throw toStoreError(err, `${file}: copying to ${path} failed`)
+      }
+    },
+
     async close (): Promise<void> {
       if (closed) return
       closed = true

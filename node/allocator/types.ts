@@ -57,5 +57,7 @@ export interface AllocatorApi {
 export interface AllocationStore {
   all: () => Allocation[]
   write: (puts: Allocation[], deletes: Array<{ subnet: string, id: string }>) => Promise<void>
+  /** A consistent copy of the file at `path` (an LMDB backup from this handle's environment). */
+  backup: (path: string) => Promise<void>
   close: () => Promise<void>
 }

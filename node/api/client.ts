@@ -62,6 +62,11 @@ export class ControlClient {
     await this.request('POST', '/forget', { peers })
   }
 
+  /** Has the daemon copy its stores into `dir` (absolute, existing, empty). */
+  async copyStores (dir: string, opts: RequestOptions = {}): Promise<{ files: string[] }> {
+    return await this.request<{ files: string[] }>('POST', '/copy-stores', { dir }, opts)
+  }
+
   /** Long-polls; the server caps one poll at 10 minutes. */
   async waitReady (timeoutMs: number): Promise<WaitReadyResult> {
     const ms = Math.max(0, Math.round(timeoutMs))

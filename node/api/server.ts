@@ -71,6 +71,16 @@ export const routes: Route[] = [
   { method: 'POST', path: '/stop', handle: async ({ api }) => { await api.stop(); return { stopping: true } } },
   {
     method: 'POST',
+    path: '/copy-stores',
+    handle: async ({ api, body }) => {
+      const dir = optionalString(objectBody(body, '{"dir": ABSOLUTE_PATH}'), 'dir')
+      if (dir === undefined || !dir.startsWith('/')) throw new ControlApiError('body must be {"dir": ABSOLUTE_PATH}')
+      if (api.copyStores === undefined) throw new ControlApiError('this daemon cannot copy its stores', 'not-found', 404)
+      return await api.copyStores(dir)
+    }
+  },
+  {
+    method: 'POST',
     path: '/alloc',
     handle: async ({ api, body }) => {
       const b = objectBody(body, '{"id": ID, "subnet"?: CIDR}')

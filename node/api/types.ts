@@ -19,6 +19,11 @@ export interface DaemonApi {
   resolve?: (id: string, owner?: string) => Promise<{ id: EventId, dispute: EventId, owner: PeerName }>
   /** Hands this peer's space to connected peers and waits for one to confirm. */
   reset?: (force: boolean) => Promise<ResetJson>
+  /**
+   * Copies the event store and the allocations, consistently, into `dir` (an
+   * existing empty directory) for an offline command to read (node/offline/readable.ts).
+   */
+  copyStores?: (dir: string) => Promise<{ files: string[] }>
   /** Prometheus text exposition of the daemon's metrics. */
   metrics?: () => Promise<string>
   /** Calls `send` with a described row for every event adopted from now on; returns the unsubscribe. */

@@ -204,6 +204,20 @@ export class Store {
     await this.#write('writeAllocations', allocationsWrite(this.#dbs, puts, deletes))
   }
 
+  /**
+   * Writes a consistent copy of the store to `dir/store.mdb` (an LMDB backup
+   * through this handle's environment, so it takes no new lock-file slot).
+   */
+  async backup (dir: string): Promise<void> {
+    this.#read()
+    const path = join(dir, STORE_FILE)
+    try {
+      await this.#root.backup(path, false)
+    } catch (err) {
+      throw toStoreError(err, `${this.path}: copying to ${path} failed`)
+    }
+  }
+
   // plumbing
 
   #read (): Dbs {

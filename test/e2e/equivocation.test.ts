@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { decodeEvent, eventId, type ConflictEvent, type JoinEvent } from '../../crdt/events/index.js'
 import type { CheckReport } from '../../node/offline/check.js'
 import type { RingViewJson } from '../../node/ring-view.js'
-import { Store } from '../../node/store/index.js'
 import { cleanup, tempDataDir, WeftPeer } from '../helpers/weft-process.js'
 import { waitFor } from '../helpers/wait.js'
+import { openStoreBeside } from '../helpers/store-beside.js'
 
 /**
  * Equivocation on the wire (issue 6): "two changes with one author and seq
@@ -86,8 +86,8 @@ test('a cloned identity\'s two joins with one seq: caught, flagged, dropped and 
   }
 
   // The two events: B's join (held by A) and the clone's, same author and seq.
-  const storeA = Store.open(a.dataDir, { readOnly: true })
-  const store2 = Store.open(cloneDir, { readOnly: true })
+  const storeA = await openStoreBeside(a.dataDir)
+  const store2 = await openStoreBeside(cloneDir)
   let second: string
   let seq: number
   try {
@@ -229,7 +229,7 @@ test('an equivocation relayed by an honest peer: the bystander flags it, drops t
   const eq = await waitFor('A to flag the equivocation', async () => (await view(a)).equivocations.find(q => q.author === author))
   assert.deepEqual([...eq.events].sort(), [first, second].sort())
 
-  const storeA = Store.open(a.dataDir, { readOnly: true })
+  const storeA = await openStoreBeside(a.dataDir)
   try {
     const j1 = decodeEvent(storeA.getEvent(first)!.bytes).event as JoinEvent
     assert.equal(eq.seq, j1.seq)

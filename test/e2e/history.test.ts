@@ -6,6 +6,7 @@ import { parseCidr, RangeSet } from '../../packages/netaddr/index.js'
 import type { Allocation } from '../../node/allocator/types.js'
 import { replay } from '../../crdt/replay/index.js'
 import { openLogReader } from '../../node/offline/reader.js'
+import { withReadableDataDir } from '../../node/offline/readable.js'
 import type { EventRow } from '../../node/offline/describe.js'
 import type { ConflictsJson, ReplayJson } from '../../node/offline/history.js'
 import type { PeerAuditJson, SpaceAuditJson } from '../../node/offline/audit.js'
@@ -151,7 +152,9 @@ test('history, replay, audit and conflicts tell the story of a real cluster, onl
   commands.forEach((c, i) => { assert.equal(offline[i], online[i], `weft ${c.join(' ')} offline = online`) })
 
   // ---- replay at every event = the fold of its causal past ----
-  const reader = openLogReader(host1.dataDir)
+  // host1 is running: read a copy of its store, as the CLI does (node/offline/readable.ts).
+  await withReadableDataDir(host1.dataDir, async dir => {
+  const reader = openLogReader(dir)
   try {
     const events = reader.events()
     assert.deepEqual(events.map(e => e.id), rows.map(x => x.id))
@@ -173,6 +176,7 @@ test('history, replay, audit and conflicts tell the story of a real cluster, onl
   } finally {
     await reader.close()
   }
+  })
   assert.equal(statSync(file).mtimeMs, before.mtime, 'the store file is not touched')
   assert.ok(readFileSync(file).equals(before.bytes), 'the store file is byte for byte the same')
 

@@ -10,6 +10,7 @@ import type { RingViewJson } from '../../node/ring-view.js'
 import { Store, type StoredEvent } from '../../node/store/index.js'
 import { cleanup, runWeft, WeftPeer } from '../helpers/weft-process.js'
 import { waitFor } from '../helpers/wait.js'
+import { openStoreBeside } from '../helpers/store-beside.js'
 
 /**
  * `weft verify` on real data dirs (issue 9): a clean history passes, beside
@@ -85,7 +86,7 @@ test('verify on a clean, stopped data dir: exit 0, ok summary, --json fields', a
   const j = await verify(host2.dataDir, true)
   assert.equal(j.code, 0, j.stderr)
   const json = JSON.parse(j.stdout) as VerifyJson
-  const store = Store.open(host2.dataDir, { readOnly: true })
+  const store = await openStoreBeside(host2.dataDir)
   const held = store.eventCount()
   await store.close()
   assert.equal(json.events, held)

@@ -105,7 +105,11 @@ describe('kill -9 of a writer mid-burst', () => {
   async function trial ({ mode, delayMs }: Trial): Promise<{ acked: number, committed: number, liveRead: number }> {
     const { dir, remove } = tempDir('kill')
     cleanups.push(remove)
-    const child = start(WRITER, [dir, mode, '1000000'])
+    // The writer opens the store and waits; the read-only handle opens before
+    // any commit: a process opening the file while a writer commits can make
+    // that commit lost (lmdb-js; node/offline/readable.ts).
+    const child = start(WRITER, [dir, mode, '1000000', 'wait'])
+    const ready = new Promise<void>(resolve => { child.stdout.once('data', () => { resolve() }) })
     let acked = -1
     let firstAck!: () => void
     const gotFirst = new Promise<void>(resolve => { firstAck = resolve })
@@ -116,11 +120,15 @@ describe('kill -9 of a writer mid-burst', () => {
       firstAck()
     })
     const closed = once(child, 'close')
+    await ready
+    const live = Store.open(dir, { readOnly: true })
+    child.stdin.write('go\n')
     await Promise.race([gotFirst, closed.then(() => { throw new Error('the writer exited before its first ack') })])
+    // lmdb-js renews a handle's read snapshot on the next timer tick: let it see the acked commits.
+    await sleep(0)
 
     // Mid-burst, read the live store from here too: one consistent snapshot, at least what was acknowledged.
     const seen = acked
-    const live = Store.open(dir, { readOnly: true })
     let liveRead: number
     try {
       liveRead = verifyBurst(live, seen)
