@@ -48,15 +48,15 @@ export interface OpenEnv {
 const openHere = new Map<string, { rw: number, ro: number }>()
 
 /*
- * overlappingSync (lmdb-js's default on Linux) is off. With it on, a
- * read-only reader in another process (an offline `weft history` beside the
- * daemon) was seen to break the writer twice over: a child transaction's
- * read-modify-write lost an update (2 of 40 runs of 400 commits; the store
- * then held an event count and a chunk number one adoption behind, and a
- * document chunk overwritten), and once a commit spun forever in
+ * overlappingSync (lmdb-js's default on Linux) is off. A process that opens
+ * the file read-only while the writer commits can make the writer lose that
+ * commit (node/offline/readable.ts: so offline commands read a copy beside a
+ * running daemon); with overlappingSync the window is far wider: a process
+ * re-opening the file beside 400 committed read-modify-writes lost updates in
+ * 14 of 15 runs with it, 3 of 15 without, and once a commit spun forever in
  * mdb_txn_commit waiting for the lock file's txn id to match the meta page.
- * Without it, 0 of 45 runs lost anything and none hung. The price: a commit
- * syncs inside the write lock instead of after it (bench/store.ts).
+ * The price: a commit syncs inside the write lock instead of after it, which
+ * bench/store and bench/alloc did not show as slower.
  */
 
 export function openEnv (dataDir: string, readOnly: boolean): OpenEnv {
