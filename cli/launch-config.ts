@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os'
 import { formatCidr, NetaddrError, parseCidr } from '../packages/netaddr/index.js'
-import { DEFAULT_PORT, DEFAULT_TUNING, type DaemonConfig, type Tuning } from '../node/config.js'
+import { DEFAULT_LISTEN, DEFAULT_TUNING, type DaemonConfig, type Tuning } from '../node/config.js'
 import { dataDirPaths } from '../node/data-dir.js'
 import { parseLogLevel, type LogLevel } from '../node/logger.js'
 import { UsageError } from './errors.js'
@@ -21,7 +21,7 @@ export interface LaunchOptions {
   json?: boolean
 }
 
-export const DEFAULT_LISTEN = `0.0.0.0:${DEFAULT_PORT}`
+export { DEFAULT_LISTEN } from '../node/config.js'
 const NICKNAME = /^[^\s\p{C}]{1,64}$/u
 
 export function buildLaunchConfig (peers: string[], opts: LaunchOptions, dataDir: string, env: NodeJS.ProcessEnv = process.env): DaemonConfig {

@@ -52,3 +52,5 @@ export const DEFAULT_TUNING: Tuning = {
 
 export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
+/** Where a peer listens unless told otherwise (`weft launch --listen`). */
+export const DEFAULT_LISTEN = `0.0.0.0:${DEFAULT_PORT}`

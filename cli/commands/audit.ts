@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import { audit, parseTarget } from '../../node/offline/audit.js'
 import { addDataDirOption, addJsonOption, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { formatAudit } from '../format/events.js'
 import type { CliIo } from '../main.js'
 import { OFFLINE_HELP, withReader } from './history.js'
 
@@ -16,6 +14,7 @@ export function registerAudit (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (target: string, opts: DataDirOptions & JsonOptions) => {
+    const [{ audit, parseTarget }, { formatAudit }] = await Promise.all([import('../../node/offline/audit.js'), import('../format/events.js')])
     const result = await withReader(opts, reader => audit(reader, parseTarget(reader, target)))
     if (opts.json === true) printJson(io, result)
     else io.out(formatAudit(result))

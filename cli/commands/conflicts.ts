@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import { conflicts } from '../../node/offline/history.js'
 import { addDataDirOption, addJsonOption, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { formatConflicts } from '../format/events.js'
 import type { CliIo } from '../main.js'
 import { OFFLINE_HELP, withReader } from './history.js'
 
@@ -14,6 +12,7 @@ export function registerConflicts (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & JsonOptions) => {
+    const [{ conflicts }, { formatConflicts }] = await Promise.all([import('../../node/offline/history.js'), import('../format/events.js')])
     const result = await withReader(opts, reader => conflicts(reader))
     if (opts.json === true) printJson(io, result)
     else io.out(formatConflicts(result))

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { addDataDirOption, clientFor, type DataDirOptions } from '../common.js'
 import type { CliIo } from '../main.js'
-import { peerToMultiaddr } from '../peer-addr.js'
 
 export function registerConnect (program: Command, _io: CliIo): void {
   const cmd = program.command('connect')
@@ -10,6 +9,7 @@ export function registerConnect (program: Command, _io: CliIo): void {
     .argument('<peer...>', 'peers to dial')
   addDataDirOption(cmd)
   cmd.action(async (peers: string[], opts: DataDirOptions) => {
+    const { peerToMultiaddr } = await import('../peer-addr.js')
     const addrs = peers.map(p => peerToMultiaddr(p))
     await clientFor(opts).connect(addrs)
   })

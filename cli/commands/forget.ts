@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { addDataDirOption, clientFor, type DataDirOptions } from '../common.js'
 import type { CliIo } from '../main.js'
-import { peerToMultiaddr } from '../peer-addr.js'
 
 export function registerForget (program: Command, _io: CliIo): void {
   const cmd = program.command('forget')
@@ -10,6 +9,7 @@ export function registerForget (program: Command, _io: CliIo): void {
     .argument('<peer...>', 'addresses to stop dialling')
   addDataDirOption(cmd)
   cmd.action(async (peers: string[], opts: DataDirOptions) => {
+    const { peerToMultiaddr } = await import('../peer-addr.js')
     const addrs = peers.map(p => peerToMultiaddr(p))
     await clientFor(opts).forget(addrs)
   })

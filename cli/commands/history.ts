@@ -1,12 +1,10 @@
 import { Option, type Command } from 'commander'
-import { openLogReader, type LogReader } from '../../node/offline/reader.js'
-import { formatRow, OfflineQueryError, parseTime, resolvePeer, type EventRow } from '../../node/offline/describe.js'
-import { HISTORY_KINDS, historyRows, mentionedIn, OfflineUsageError, rowPeers } from '../../node/offline/history.js'
+import type { LogReader } from '../../node/offline/reader.js'
+import type { EventRow } from '../../node/offline/describe.js'
+import { HISTORY_KINDS, parseTime } from '../../node/offline/args.js'
 import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import { CliError, UsageError } from '../errors.js'
-import { formatHistory } from '../format/events.js'
 import type { CliIo } from '../main.js'
-import { withReadableDataDir } from '../../node/offline/readable.js'
 
 /** Said in the help of every offline command. */
 export const OFFLINE_HELP = 'Reads the data dir only (never writes it): works on a stopped peer, and beside a running one.'
@@ -16,6 +14,11 @@ export const OFFLINE_HELP = 'Reads the data dir only (never writes it): works on
  * Offline query errors become one-line CLI errors (usage mistakes exit 2).
  */
 export async function withReader<T> (opts: DataDirOptions, fn: (reader: LogReader) => T): Promise<T> {
+  // Loaded here, not at start-up: the reader and the fold are most of the CLI's import time.
+  const [{ withReadableDataDir }, { openLogReader }, { OfflineQueryError }, { OfflineUsageError }] = await Promise.all([
+    import('../../node/offline/readable.js'), import('../../node/offline/reader.js'),
+    import('../../node/offline/describe.js'), import('../../node/offline/history.js')
+  ])
   return await withReadableDataDir(dataDirOf(opts), async dir => {
     const reader = openLogReader(dir)
     try {
@@ -64,6 +67,9 @@ export function registerHistory (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (opts: HistoryOptions & { follow?: boolean }) => {
+    const [{ formatRow, resolvePeer }, { historyRows, mentionedIn, rowPeers }, { formatHistory }] = await Promise.all([
+      import('../../node/offline/describe.js'), import('../../node/offline/history.js'), import('../format/events.js')
+    ])
     let peerFilter: string | undefined
     const rows = await withReader(opts, reader => {
       if (opts.peer !== undefined) peerFilter = resolvePeer(reader.view(), opts.peer, mentionedIn(reader))

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { loadOrCreateIdentity } from '../../node/identity.js'
 import { addDataDirOption, addJsonOption, dataDirOf, printJson, warn, type DataDirOptions, type JsonOptions } from '../common.js'
 import type { CliIo } from '../main.js'
 
@@ -11,6 +10,7 @@ export function registerId (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & JsonOptions) => {
+    const { loadOrCreateIdentity } = await import('../../node/identity.js')
     const identity = await loadOrCreateIdentity(dataDirOf(opts))
     if (identity.modeWarning !== undefined) warn(io, identity.modeWarning)
     if (opts.json === true) printJson(io, { name: identity.peerName })

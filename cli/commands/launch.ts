@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander'
 import type { DaemonConfig } from '../../node/config.js'
 import { acquirePidLock, dataDirPaths, PeerAlreadyRunningError, publishSocketPath, runningPid } from '../../node/data-dir.js'
-import { loadOrCreateIdentity } from '../../node/identity.js'
 import { isReadyMessage, launchInBackground, LaunchError, type ReadyMessage } from '../../node/launch.js'
 import { addDataDirOption, addJsonOption, dataDirOf, printJson, warn } from '../common.js'
 import { CliError } from '../errors.js'
-import { buildLaunchConfig, DEFAULT_LISTEN, launchArgs, type LaunchOptions } from '../launch-config.js'
+import type { LaunchOptions } from '../launch-config.js'
+import { DEFAULT_LISTEN } from '../../node/config.js'
 import type { CliIo } from '../main.js'
 
 type RunDaemon = (config: DaemonConfig, events: { onReady?: (info: { name: string, nickname: string }) => void }) => Promise<void>
@@ -30,6 +30,8 @@ export function registerLaunch (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (peers: string[], opts: LaunchOptions) => {
+    // Loaded here: multiaddr parsing is a good part of the CLI's start-up otherwise.
+    const { buildLaunchConfig, launchArgs } = await import('../launch-config.js')
     const dataDir = dataDirOf(opts)
     const config = buildLaunchConfig(peers, opts, dataDir)
     const print = (name: string, nickname: string): void => {
@@ -58,6 +60,7 @@ async function runForeground (config: DaemonConfig, io: CliIo, print: (name: str
   const paths = dataDirPaths(config.dataDir)
   const release = acquirePidLock(config.dataDir)
   try {
+    const { loadOrCreateIdentity } = await import('../../node/identity.js')
     const identity = await loadOrCreateIdentity(config.dataDir)
     if (identity.modeWarning !== undefined) warn(io, identity.modeWarning)
     publishSocketPath(paths)

@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import { parseAt, replayAt } from '../../node/offline/history.js'
 import { addDataDirOption, addJsonOption, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { formatReplay } from '../format/events.js'
 import type { CliIo } from '../main.js'
 import { OFFLINE_HELP, withReader } from './history.js'
 
@@ -15,6 +13,7 @@ export function registerReplay (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & JsonOptions & { at: string }) => {
+    const [{ parseAt, replayAt }, { formatReplay }] = await Promise.all([import('../../node/offline/history.js'), import('../format/events.js')])
     const result = await withReader(opts, reader => replayAt(reader, parseAt(reader.events(), opts.at)))
     if (opts.json === true) printJson(io, result.json)
     else io.out(formatReplay(result))

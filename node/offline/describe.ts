@@ -354,12 +354,4 @@ export function resolvePeer (view: RingView, name: string, mentioned: (peer: Pee
   throw new OfflineQueryError(`no peer named ${name} in the log`)
 }
 
-/** ISO 8601 (a date, or a date and time) or epoch milliseconds; undefined if it is neither. */
-export function parseTime (text: string): number | undefined {
-  if (/^\d{1,16}$/.test(text)) return Number(text)
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(text)) {
-    const t = Date.parse(text)
-    return Number.isNaN(t) ? undefined : t
-  }
-  return undefined
-}
+export { parseTime } from './args.js'

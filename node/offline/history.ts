@@ -1,5 +1,5 @@
 import { RangeSet } from '../../packages/netaddr/index.js'
-import { decodeEvent, EVENT_KINDS, type EventId, type SignedEvent } from '../../crdt/events/index.js'
+import { decodeEvent, type EventId, type SignedEvent } from '../../crdt/events/index.js'
 import { replay } from '../../crdt/replay/index.js'
 import type { RingSnapshot } from '../../crdt/ring/index.js'
 import type { LogReader } from './reader.js'
@@ -15,7 +15,7 @@ import {
  * and void events (`conflicts`). They only read the store.
  */
 
-export const HISTORY_KINDS: readonly string[] = [...EVENT_KINDS, 'future']
+export { HISTORY_KINDS } from './args.js'
 
 export interface HistoryFilter {
   /** Author, or any peer the event moves space to or from, removes, names as seed, or whose claim it settles (name or nickname). */
