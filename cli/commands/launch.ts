@@ -31,6 +31,9 @@ export function registerLaunch (program: Command, io: CliIo): void {
   addJsonOption(cmd)
   cmd.action(async (peers: string[], opts: LaunchOptions) => {
     // Loaded here: multiaddr parsing is a good part of the CLI's start-up otherwise.
+    // In the foreground the daemon's modules load meanwhile (status answers sooner).
+    const daemon = opts.foreground === true ? loadRunDaemon() : undefined
+    daemon?.catch(() => {}) // awaited, and reported, in runForeground
     const { buildLaunchConfig, launchArgs } = await import('../launch-config.js')
     const dataDir = dataDirOf(opts)
     const config = buildLaunchConfig(peers, opts, dataDir)
@@ -38,8 +41,8 @@ export function registerLaunch (program: Command, io: CliIo): void {
       if (opts.json === true) printJson(io, { name, nickname })
       else io.out(`${name} ${nickname}\n`)
     }
-    if (opts.foreground === true) {
-      await runForeground(config, io, print)
+    if (daemon !== undefined) {
+      await runForeground(config, io, print, daemon)
       return
     }
     const pid = runningPid(dataDir)
@@ -56,7 +59,7 @@ export function registerLaunch (program: Command, io: CliIo): void {
   })
 }
 
-async function runForeground (config: DaemonConfig, io: CliIo, print: (name: string, nickname: string) => void): Promise<void> {
+async function runForeground (config: DaemonConfig, io: CliIo, print: (name: string, nickname: string) => void, daemon: Promise<RunDaemon>): Promise<void> {
   const paths = dataDirPaths(config.dataDir)
   const release = acquirePidLock(config.dataDir)
   try {
@@ -64,7 +67,7 @@ async function runForeground (config: DaemonConfig, io: CliIo, print: (name: str
     const identity = await loadOrCreateIdentity(config.dataDir)
     if (identity.modeWarning !== undefined) warn(io, identity.modeWarning)
     publishSocketPath(paths)
-    const runDaemon = await loadRunDaemon()
+    const runDaemon = await daemon
     await runDaemon(config, {
       onReady: info => {
         // A daemonized child's stdout is the log; its launcher prints the line.
