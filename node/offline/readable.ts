@@ -12,7 +12,7 @@ import { runningPid } from '../data-dir.js'
  * read, and a commit that lands meanwhile is lost: the writer's next
  * transaction builds on the older meta (a stress test of 400 committed
  * read-modify-writes beside a process that kept opening the file lost
- * updates in 14 of 15 runs; test/node/store-process.test.ts). So beside a
+ * updates in 14 of 15 runs; scripts/lmdb-open-race.js). So beside a
  * running daemon the daemon copies its stores (an LMDB backup through its own
  * environment) into a private temporary directory, and the command reads the
  * copy. A stopped peer's files are read in place.
