@@ -10,6 +10,9 @@ import { SYNC_PROTOCOL_ID } from './frames.js'
 import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
 import type { FrameStream, Transport } from './transport.js'
 
+/** After we drop a peer (and said BYE), how long before we hang up its connection. */
+const BYE_GRACE_MS = 250
+
 /**
  * The peer's network: a transport (libp2p in the daemon, in-memory in
  * simulation tests), the addresses it keeps dialling with backoff, and one
@@ -289,7 +292,11 @@ export class Network {
     if (end.code === 'dispute' || end.code === 'equivocation' || end.code === 'wrong-cluster') this.log.error(line)
     else this.log.warn(line)
     if (end.gate !== undefined) this.block(end.gate)
-    void this.transport.hangUp(peer).catch(() => {})
+    // Our BYE is written and the stream closed, but hanging up the connection
+    // at once can still overtake it in flight (seen under load: the peer saw
+    // the close and never the reason). A short grace lets it arrive.
+    if (end.byUs) this.deps.clock.setTimeout(() => { void this.transport.hangUp(peer).catch(() => {}) }, BYE_GRACE_MS)
+    else void this.transport.hangUp(peer).catch(() => {})
   }
 
   /** Pumps every session: after adopting anything, sync with every connected peer at once. */

@@ -12,6 +12,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { identify } from '@libp2p/identify'
 import type { Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
@@ -19,6 +20,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, type PeerName, type Signer } from '../../crdt/events/index.js'
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
+import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import { decodeFrame, encodeHello, encodeSync, FRAME_BYE, FRAME_HELLO, FRAME_SYNC, SYNC_PROTOCOL_ID, type Frame } from '../../node/net/frames.js'
 import { SYNC_PROTOCOL, type Hello } from '../../node/log-service/types.js'
 
@@ -83,9 +85,15 @@ export class RawSyncClient {
     })
   }
 
-  /** Starts a node with a fresh Ed25519 key, dials `addr` (with /p2p/…) and opens the sync stream. */
-  static async connect (addr: string): Promise<RawSyncClient> {
-    const key = await generateKeyPair('Ed25519')
+  /**
+   * Starts a node with a fresh Ed25519 key, dials `addr` (with /p2p/…) and opens the sync stream.
+   * `sortBelow`: draw keys until this client's PeerId sorts below that peer's,
+   * so that the daemon (the higher PeerId) leaves opening the session to this
+   * client instead of also dialling /weft/sync back, which this client does not serve.
+   */
+  static async connect (addr: string, opts: { sortBelow?: PeerName } = {}): Promise<RawSyncClient> {
+    let key = await generateKeyPair('Ed25519')
+    while (opts.sortBelow !== undefined && comparePeerNames(peerIdFromPrivateKey(key).toString(), opts.sortBelow) >= 0) key = await generateKeyPair('Ed25519')
     const signer = ed25519SignerFromSeed(key.raw.subarray(0, 32))
     const node = await createLibp2p({
       privateKey: key,
@@ -288,3 +296,27 @@ export async function syncLegitimately (client: RawSyncClient, opts: { cluster: 
   }
   return { log, session, daemonHello: first.hello, events }
 }
+
+/**
+ * After the client offered something (a forged change, say), keeps the
+ * Automerge sync going until the daemon hangs up or `timeoutMs` passes: an
+ * offer the daemon cannot yet place is answered with a request (a SYNC
+ * frame), and the change itself travels in the client's next message.
+ */
+export async function syncUntilHungUp (client: RawSyncClient, synced: LegitSync, timeoutMs: number): Promise<{ bye?: { code: string, message: string }, seen: number[], closed: boolean }> {
+  const deadline = Date.now() + timeoutMs
+  const seen: number[] = []
+  let bye: { code: string, message: string } | undefined
+  for (;;) {
+    const f = await client.readFrame(Math.max(0, deadline - Date.now()))
+    if (f === 'closed') return { ...(bye !== undefined ? { bye } : {}), seen, closed: true }
+    if (f === 'timeout') return { ...(bye !== undefined ? { bye } : {}), seen, closed: false }
+    seen.push(f.type)
+    if (f.type === FRAME_BYE && bye === undefined) bye = { code: f.code, message: f.message }
+    if (f.type === FRAME_SYNC && bye === undefined) {
+      synced.log.receive(synced.session, f.message, defaultVerifier).adopt()
+      for (let msg = synced.log.generateSyncMessage(synced.session); msg !== null; msg = synced.log.generateSyncMessage(synced.session)) await client.sendSync(msg)
+    }
+  }
+}
+
