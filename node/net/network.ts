@@ -339,6 +339,8 @@ export class Network {
     const listed = new Set<PeerName>()
     for (const peer of this.transport.connectedPeers()) {
       if (listed.has(peer)) continue
+      // Dropped by us and not yet hung up (the BYE's grace): report it dropped.
+      if (!this.sessions.has(peer) && this.dropped.get(peer)?.byUs === true) continue
       listed.add(peer)
       const c = this.transport.connectionInfo(peer)
       out.push({
