@@ -199,7 +199,7 @@ export class RawSyncClient {
    * frame types seen on the way, and whether the stream is closed by the
    * deadline.
    */
-  async hangUp (timeoutMs: number): Promise<{ bye?: { code: string, message: string }, seen: number[], closed: boolean }> {
+  async hangUp (timeoutMs: number, onSync?: (message: Uint8Array) => Promise<void>): Promise<{ bye?: { code: string, message: string }, seen: number[], closed: boolean }> {
     const deadline = Date.now() + timeoutMs
     const seen: number[] = []
     let bye: { code: string, message: string } | undefined
@@ -209,6 +209,7 @@ export class RawSyncClient {
       if (f === 'timeout') return { ...(bye !== undefined ? { bye } : {}), seen, closed: false }
       seen.push(f.type)
       if (f.type === FRAME_BYE && bye === undefined) bye = { code: f.code, message: f.message }
+      if (f.type === FRAME_SYNC && bye === undefined && onSync !== undefined) await onSync(f.message)
     }
   }
 
@@ -304,19 +305,9 @@ export async function syncLegitimately (client: RawSyncClient, opts: { cluster: 
  * frame), and the change itself travels in the client's next message.
  */
 export async function syncUntilHungUp (client: RawSyncClient, synced: LegitSync, timeoutMs: number): Promise<{ bye?: { code: string, message: string }, seen: number[], closed: boolean }> {
-  const deadline = Date.now() + timeoutMs
-  const seen: number[] = []
-  let bye: { code: string, message: string } | undefined
-  for (;;) {
-    const f = await client.readFrame(Math.max(0, deadline - Date.now()))
-    if (f === 'closed') return { ...(bye !== undefined ? { bye } : {}), seen, closed: true }
-    if (f === 'timeout') return { ...(bye !== undefined ? { bye } : {}), seen, closed: false }
-    seen.push(f.type)
-    if (f.type === FRAME_BYE && bye === undefined) bye = { code: f.code, message: f.message }
-    if (f.type === FRAME_SYNC && bye === undefined) {
-      synced.log.receive(synced.session, f.message, defaultVerifier).adopt()
-      for (let msg = synced.log.generateSyncMessage(synced.session); msg !== null; msg = synced.log.generateSyncMessage(synced.session)) await client.sendSync(msg)
-    }
-  }
+  return await client.hangUp(timeoutMs, async message => {
+    synced.log.receive(synced.session, message, defaultVerifier).adopt()
+    for (let msg = synced.log.generateSyncMessage(synced.session); msg !== null; msg = synced.log.generateSyncMessage(synced.session)) await client.sendSync(msg)
+  })
 }
 
