@@ -1,6 +1,6 @@
 import type { PeerName } from '../crdt/events/index.js'
 import type { IpamState, StatusJson } from './api/types.js'
-import { clonedMessage, type ClonedIdentity, type LogState } from './log-service/types.js'
+import { clonedMessage, UPGRADE_NEEDED, type ClonedIdentity, type LogState } from './log-service/types.js'
 import type { Network } from './net/network.js'
 import type { RingView } from './ring-view.js'
 import { weftVersion } from './version.js'
@@ -34,7 +34,7 @@ function ipamState (input: StatusInput): { state: IpamState, reason?: string } {
     const by = view.peer(me.removed.by)
     return { state: 'removed', reason: `removed from the network by ${by?.nickname ?? me.removed.by} (${me.removed.by}) at ${new Date(me.removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity` }
   }
-  if (view.json.readOnly) return { state: 'read-only', reason: 'the log holds events of a newer format: upgrade weft' }
+  if (view.json.readOnly) return { state: 'read-only', reason: UPGRADE_NEEDED }
   if (!input.readiness.ready) return { state: 'syncing', reason: input.readiness.reason }
   return { state: 'ready' }
 }

@@ -49,6 +49,11 @@ export async function runTestHook (daemon: Daemon, name: string, body: unknown):
       const typed = eventBody(kind, (b.body ?? {}) as Record<string, unknown>, family)
       return await daemon.log.append(kind, typed as never, { allowVoid: b.allowVoid === true })
     }
+    case 'append-future': {
+      const v = b.v === undefined ? 2 : Number(b.v)
+      if (!Number.isSafeInteger(v) || v < 2) throw new HookError('v must be an integer above 1')
+      return await daemon.log.appendFuture(String(b.kind ?? 'future-kind'), v)
+    }
     case 'append-joins': {
       const count = Number(b.count)
       if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) throw new HookError('count must be an integer in [1, 1000000]')

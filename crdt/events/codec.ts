@@ -74,6 +74,33 @@ export function signEvent (unsigned: UnsignedEvent, signer: Signer): SignedEvent
   return { id, bytes, event }
 }
 
+/**
+ * Signs an event in a format newer than this build writes (`v` above
+ * EVENT_FORMAT_VERSION), with the envelope every version keeps and a plain
+ * CBOR body. weft never writes these itself: they let tests show what a peer
+ * of this version does with events from a newer one (DESIGN.md §2.1).
+ */
+export function signFutureEvent (
+  unsigned: Omit<FutureEvent, 'v' | 'kind' | 'futureKind' | 'body'> & { v: number, futureKind: string, body?: WireMap },
+  signer: Signer
+): SignedEvent<FutureEvent> {
+  if (unsigned.v <= EVENT_FORMAT_VERSION) throw new EventError('malformed', `a future event needs v > ${EVENT_FORMAT_VERSION}`)
+  if (unsigned.author !== signer.author) throw new EventError('bad-signature', `event author ${unsigned.author} is not the signer ${signer.author}`)
+  const wire: WireMap = {
+    v: unsigned.v,
+    kind: unsigned.futureKind,
+    author: peerToWire(unsigned.author),
+    seq: unsigned.seq,
+    lamport: unsigned.lamport,
+    deps: idsToWire(unsigned.deps),
+    time: unsigned.time,
+    ...(unsigned.body !== undefined ? { body: unsigned.body } : {})
+  }
+  wire.sig = signer.sign(signingPayload(wire))
+  const bytes = plainBytes(dagCbor.encode(wire))
+  return decodeEvent(bytes, { verifier: null }) as SignedEvent<FutureEvent>
+}
+
 /** The unsigned genesis event: a pure function of range and seeds, so every seed computes the same id. */
 export function createGenesis (body: GenesisBody): SignedEvent<GenesisEvent> {
   const wire: WireMap = {

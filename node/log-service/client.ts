@@ -97,6 +97,8 @@ export class LogClient {
     return this.call('append', kind, body, opts)
   }
 
+  appendFuture (futureKind: string, v: number): Promise<AppendResult> { return this.call('appendFuture', futureKind, v) }
+
   hello (nickname: string): Promise<Hello> { return this.call('hello', nickname) }
   helloVerdict (remote: Hello, wantedRange?: string): Promise<HelloVerdict> { return this.call('helloVerdict', remote, wantedRange) }
   generate (peer: PeerName): Promise<Uint8Array | null> { return this.call('generate', peer) }

@@ -4,7 +4,7 @@ import type { DisputeRecord, OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import type { RingViewJson } from '../ring-view.js'
 import { equivocationInEvidence, equivocationInMessage, EquivocationCheckError, type Equivocation } from './equivocation.js'
-import type { AppendResult, ClonedIdentity, ReceiveOutcome } from './types.js'
+import { AppendRefusedError, type AppendResult, type ClonedIdentity, type ReceiveOutcome } from './types.js'
 
 /**
  * Recording what a receive turns up (DESIGN.md §2.5, §3): equivocations
@@ -85,8 +85,14 @@ async function onEquivocation (deps: ConflictDeps, peer: PeerName, { held, rival
   }
   const conflicts: EventId[] = []
   if (!flaggedBySelf(deps, rivals)) {
-    const r = await deps.appendConflict({ reason: 'equivocation', rivals, overlap: [], supplier: peer, evidence }, true)
-    conflicts.push(r.id)
+    try {
+      const r = await deps.appendConflict({ reason: 'equivocation', rivals, overlap: [], supplier: peer, evidence }, true)
+      conflicts.push(r.id)
+    } catch (err) {
+      // A read-only peer (newer event formats) signs nothing; it still gates the author.
+      if (!(err instanceof AppendRefusedError)) throw err
+      deps.log.warn(`could not record the equivocation by ${author}: ${err.message}`)
+    }
   }
   deps.log.error(`equivocation: ${author} signed two events with seq ${seq} (${held.id} and ${rival.id}); supplied by ${peer}. Its identity was cloned or restored from a backup.`)
   return { kind: 'rejected', reason: 'equivocation', message, conflicts, gate: author, evidence }

@@ -1,7 +1,7 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
 import { CausalError, compareTopological } from '../../crdt/causal/index.js'
 import {
-  createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, type AuthoredEvent, type EventId,
+  createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
 import { automerge, type EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
@@ -13,7 +13,7 @@ import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type Confli
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import { Confirmations, leaveBody, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
-import { AppendRefusedError, clonedMessage, NoClusterError, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { AppendRefusedError, clonedMessage, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -202,9 +202,36 @@ export class LogService {
   private async appendUnlocked<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, allowVoid: boolean): Promise<AppendResult> {
     const ring = this.ring
     if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
-    if (this.cloned !== undefined) throw new AppendRefusedError(clonedMessage(this.self, this.cloned))
+    this.refuseToSign(ring, kind)
     const fields = ring.nextFields(this.self)
     const signed = signEvent({ kind, author: this.self, time: this.init.now(), body, ...fields } as never, this.signer)
+    return await this.adoptOwn(ring, signed, allowVoid)
+  }
+
+  /** Why we must not sign now, thrown: a cloned identity, or events of a newer format. */
+  private refuseToSign (ring: OwnershipRing, kind: AuthoredEvent['kind']): void {
+    if (this.cloned !== undefined) throw new AppendRefusedError(clonedMessage(this.self, this.cloned))
+    // Our fold ignores events of a newer format, so anything we sign could
+    // contradict them: every signing path stops here (DESIGN.md §2.1).
+    if (ring.state.futureEvents > 0) throw new AppendRefusedError(`${kind} refused: ${UPGRADE_NEEDED}`)
+  }
+
+  /**
+   * Test hook: signs and appends an event of a newer format, as an upgraded
+   * build of this peer would, to show what this build does with it.
+   */
+  appendFuture (futureKind: string, v: number): Promise<AppendResult> {
+    return this.serial(async () => {
+      const ring = this.ring
+      if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      const signed = signFutureEvent({ v, futureKind, author: this.self, time: this.init.now(), ...ring.nextFields(this.self) }, this.signer)
+      return await this.adoptOwn(ring, signed, true)
+    })
+  }
+
+  /** Folds, appends and persists an event we signed; refused (and rolled back) when void unless `allowVoid`. */
+  private async adoptOwn (ring: OwnershipRing, signed: SignedEvent, allowVoid: boolean): Promise<AppendResult> {
+    const kind = signed.event.kind
     ring.begin()
     let verdict
     try {
@@ -408,8 +435,9 @@ export class LogService {
   async leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName }> {
     let confirmation!: Promise<PeerName | undefined>
     const result = await this.serial(async () => {
-      const snap = this.ring?.snapshot()
-      if (snap === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      if (this.ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      this.refuseToSign(this.ring, 'leave')
+      const snap = this.ring.snapshot()
       const body = leaveBody(snap, this.self, candidates)
       if (body === undefined) throw new AppendRefusedError('no connected peer can take this peer\'s ranges: connect one first')
       const r = await this.appendUnlocked('leave', body, false)

@@ -45,6 +45,9 @@ export interface AppendResult {
 
 export type LogState = 'loading' | 'waiting-for-cluster' | 'ready'
 
+/** Why a peer that holds events of a newer format signs nothing and allocates nothing. */
+export const UPGRADE_NEEDED = 'the log holds events of a newer format: upgrade weft'
+
 /** A local append that would be void, refused before it reaches the log. */
 export class AppendRefusedError extends Error {
   override name = 'AppendRefusedError'

@@ -3,7 +3,7 @@ import type { AuthoredEvent, BodyOf, PeerName } from '../../crdt/events/index.js
 import { donation, hostSet } from '../allocator/addresses.js'
 import type { Allocator, SpaceRequester } from '../allocator/allocator.js'
 import { AllocError } from '../allocator/types.js'
-import type { AppendResult } from '../log-service/types.js'
+import { UPGRADE_NEEDED, type AppendResult } from '../log-service/types.js'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import type { RingView } from '../ring-view.js'
@@ -111,6 +111,7 @@ export class SpaceService implements SpaceRequester {
   private refusal (peer: PeerName, view: RingView | undefined): string | undefined {
     if (view === undefined) return 'no cluster yet'
     if (view.peer(this.deps.self)?.removed !== undefined) return 'this peer was removed'
+    if (view.json.readOnly) return UPGRADE_NEEDED
     const p = view.peer(peer)
     if (p === undefined || !p.member) return `${peer} has not joined the cluster`
     if (p.removed !== undefined) return `${peer} was removed from the cluster`
