@@ -13,6 +13,7 @@ import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identit
 import { LogClient } from './log-service/client.js'
 import { clonedMessage } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
+import { Liveness } from './net/liveness.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
 import { Store, STORE_FILE } from './store/index.js'
@@ -55,6 +56,8 @@ export class Daemon implements DaemonApi {
   private stopped: Promise<void>
   private resolveStopped!: () => void
   private stopping = false
+  /** When each peer was last seen: loaded from the store, handed to the network, saved every round. */
+  private readonly liveness: Liveness
 
   constructor (config: DaemonConfig, identity: Identity, logger: Logger) {
     this.config = config
@@ -64,6 +67,7 @@ export class Daemon implements DaemonApi {
     this.logger = logger
     this.log_ = logger.forComponent('weft:daemon')
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
+    this.liveness = new Liveness({ self: this.self, now: () => systemClock.now(), known: p => this.log.latestView?.peers.some(q => q.name === p) === true })
     this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel }, logger, err => { this.fatal(err) })
     this.metricsRegistry = new DaemonMetrics({
       events: () => this.log.latestView?.events ?? 0,
@@ -95,6 +99,7 @@ export class Daemon implements DaemonApi {
     const firstNotice = new Promise<void>(resolve => { snapshotShown = resolve })
     this.log.onNotice(n => {
       if (n.type === 'adopted') {
+        for (const [author, time] of n.authors ?? []) this.liveness.note(author, time)
         this.network?.syncAll()
         if (n.local) this.metricsRegistry.localAppend(n.ids.length)
         if (this.followers.size > 0) void this.tellFollowers(n.ids)
@@ -106,7 +111,9 @@ export class Daemon implements DaemonApi {
     })
     // The persisted snapshot first (read-only, a few ms), while the worker
     // starts; then the control socket: status answers from it while the log loads.
-    this.log.go(await readPersistedView(this.config.dataDir, this.log_))
+    const persisted = await readPersisted(this.config.dataDir, this.log_)
+    this.liveness.load(persisted.seen)
+    this.log.go(persisted.view)
     // Allocations live in their own store, owned by this thread: allocating
     // never waits for the log worker (which may be busy for seconds).
     this.allocationStore = openAllocationStore(this.config.dataDir)
@@ -142,10 +149,12 @@ export class Daemon implements DaemonApi {
       nickname: () => this.config.nickname,
       onCaughtUp: () => { this.caughtUp = true; this.wakeReady() },
       onAdopted: peer => { this.network?.syncAll(peer) },
-      onReceived: (peer, outcome) => { this.metricsRegistry.received(peer, outcome) }
+      onReceived: (peer, outcome) => { this.metricsRegistry.received(peer, outcome) },
+      liveness: this.liveness
     })
     await this.network.start()
     if (this.stopping) { await this.network.stop(); return }
+    this.saveSeenEvery(this.tuning.syncIntervalMs)
     if (this.log.cloned !== undefined) this.network.quiesce()
     const { SpaceService } = await import('./net/space.js')
     let space: InstanceType<typeof SpaceService> | undefined
@@ -183,6 +192,24 @@ export class Daemon implements DaemonApi {
       }
       recheck()
     }, this.tuning.readyGraceMs)
+  }
+
+  /** Saves when peers were last seen, every `ms` while running: rmpeer's guard must survive a relaunch. */
+  private saveSeenEvery (ms: number): void {
+    systemClock.setTimeout(() => {
+      if (this.stopping) return
+      void this.saveSeen().finally(() => { this.saveSeenEvery(ms) })
+    }, ms)
+  }
+
+  private async saveSeen (): Promise<void> {
+    const seen = this.liveness.takeChanges()
+    if (seen === undefined) return
+    try {
+      await this.log.putSeen(seen)
+    } catch (err) {
+      this.log_.warn(`could not save when peers were last seen: ${(err as Error).message}`)
+    }
   }
 
   private async writeJoin (): Promise<void> {
@@ -343,6 +370,7 @@ export class Daemon implements DaemonApi {
 
   private async shutdown (): Promise<void> {
     try { await this.network?.stop() } catch (err) { this.log_.warn(`network stop: ${(err as Error).message}`) }
+    await this.saveSeen()
     try { await this.log.close() } catch (err) { this.log_.warn(`log close: ${(err as Error).message}`) }
     try { await this.allocationStore?.close() } catch (err) { this.log_.warn(`allocation store close: ${(err as Error).message}`) }
     try { await this.control?.close() } catch {}
@@ -427,16 +455,25 @@ export class Daemon implements DaemonApi {
   }
 }
 
-/** The ring snapshot the store holds, read-only; undefined for a new or unreadable store. */
-async function readPersistedView (dataDir: string, log: Logger): Promise<RingViewJson | undefined> {
+/**
+ * What the store holds from the last run, read-only: the ring snapshot
+ * (undefined for a new or unreadable store) and when peers were last seen.
+ */
+async function readPersisted (dataDir: string, log: Logger): Promise<{ view: RingViewJson | undefined, seen: Record<PeerName, number> }> {
   let store: Store | undefined
   try {
     store = Store.open(dataDir, { readOnly: true })
     const rec = store.getSnapshot()
-    return rec?.snapshot === null || rec === undefined ? undefined : rec.snapshot as RingViewJson
+    let seen: Record<PeerName, number> = {}
+    try {
+      seen = store.getSeen()
+    } catch (err) {
+      log.warn(`could not read when peers were last seen: ${(err as Error).message}`)
+    }
+    return { view: rec?.snapshot === null || rec === undefined ? undefined : rec.snapshot as RingViewJson, seen }
   } catch (err) {
     if ((err as { code?: string }).code !== 'io') log.warn(`could not read the saved ring snapshot: ${(err as Error).message}`)
-    return undefined
+    return { view: undefined, seen: {} }
   } finally {
     // Closed before the worker opens the store read-write.
     await store?.close()

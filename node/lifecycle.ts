@@ -62,7 +62,10 @@ function rmpeerRefusal (ctx: RmpeerContext, p: ViewPeer): string | undefined {
     return `${label(p)} was last seen ${ago(ctx.now - seen)} ago, within two anti-entropy rounds: it may be alive; use --force to remove it anyway`
   }
   const d = ctx.view.openDisputes.find(x => x.claimants.includes(p.name) || x.atStake.includes(p.name))
-  if (d !== undefined) return `${label(p)} is in unresolved dispute ${d.id}: run \`weft resolve ${d.id}\` first, or use --force`
+  if (d !== undefined) {
+    const when = seen === undefined ? 'never seen by this peer' : `last seen ${ago(ctx.now - seen)} ago`
+    return `${label(p)} is in unresolved dispute ${d.id} (${when}): run \`weft resolve ${d.id}\` first, or use --force`
+  }
   return undefined
 }
 

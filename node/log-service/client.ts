@@ -117,6 +117,7 @@ export class LogClient {
   }
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> { return this.call('rememberPeers', addrs, source) }
   forgetPeers (addrs: string[]): Promise<void> { return this.call('forgetPeers', addrs) }
+  putSeen (seen: Record<PeerName, number>): Promise<void> { return this.call('putSeen', seen) }
 
   async close (): Promise<void> {
     try {

@@ -41,6 +41,15 @@ function topological (a: SignedEvent, b: SignedEvent): number {
   return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
 }
 
+/** Per author in a batch, the latest time it signed: evidence of when it was alive. */
+function latestByAuthor (batch: SignedEvent[]): Array<[PeerName, number]> {
+  const out = new Map<PeerName, number>()
+  for (const { event: e } of batch) {
+    if (e.kind !== 'genesis' && e.time > (out.get(e.author) ?? -1)) out.set(e.author, e.time)
+  }
+  return [...out]
+}
+
 export class LogService {
   private readonly init: LogServiceInit
   private readonly signer: Signer
@@ -364,7 +373,7 @@ export class LogService {
     }
     await this.persist(batch, [[peer, session.encode()]])
     if (joined) this.setState('ready')
-    this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false })
+    this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     this.confirmations.check(peer, message, doc, this.ring)
     const timings = { validateMs: validated - t0, mergeMs: performance.now() - validated }
     return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message), timings }
@@ -467,6 +476,11 @@ export class LogService {
     return this.serial(async () => {
       for (const addr of addrs) await this.store!.putKnownPeer({ addr, source })
     })
+  }
+
+  /** Saves when each peer was last seen (the daemon's liveness map), so a relaunch still knows. */
+  putSeen (seen: Record<PeerName, number>): Promise<void> {
+    return this.serial(async () => { await this.store!.putSeen(seen) })
   }
 
   forgetPeers (addrs: string[]): Promise<void> {

@@ -2,7 +2,12 @@ import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { RingViewJson } from '../ring-view.js'
 
 /** Sync protocol version: a different major is refused, a newer minor is fine. */
-export const SYNC_PROTOCOL = { major: 1, minor: 0 } as const
+export const SYNC_PROTOCOL = { major: 1, minor: 1 } as const
+
+/** Whether a peer's hello says it takes SEEN frames (added in sync protocol 1.1). */
+export function takesSeenFrames (hello: Hello): boolean {
+  return hello.protocol.major > 1 || (hello.protocol.major === 1 && hello.protocol.minor >= 1)
+}
 
 /** What a peer says first on /weft/sync/1.0.0 (DESIGN.md §3). */
 export interface Hello {
@@ -16,6 +21,8 @@ export interface Hello {
   disputes: Array<{ id: EventId, held: EventId[] }>
   /** Disputes the sender holds a resolve for. */
   resolved: EventId[]
+  /** How long ago (ms) the sender last saw each peer it knows (node/net/liveness.ts). */
+  seen?: Array<[PeerName, number]>
 }
 
 export type HelloVerdict =
@@ -76,7 +83,8 @@ export type LogNotice =
   | { type: 'view', view: RingViewJson, state: LogState }
   | { type: 'state', state: LogState }
   | { type: 'cloned', cloned: ClonedIdentity }
-  | { type: 'adopted', ids: EventId[], local: boolean }
+  /** `authors`: per author of a received event, the latest `time` it signed (evidence it was alive). */
+  | { type: 'adopted', ids: EventId[], local: boolean, authors?: Array<[PeerName, number]> }
   | { type: 'log', level: 'info' | 'warn' | 'error', component: string, message: string }
 
 /** The one line a cloned peer says wherever it refuses to act. */

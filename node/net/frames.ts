@@ -1,4 +1,5 @@
 import type { Hello } from '../log-service/types.js'
+import { MAX_SEEN_REPORT, type SeenReport } from './liveness.js'
 
 /**
  * Frames on /weft/sync/1.0.0: length-prefixed, first byte the type.
@@ -13,6 +14,8 @@ export const FRAME_SYNC = 2
 export const FRAME_BYE = 3
 /** A sync message too big for one frame: it follows on /weft/snapshot/1.0.0. */
 export const FRAME_SYNC_REF = 4
+/** Every anti-entropy round: how long ago the sender saw each peer (protocol 1.1 on). */
+export const FRAME_SEEN = 5
 
 /** HELLO and BYE are small; refuse anything bigger before parsing it. */
 const MAX_JSON_FRAME = 256 * 1024
@@ -27,6 +30,7 @@ export type Frame =
   /** `evidence`: event bytes proving the reason (the two events of an equivocation). */
   | { type: typeof FRAME_BYE, code: string, message: string, evidence: Uint8Array[] }
   | { type: typeof FRAME_SYNC_REF, ref: unknown }
+  | { type: typeof FRAME_SEEN, seen: SeenReport }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -59,6 +63,17 @@ function checkEvidence (x: unknown): Uint8Array[] {
     return new Uint8Array(Buffer.from(item, 'base64'))
   })
 }
+export function encodeSeen (seen: SeenReport): Uint8Array { return withType(FRAME_SEEN, encoder.encode(JSON.stringify({ seen }))) }
+
+/** A list of [peer name, age in ms]. */
+function checkSeen (x: unknown): SeenReport {
+  if (!Array.isArray(x) || x.length > MAX_SEEN_REPORT) throw new ProtocolError('bad seen list')
+  for (const e of x as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2 || !isStr(e[0]) || !Number.isSafeInteger(e[1]) || (e[1] as number) < 0) throw new ProtocolError('bad seen list')
+  }
+  return x as SeenReport
+}
+
 export function encodeSyncRef (ref: unknown): Uint8Array { return withType(FRAME_SYNC_REF, encoder.encode(JSON.stringify(ref))) }
 
 function parseJson (payload: Uint8Array, what: string): unknown {
@@ -89,6 +104,7 @@ function checkHello (x: unknown): Hello {
     if (!isObj(d) || !isStr(d.id) || !isStrList(d.held, 64)) bad('disputes')
   }
   if (!isStrList(x.resolved, 4096)) bad('resolved')
+  if (x.seen !== undefined) checkSeen(x.seen)
   return x as unknown as Hello
 }
 
@@ -105,6 +121,11 @@ export function decodeFrame (bytes: Uint8Array): Frame {
       return { type, code: x.code, message: x.message.slice(0, 2000), evidence: checkEvidence(x.evidence) }
     }
     case FRAME_SYNC_REF: return { type, ref: parseJson(payload, 'transfer reference') }
+    case FRAME_SEEN: {
+      const x = parseJson(payload, 'seen')
+      if (!isObj(x)) throw new ProtocolError('bad seen frame')
+      return { type, seen: checkSeen(x.seen) }
+    }
     default: throw new ProtocolError(`unknown frame type ${String(type)}`)
   }
 }

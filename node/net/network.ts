@@ -7,6 +7,7 @@ import type { Hello, ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
+import { Liveness } from './liveness.js'
 import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
 import type { FrameStream, Transport } from './transport.js'
 
@@ -48,6 +49,8 @@ export interface NetworkDeps {
   onCaughtUp: (peer: PeerName) => void
   onAdopted: (peer: PeerName, ids: EventId[]) => void
   onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
+  /** When each peer was last seen (kept by the daemon across relaunches); a fresh one by default. */
+  liveness?: Liveness
 }
 
 function withoutPeer (addr: string): string {
@@ -66,7 +69,8 @@ export class Network {
   private readonly targets = new Map<string, Target>()
   private readonly dropped = new Map<PeerName, Dropped>()
   private readonly blocked = new Set<PeerName>()
-  private readonly seen = new Map<PeerName, number>()
+  /** When each peer was last seen, directly or as others report (liveness.ts). */
+  readonly liveness: Liveness
   private readonly connectedSince = new Map<PeerName, number>()
   private readonly hellos = new Map<PeerName, Hello>()
   /** Sync-protocol bytes of finished sessions, per peer. */
@@ -82,6 +86,7 @@ export class Network {
     this.deps = deps
     this.transport = deps.transport
     this.log = deps.logger.forComponent('weft:net')
+    this.liveness = deps.liveness ?? new Liveness({ self: deps.self, now: () => deps.clock.now() })
   }
 
   async start (): Promise<void> {
@@ -144,6 +149,7 @@ export class Network {
     if (this.stopping) return
     this.roundTimer = this.deps.clock.setTimeout(() => {
       this.syncAll()
+      for (const session of this.sessions.values()) session.sendSeen()
       this.scheduleRound()
     }, this.deps.tuning.syncIntervalMs)
   }
@@ -208,7 +214,7 @@ export class Network {
   private onConnect (peer: PeerName): void {
     if (this.blocked.has(peer) || this.quiesced) { void this.transport.hangUp(peer).catch(() => {}); return }
     this.connectedSince.set(peer, this.deps.clock.now())
-    this.seen.set(peer, this.deps.clock.now())
+    this.liveness.note(peer, this.deps.clock.now())
     // One session per pair: the lower PeerId opens it. The higher opens one
     // itself if none came: the other side may already hold a connection under
     // that PeerId (a cloned identity) and so never see this one as new, which
@@ -227,7 +233,7 @@ export class Network {
 
   private onDisconnect (peer: PeerName): void {
     // It was alive up to now: "last seen" is when the connection ended.
-    if (this.connectedSince.has(peer)) this.seen.set(peer, this.deps.clock.now())
+    if (this.connectedSince.has(peer)) this.liveness.note(peer, this.deps.clock.now())
     this.connectedSince.delete(peer)
     for (const t of this.targets.values()) {
       if (t.peer === peer && t.state === 'connected') { t.state = 'idle'; t.nextAt = this.deps.clock.now() + 1000 }
@@ -256,9 +262,11 @@ export class Network {
       ...(this.deps.wantedRange !== undefined ? { wantedRange: this.deps.wantedRange } : {}),
       logger: this.deps.logger,
       tuning: this.deps.tuning,
-      onAdopted: (p, ids) => { this.seen.set(p, this.deps.clock.now()); this.deps.onAdopted(p, ids) },
-      onCaughtUp: p => { this.seen.set(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
-      onHello: (p, hello) => { this.seen.set(p, this.deps.clock.now()); this.hellos.set(p, hello) },
+      onAdopted: (p, ids) => { this.liveness.note(p, this.deps.clock.now()); this.deps.onAdopted(p, ids) },
+      onCaughtUp: p => { this.liveness.note(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
+      onHello: (p, hello) => { this.liveness.note(p, this.deps.clock.now()); this.hellos.set(p, hello) },
+      seenReport: () => this.liveness.report(this.transport.connectedPeers()),
+      onSeen: (_p, seen) => { this.liveness.noteAges(seen) },
       ...(this.deps.onReceived !== undefined ? { onReceived: this.deps.onReceived } : {}),
       chunks: this.chunks!,
       openSnapshotStream: async () => await this.transport.openStream(peer, SNAPSHOT_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit })
@@ -321,7 +329,7 @@ export class Network {
   connectedPeers (): PeerName[] { return this.transport.connectedPeers() }
 
   lastSeen (peer: PeerName): number | undefined {
-    return this.isConnected(peer) ? this.deps.clock.now() : this.seen.get(peer)
+    return this.isConnected(peer) ? this.deps.clock.now() : this.liveness.get(peer)
   }
 
   /** Sync-protocol bytes exchanged with a peer since launch (or with all peers). */

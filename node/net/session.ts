@@ -1,11 +1,12 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import type { Hello, ReceiveOutcome } from '../log-service/types.js'
+import { takesSeenFrames, type Hello, type ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
 import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
-import { decodeFrame, encodeBye, encodeHello, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SYNC_REF, ProtocolError } from './frames.js'
+import { decodeFrame, encodeBye, encodeHello, encodeSeen, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SEEN, FRAME_SYNC_REF, ProtocolError } from './frames.js'
+import type { SeenReport } from './liveness.js'
 
 /**
  * One sync session with one peer over /weft/sync/1.0.0 (DESIGN.md §3): both
@@ -31,6 +32,10 @@ export interface SessionDeps {
   onAdopted: (peer: PeerName, ids: EventId[]) => void
   onCaughtUp: (peer: PeerName) => void
   onHello: (peer: PeerName, hello: Hello) => void
+  /** What we tell the peer we have seen (in the hello, then in SEEN frames). */
+  seenReport: () => SeenReport
+  /** The peer's report of whom it has seen, and how long ago. */
+  onSeen: (peer: PeerName, seen: SeenReport) => void
   /** Every received sync message's outcome (metrics). */
   onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
   /** Chunked transfers for messages over the frame limit. */
@@ -88,13 +93,14 @@ export class SyncSession {
 
   private async exchange (): Promise<SessionEnd> {
     const { log, tuning } = this.deps
-    await this.write(encodeHello(await log.hello(this.deps.nickname())))
+    await this.write(encodeHello({ ...await log.hello(this.deps.nickname()), seen: this.deps.seenReport() }))
     const first = await this.read(tuning.helloTimeoutMs)
     if (first.type === FRAME_BYE) return await this.byeReceived(first)
     if (first.type !== FRAME_HELLO) throw new ProtocolError('the first frame is not a hello')
     if (first.hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${first.hello.peer.name}, but the connection is with ${this.peer}`)
     this.remote = first.hello
     this.deps.onHello(this.peer, first.hello)
+    if (first.hello.seen !== undefined) this.deps.onSeen(this.peer, first.hello.seen)
     const verdict = await log.helloVerdict(first.hello, this.deps.wantedRange)
     if (!verdict.ok) {
       await this.sayBye(verdict.code, verdict.message)
@@ -107,6 +113,7 @@ export class SyncSession {
       const frame = await this.read()
       if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
       if (frame.type === FRAME_HELLO) throw new ProtocolError('a second hello')
+      if (frame.type === FRAME_SEEN) { this.deps.onSeen(this.peer, frame.seen); continue }
       const message = frame.type === FRAME_SYNC_REF
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
         : frame.message
@@ -162,6 +169,12 @@ export class SyncSession {
     if (this.ended) return
     this.ended = true
     this.stream.abort(new Error(why))
+  }
+
+  /** Tells the peer whom we have seen (each anti-entropy round), if its protocol takes it. */
+  sendSeen (): void {
+    if (!this.started || this.ended || this.remote === undefined || !takesSeenFrames(this.remote)) return
+    this.write(encodeSeen(this.deps.seenReport())).catch(() => {})
   }
 
   /** Sends whatever Automerge says the peer still needs; coalesces overlapping calls. */

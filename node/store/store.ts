@@ -83,6 +83,16 @@ export class Store {
     await this.#write('putMeta', () => { this.#dbs.state.putSync('meta', value) })
   }
 
+  /** When each peer was last seen (ms), as the daemon last saved it (node/net/liveness.ts). */
+  getSeen (): Record<PeerName, number> {
+    return decodeJson<Record<PeerName, number>>(this.#read().state.get('seen'), 'seen') ?? {}
+  }
+
+  async putSeen (seen: Record<PeerName, number>): Promise<void> {
+    const value = encodeJson(seen, 'seen')
+    await this.#write('putSeen', () => { this.#dbs.state.putSync('seen', value) })
+  }
+
   // Automerge document chunks
 
   docChunks (): Uint8Array[] {
