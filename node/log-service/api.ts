@@ -9,7 +9,8 @@ export interface LogApi {
   hello: (nickname: string) => Promise<Hello>
   helloVerdict: (remote: Hello, wantedRange?: string) => Promise<HelloVerdict>
   generate: (peer: PeerName) => Promise<Uint8Array | null>
-  receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId) => Promise<ReceiveOutcome>
+  /** `expectCluster`: the cluster the peer's hello named; `wantedRange`: --range, checked against a genesis we would adopt. */
+  receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string) => Promise<ReceiveOutcome>
   endSession: (peer: PeerName) => Promise<void>
   /** Checks the event bytes a peer's BYE offered as evidence of an equivocation; an outcome when they prove one. */
   receiveEvidence: (peer: PeerName, evidence: Uint8Array[]) => Promise<ReceiveOutcome | undefined>

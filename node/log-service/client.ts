@@ -102,7 +102,7 @@ export class LogClient {
   hello (nickname: string): Promise<Hello> { return this.call('hello', nickname) }
   helloVerdict (remote: Hello, wantedRange?: string): Promise<HelloVerdict> { return this.call('helloVerdict', remote, wantedRange) }
   generate (peer: PeerName): Promise<Uint8Array | null> { return this.call('generate', peer) }
-  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> { return this.call('receive', peer, message, expectCluster) }
+  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string): Promise<ReceiveOutcome> { return this.call('receive', peer, message, expectCluster, wantedRange) }
   endSession (peer: PeerName): Promise<void> { return this.call('endSession', peer) }
   receiveEvidence (peer: PeerName, evidence: Uint8Array[]): Promise<ReceiveOutcome | undefined> { return this.call('receiveEvidence', peer, evidence) }
 

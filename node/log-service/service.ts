@@ -41,6 +41,23 @@ function topological (a: SignedEvent, b: SignedEvent): number {
   return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
 }
 
+/**
+ * Why a peer with no cluster yet must not join the one a batch carries: we
+ * join only the cluster the supplier's hello named (a hello that names none
+ * offers nothing to join), and only over the --range we were launched with (normalised by the CLI),
+ * judged by the genesis itself, not by what the hello claimed.
+ */
+function joinRefusal (peer: PeerName, batch: SignedEvent[], expectCluster: EventId | undefined, wantedRange: string | undefined): string | undefined {
+  if (expectCluster === undefined) return `peer ${peer} sent events, but its hello named no cluster to join`
+  const genesis = batch.find(e => e.id === expectCluster)
+  if (genesis === undefined || genesis.event.kind !== 'genesis') return `peer ${peer} sent events without the genesis of cluster ${expectCluster}`
+  const ranges = genesis.event.body.ranges.map(formatCidr)
+  if (wantedRange !== undefined && (ranges.length !== 1 || ranges[0] !== wantedRange)) {
+    return `peer ${peer} offers cluster ${expectCluster} over ${ranges.join(', ')}, but this peer was launched with --range ${wantedRange}`
+  }
+  return undefined
+}
+
 /** Per author in a batch, the latest time it signed: evidence of when it was alive. */
 function latestByAuthor (batch: SignedEvent[]): Array<[PeerName, number]> {
   const out = new Map<PeerName, number>()
@@ -310,11 +327,11 @@ export class LogService {
    * Receives a sync message from `peer`. `expectCluster` is the cluster id the
    * peer announced in its hello (used when we have none yet and are joining).
    */
-  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
-    return this.serial(() => this.receiveUnlocked(peer, message, expectCluster))
+  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string): Promise<ReceiveOutcome> {
+    return this.serial(() => this.receiveUnlocked(peer, message, expectCluster, wantedRange))
   }
 
-  private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId): Promise<ReceiveOutcome> {
+  private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string): Promise<ReceiveOutcome> {
     if (this.cloned !== undefined) return { kind: 'rejected', reason: 'identity-cloned', message: clonedMessage(this.self, this.cloned), conflicts: [] }
     const doc = this.doc!
     const session = this.sessions.get(peer, this.store)
@@ -338,11 +355,12 @@ export class LogService {
     let ring = this.ring
     let joined = false
     if (ring === undefined) {
-      const genesis = batch.find(e => e.event.kind === 'genesis')
-      if (genesis === undefined || (expectCluster !== undefined && genesis.id !== expectCluster)) {
+      const refusal = joinRefusal(peer, batch, expectCluster, wantedRange)
+      if (refusal !== undefined) {
         received.discard()
-        return { kind: 'rejected', reason: 'wrong-cluster', message: `peer ${peer} sent events without the genesis of cluster ${expectCluster ?? '?'}`, conflicts: [] }
+        return { kind: 'rejected', reason: 'wrong-cluster', message: refusal, conflicts: [] }
       }
+      const genesis = batch.find(e => e.event.kind === 'genesis')!
       ring = new OwnershipRing(genesis.id)
       joined = true
     }

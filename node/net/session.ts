@@ -117,7 +117,7 @@ export class SyncSession {
       const message = frame.type === FRAME_SYNC_REF
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
         : frame.message
-      const outcome = await log.receive(this.peer, message, this.expectCluster)
+      const outcome = await log.receive(this.peer, message, this.expectCluster, this.deps.wantedRange)
       this.deps.onReceived?.(this.peer, outcome)
       if (outcome.kind === 'rejected') return await this.reject(outcome)
       if (outcome.kind === 'adopted') this.deps.onAdopted(this.peer, outcome.ids)

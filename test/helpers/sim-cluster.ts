@@ -221,7 +221,7 @@ export class SimCluster {
       hello: async nick => log.hello(nick),
       helloVerdict: async (remote, wanted) => log.helloVerdict(remote, wanted),
       generate: async peer => await log.generate(peer),
-      receive: async (peer, message, expect) => await log.receive(peer, message, expect),
+      receive: async (peer, message, expect, range) => await log.receive(peer, message, expect, range),
       endSession: async peer => { await log.endSession(peer) },
       receiveEvidence: async (peer, evidence) => await log.receiveEvidence(peer, evidence)
     }
