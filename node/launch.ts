@@ -81,15 +81,13 @@ export async function launchInBackground (opts: BackgroundLaunchOptions): Promis
 }
 
 /**
- * One self-contained first line (the child's own `weft: …` error, else its last
- * ERROR line), then the other lines it logged, indented, for context.
+ * One line (the contract for every error): the child's own `weft: …` error,
+ * else its last ERROR line. The rest of what it logged stays in the log file.
  */
 function exitError (how: string, tail: string[], logPath: string): LaunchError {
   const cause = [...tail].reverse().find(l => l.startsWith('weft: ')) ??
     [...tail].reverse().find(l => /\b(ERROR|FATAL)\b/.test(l)) ?? tail.at(-1)
-  const head = `the peer exited during launch (${how})` + (cause !== undefined ? `: ${cause.replace(/^weft: /, '')}` : `; see ${logPath}`)
-  const context = tail.filter(l => l !== cause)
-  return new LaunchError(context.length > 0 ? `${head}\n${context.map(l => `  ${l}`).join('\n')}` : head)
+  return new LaunchError(`the peer exited during launch (${how})` + (cause !== undefined ? `: ${cause.replace(/^weft: /, '')}` : `; see ${logPath}`))
 }
 
 /** The last lines the child wrote to the log (from `from`, so older runs do not show). */

@@ -51,7 +51,6 @@ export function registerLaunch (program: Command, io: CliIo): void {
     try {
       status = await launchInBackground({ dataDir, args: launchArgs(config) })
     } catch (err) {
-      // Its first line is the error; the indented lines after it are the log's context.
       if (err instanceof LaunchError) throw new CliError(err.message)
       throw err
     }

@@ -27,6 +27,15 @@ function withoutPeer (addr: string): string {
   return i < 0 ? addr : addr.slice(0, i)
 }
 
+/**
+ * libp2p says a port is taken in a paragraph about its transport manager's
+ * fault tolerance; say it the way a user needs it, in one line.
+ */
+function listenFailure (err: Error): Error {
+  const m = /(\/ip[46]\/\S+?): (?:Error: )?listen (E[A-Z]+):? ([a-z ]+)/.exec(err.message ?? '')
+  return m === null ? err : new Error(`cannot listen on ${m[1]}: ${m[3]!.trim()} (${m[2]})`)
+}
+
 class Libp2pFrameStream implements FrameStream {
   readonly peer: PeerName
   private readonly stream: Stream
@@ -78,28 +87,32 @@ export class Libp2pTransport implements Transport {
 
   async start (): Promise<void> {
     const isBlocked = (p: PeerId): boolean => this.blocked.has(p.toString())
-    this.node = await createLibp2p({
-      privateKey: this.init.privateKey,
-      addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() },
-      connectionGater: {
-        denyDialPeer: isBlocked,
-        denyInboundEncryptedConnection: isBlocked,
-        denyOutboundEncryptedConnection: isBlocked
-      },
-      connectionManager: {
-        maxConnections: this.init.maxConnections,
-        // Local clusters re-dial from one address often; the default of 5 per
-        // second per host resets them (stack spike §3).
-        inboundConnectionThreshold: 1000,
-        dialTimeout: 5_000,
-        addressDialTimeout: 3_000,
-        inboundUpgradeTimeout: 5_000
-      }
-    })
+    try {
+      this.node = await createLibp2p({
+        privateKey: this.init.privateKey,
+        addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
+        transports: [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        services: { identify: identify(), ping: ping() },
+        connectionGater: {
+          denyDialPeer: isBlocked,
+          denyInboundEncryptedConnection: isBlocked,
+          denyOutboundEncryptedConnection: isBlocked
+        },
+        connectionManager: {
+          maxConnections: this.init.maxConnections,
+          // Local clusters re-dial from one address often; the default of 5 per
+          // second per host resets them (stack spike §3).
+          inboundConnectionThreshold: 1000,
+          dialTimeout: 5_000,
+          addressDialTimeout: 3_000,
+          inboundUpgradeTimeout: 5_000
+        }
+      })
+    } catch (err) {
+      throw listenFailure(err as Error)
+    }
     this.node.addEventListener('peer:connect', evt => { for (const f of this.connectFns) f(evt.detail.toString()) })
     this.node.addEventListener('peer:disconnect', evt => { for (const f of this.disconnectFns) f(evt.detail.toString()) })
   }

@@ -7,6 +7,7 @@ import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isProcessAlive } from '../../node/data-dir.js'
@@ -68,10 +69,27 @@ describe('background launch (fake daemon)', () => {
     const r = await runWeft(['launch', '--listen', '127.0.0.1:1', '--data-dir', dir], { ...env, WEFT_FAKE_FAIL: '1' })
     assert.equal(r.code, 1)
     assert.equal(r.stdout, '')
-    const [first] = r.stderr.split('\n')
-    assert.equal(first, 'weft: the peer exited during launch (exit code 1): fake daemon failed to start on purpose')
+    // One line: what else the daemon logged stays in the log file.
+    assert.equal(r.stderr, 'weft: the peer exited during launch (exit code 1): fake daemon failed to start on purpose\n')
     assert.match(readFileSync(join(dir, 'weft.log'), 'utf8'), /fake daemon failed to start on purpose/)
     assert.equal(existsSync(join(dir, 'weft.pid')), false, 'the lock is released')
+  })
+
+  test('a real daemon whose port is taken: one line naming the address, the rest in the log', async () => {
+    const holder = createServer()
+    await new Promise<void>(resolve => { holder.listen(0, '127.0.0.1', resolve) })
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const dir = tempDataDir()
+      const r = await runWeft(['launch', '--listen', `127.0.0.1:${port}`, '--data-dir', dir])
+      assert.equal(r.code, 1)
+      assert.equal(r.stdout, '')
+      assert.equal(r.stderr, `weft: the peer exited during launch (exit code 1): cannot listen on /ip4/127.0.0.1/tcp/${port}: address already in use (EADDRINUSE)\n`)
+      assert.match(readFileSync(join(dir, 'weft.log'), 'utf8'), /INFO/)
+      assert.equal(existsSync(join(dir, 'weft.pid')), false, 'the lock is released')
+    } finally {
+      holder.close()
+    }
   })
 
   test('a data dir too long for a unix socket falls back, and clients follow', async () => {
