@@ -134,7 +134,8 @@ export class Daemon implements DaemonApi {
       privateKey,
       listen: this.config.listen,
       announce: this.config.advertise,
-      maxConnections: this.tuning.maxConnections * 2
+      // The cap is the design's (DESIGN.md §3: 16), inbound and outbound together.
+      maxConnections: this.tuning.maxConnections
     }, this.self)
     this.network = new Network({
       transport,

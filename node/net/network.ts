@@ -176,12 +176,15 @@ export class Network {
     if (this.quiesced) return
     const now = this.deps.clock.now()
     const open = new Set(this.transport.connectedPeers())
+    // Dials in flight count against the cap: each may become a connection.
+    let dialing = [...this.targets.values()].filter(t => t.state === 'dialing').length
     for (const t of this.targets.values()) {
       if (t.state === 'dialing') continue
       if (t.peer !== undefined && open.has(t.peer)) { t.state = 'connected'; continue }
       if (t.peer !== undefined && this.blocked.has(t.peer)) continue
       if (t.nextAt > now) continue
-      if (open.size >= this.deps.tuning.maxConnections) break
+      if (open.size + dialing >= this.deps.tuning.maxConnections) break
+      dialing++
       void this.dial(t)
     }
   }
