@@ -65,6 +65,23 @@ describe('commands against a running (fake) daemon', () => {
     assert.deepEqual(fake.calls.at(-1), { method: 'forget', args: [['/ip6/::1/tcp/7000']] })
   })
 
+  test('connect, forget, wait-ready and stop take --json', async () => {
+    const c = await weft('connect', 'host2', '--json', '--data-dir', dir)
+    assert.deepEqual([c.code, JSON.parse(c.out), c.err], [0, { dialling: ['/dns4/host2/tcp/6783'] }, ''])
+    const f = await weft('forget', 'host2', '--json', '--data-dir', dir)
+    assert.deepEqual([f.code, JSON.parse(f.out), f.err], [0, { forgotten: ['/dns4/host2/tcp/6783'] }, ''])
+    fake.ready = true
+    const w = await weft('wait-ready', '--json', '--data-dir', dir)
+    assert.deepEqual([w.code, JSON.parse(w.out), w.err], [0, { ready: true }, ''])
+    fake.ready = false
+    const late = await weft('wait-ready', '--json', '--timeout', '0.2', '--data-dir', dir)
+    assert.deepEqual([late.code, JSON.parse(late.out), late.err], [1, { ready: false, reason: 'waiting for a cluster' }, 'weft: not ready after 0.2s: waiting for a cluster\n'])
+    fake.ready = true
+    writeFileSync(join(dir, 'weft.pid'), '999999999\n') // a dead pid: stopped at once
+    const st = await weft('stop', '--json', '--data-dir', dir)
+    assert.deepEqual([st.code, JSON.parse(st.out), st.err], [0, { stopped: true, dataDir: dir, pid: 999999999 }, ''])
+  })
+
   test('a daemon error is one line, exit 1', async () => {
     fake.failWith = new Error('cannot dial yourself')
     try {
