@@ -1,0 +1,122 @@
+import type { PeerName } from '../../crdt/events/index.js'
+import { comparePeerNames } from '../../crdt/events/peer-id.js'
+
+/**
+ * Single-decree Paxos (Lamport, "Paxos made simple"): the pure steps, with
+ * no I/O, clock or randomness, so that the daemon and the fuzz test run the
+ * same code. The bootstrap (DESIGN.md §3.1) agrees on a seed set with it;
+ * takeovers approved by a quorum (§3.2) will reuse it.
+ *
+ * Safety rests on two things the callers must keep: an acceptor's state is
+ * durable before its reply leaves (a restarted acceptor never forgets a
+ * promise), and any two quorums intersect (quorum = ⌊N/2⌋ + 1 of N voters).
+ */
+
+/** A proposal number: rounds first, then the proposer's name, so two proposers never share one. */
+export interface Ballot {
+  round: number
+  proposer: PeerName
+}
+
+export function compareBallots (a: Ballot, b: Ballot): number {
+  return a.round !== b.round ? a.round - b.round : comparePeerNames(a.proposer, b.proposer)
+}
+
+export interface Accepted<V> { ballot: Ballot, value: V }
+
+/** What an acceptor remembers, durably. */
+export interface AcceptorState<V> {
+  promised?: Ballot
+  accepted?: Accepted<V>
+}
+
+export type PaxosRequest<V> =
+  | { op: 'prepare', ballot: Ballot }
+  | { op: 'accept', ballot: Ballot, value: V }
+
+export type PaxosReply<V> =
+  | { ok: true, accepted?: Accepted<V> }
+  /** Refused: the acceptor promised a higher ballot (the proposer retries above its round). */
+  | { ok: false, promised: Ballot }
+
+/** Quorum of N voters: any two such sets share a voter. */
+export function quorumOf (n: number): number {
+  return Math.floor(n / 2) + 1
+}
+
+/**
+ * One acceptor step. `changed` says whether the new state must be made
+ * durable before the reply is sent (it must, whenever it changed).
+ */
+export function acceptorStep<V> (state: AcceptorState<V>, req: PaxosRequest<V>): { state: AcceptorState<V>, reply: PaxosReply<V>, changed: boolean } {
+  const promised = state.promised
+  if (req.op === 'prepare') {
+    if (promised !== undefined && compareBallots(req.ballot, promised) <= 0) {
+      // The same ballot again (a duplicated or retried message) gets the same answer.
+      if (compareBallots(req.ballot, promised) === 0) return { state, reply: { ok: true, ...(state.accepted !== undefined ? { accepted: state.accepted } : {}) }, changed: false }
+      return { state, reply: { ok: false, promised }, changed: false }
+    }
+    const next: AcceptorState<V> = { ...state, promised: req.ballot }
+    return { state: next, reply: { ok: true, ...(state.accepted !== undefined ? { accepted: state.accepted } : {}) }, changed: true }
+  }
+  if (promised !== undefined && compareBallots(req.ballot, promised) < 0) return { state, reply: { ok: false, promised }, changed: false }
+  // A repeat of what we already accepted (a proposer sends one value per ballot) changes nothing.
+  const same = state.accepted !== undefined && compareBallots(state.accepted.ballot, req.ballot) === 0 &&
+    promised !== undefined && compareBallots(promised, req.ballot) === 0
+  if (same) return { state, reply: { ok: true }, changed: false }
+  return { state: { promised: req.ballot, accepted: { ballot: req.ballot, value: req.value } }, reply: { ok: true }, changed: true }
+}
+
+/**
+ * Asks every voter and settles as soon as `need` answered yes, or when
+ * every answer is in (failures count as no). Slow or dead voters never
+ * hold up a round that already has its quorum.
+ */
+export async function gather<R> (voters: readonly PeerName[], ask: (voter: PeerName) => Promise<R>, isYes: (r: R) => boolean, need: number): Promise<{ yes: R[], no: R[] }> {
+  return await new Promise(resolve => {
+    const yes: R[] = []
+    const no: R[] = []
+    let pending = voters.length
+    let done = false
+    const finish = (): void => { if (!done) { done = true; resolve({ yes, no }) } }
+    if (pending === 0 || need <= 0) { finish(); return }
+    for (const v of voters) {
+      ask(v).then(r => { (isYes(r) ? yes : no).push(r) }, () => {}).finally(() => {
+        pending--
+        if (yes.length >= need || pending === 0) finish()
+      })
+    }
+  })
+}
+
+export type RoundOutcome<V> =
+  | { chosen: V, ballot: Ballot }
+  /** No quorum this round: `above` is the highest round an acceptor had promised (retry above it). */
+  | { failed: 'prepare' | 'accept', above: number }
+
+/**
+ * One proposer round at `round`: phase 1 (prepare) to a quorum, then phase 2
+ * (accept) with the value of the highest ballot any of them accepted, else
+ * our own `candidate`. Returns the chosen value once a quorum accepted it.
+ */
+export async function proposeRound<V> (opts: {
+  self: PeerName
+  voters: readonly PeerName[]
+  quorum: number
+  round: number
+  candidate: V
+  ask: (voter: PeerName, req: PaxosRequest<V>) => Promise<PaxosReply<V>>
+}): Promise<RoundOutcome<V>> {
+  const ballot: Ballot = { round: opts.round, proposer: opts.self }
+  const above = (replies: Array<PaxosReply<V>>): number => Math.max(opts.round, ...replies.map(r => r.ok ? 0 : r.promised.round))
+  const p1 = await gather(opts.voters, v => opts.ask(v, { op: 'prepare', ballot }), r => r.ok, opts.quorum)
+  if (p1.yes.length < opts.quorum) return { failed: 'prepare', above: above(p1.no) }
+  let best: Accepted<V> | undefined
+  for (const r of p1.yes) {
+    if (r.ok && r.accepted !== undefined && (best === undefined || compareBallots(r.accepted.ballot, best.ballot) > 0)) best = r.accepted
+  }
+  const value = best !== undefined ? best.value : opts.candidate
+  const p2 = await gather(opts.voters, v => opts.ask(v, { op: 'accept', ballot, value }), r => r.ok, opts.quorum)
+  if (p2.yes.length < opts.quorum) return { failed: 'accept', above: above(p2.no) }
+  return { chosen: value, ballot }
+}
