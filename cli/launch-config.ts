@@ -4,7 +4,8 @@
  */
 import { hostname } from 'node:os'
 import { formatCidr, NetaddrError, parseCidr } from '../packages/netaddr/index.js'
-import { DEFAULT_LISTEN, DEFAULT_TUNING, type DaemonConfig, type Tuning } from '../node/config.js'
+import { DEFAULT_LISTEN, DEFAULT_TUNING, type DaemonConfig, type InitMode, type Tuning } from '../node/config.js'
+import { comparePeerNames, isPeerName } from '../crdt/events/peer-id.js'
 import { dataDirPaths } from '../node/data-dir.js'
 import { parseLogLevel, type LogLevel } from '../node/logger.js'
 import { UsageError } from './errors.js'
@@ -19,6 +20,7 @@ export interface LaunchOptions {
   logLevel?: string
   foreground?: boolean
   json?: boolean
+  init?: string
 }
 
 export { DEFAULT_LISTEN } from '../node/config.js'
@@ -36,6 +38,7 @@ export function buildLaunchConfig (peers: string[], opts: LaunchOptions, dataDir
     advertise: (opts.advertise ?? []).map(advertiseToMultiaddr),
     nickname,
     peers: peers.map(p => peerToMultiaddr(p)),
+    init: parseInit(opts.init, peers.length),
     logLevel: parseLogLevel(opts.logLevel),
     testHooks,
     logToStderr: env.WEFT_DAEMONIZED !== '1',
@@ -43,6 +46,45 @@ export function buildLaunchConfig (peers: string[], opts: LaunchOptions, dataDir
   }
   if (opts.range !== undefined) config.range = parseRange(opts.range)
   return config
+}
+
+/**
+ * `--init`, or its default: consensus among the PEERs and this peer when
+ * PEERs are given, else founding a cluster alone (CLI.md).
+ */
+export function parseInit (text: string | undefined, peerCount: number): InitMode {
+  if (text === undefined) return peerCount > 0 ? { mode: 'consensus', n: peerCount + 1 } : { mode: 'founder' }
+  const [mode, param] = text.includes('=') ? [text.slice(0, text.indexOf('=')), text.slice(text.indexOf('=') + 1)] : [text, undefined]
+  switch (mode) {
+    case 'consensus': {
+      if (param === undefined) return { mode: 'consensus', n: peerCount + 1 }
+      const n = Number(param)
+      if (!/^\d+$/.test(param) || !Number.isSafeInteger(n) || n < 1 || n > 1000) throw new UsageError(`invalid --init consensus=${param}: N is the number of peers that bootstrap together, 1 to 1000`)
+      return { mode: 'consensus', n }
+    }
+    case 'seed': {
+      const seeds = (param ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+      if (seeds.length === 0) throw new UsageError('invalid --init seed: list the seeds\' peer names (from `weft id`), comma-separated')
+      const bad = seeds.find(s => !isPeerName(s))
+      if (bad !== undefined) throw new UsageError(`invalid --init seed: "${bad}" is not a peer name (run \`weft id\` on each seed to print its name)`)
+      return { mode: 'seed', seeds: [...new Set(seeds)].sort(comparePeerNames) }
+    }
+    case 'observer':
+      if (param !== undefined) throw new UsageError('invalid --init observer: it takes no value')
+      return { mode: 'observer' }
+    default:
+      throw new UsageError(`invalid --init "${text}": expected consensus[=N], seed=PEERID,... or observer`)
+  }
+}
+
+/** The `--init` argument that parses back to `init`. */
+function initArg (init: InitMode): string {
+  switch (init.mode) {
+    case 'founder': return ''
+    case 'consensus': return `consensus=${init.n}`
+    case 'seed': return `seed=${init.seeds.join(',')}`
+    case 'observer': return 'observer'
+  }
 }
 
 function parseRange (text: string): string {
@@ -82,6 +124,7 @@ export function launchArgs (config: DaemonConfig): string[] {
     ...config.advertise.flatMap(a => ['--advertise', a]),
     `--nickname=${config.nickname}`,
     ...(config.range !== undefined ? ['--range', config.range] : []),
+    ...(config.init.mode !== 'founder' ? ['--init', initArg(config.init)] : []),
     '--log-level', level,
     '--', ...config.peers
   ]

@@ -15,6 +15,8 @@ export interface DaemonConfig {
   range?: string
   /** PEER arguments as multiaddrs (with or without /p2p/ID). */
   peers: string[]
+  /** How a peer with no cluster gets one (`--init`, DESIGN.md §3.1). */
+  init: InitMode
   logLevel: 'debug' | 'info' | 'warn' | 'error'
   /** WEFT_TEST_HOOKS=1: enables /test/* control routes. */
   testHooks: boolean
@@ -23,6 +25,17 @@ export interface DaemonConfig {
   /** Limits and timings; defaults in DEFAULT_TUNING. */
   tuning: Partial<Tuning>
 }
+
+/**
+ * `--init`: founder (no PEER: found a cluster alone); consensus=N (agree on
+ * the seeds with the other N - 1); seed (the named peers are the seeds);
+ * observer (never a seed, never votes: wait for a cluster).
+ */
+export type InitMode =
+  | { mode: 'founder' }
+  | { mode: 'consensus', n: number }
+  | { mode: 'seed', seeds: string[] }
+  | { mode: 'observer' }
 
 export interface Tuning {
   /** Largest frame on /weft/sync (bytes); bigger sync messages go in chunks. */
@@ -37,6 +50,8 @@ export interface Tuning {
   backoffMaxMs: number
   /** Hello must arrive within this (ms). */
   helloTimeoutMs: number
+  /** Consensus bootstrap: wait this long (ms) for the peers launched together to meet before proposing. */
+  consensusDelayMs: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -47,7 +62,8 @@ export const DEFAULT_TUNING: Tuning = {
   backoffBaseMs: 2_000,
   backoffFactor: 1.5,
   backoffMaxMs: 6 * 60_000,
-  helloTimeoutMs: 10_000
+  helloTimeoutMs: 10_000,
+  consensusDelayMs: 2_000
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

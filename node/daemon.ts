@@ -13,6 +13,7 @@ import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identit
 import { LogClient } from './log-service/client.js'
 import { clonedMessage } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
+import { Bootstrap } from './bootstrap.js'
 import { Liveness } from './net/liveness.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
@@ -56,6 +57,8 @@ export class Daemon implements DaemonApi {
   private stopped: Promise<void>
   private resolveStopped!: () => void
   private stopping = false
+  /** How this peer gets a cluster while it has none (founder, seeds, consensus, observer). */
+  private bootstrap: Bootstrap | undefined
   /** When each peer was last seen: loaded from the store, handed to the network, saved every round. */
   private readonly liveness: Liveness
 
@@ -106,7 +109,11 @@ export class Daemon implements DaemonApi {
       }
       if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged(); this.reportLoss() }
       if (n.type === 'cloned') this.network?.quiesce()
-      if (n.type === 'view' || n.type === 'state') snapshotShown()
+      if (n.type === 'view' || n.type === 'state') {
+        snapshotShown()
+        // Joined a cluster by sync (or founded one): the bootstrap is over.
+        if (n.state === 'ready') this.bootstrap?.clusterKnown()
+      }
       this.wakeReady()
     })
     // The persisted snapshot first (read-only, a few ms), while the worker
@@ -151,7 +158,8 @@ export class Daemon implements DaemonApi {
       onCaughtUp: () => { this.caughtUp = true; this.wakeReady() },
       onAdopted: peer => { this.network?.syncAll(peer) },
       onReceived: (peer, outcome) => { this.metricsRegistry.received(peer, outcome) },
-      liveness: this.liveness
+      liveness: this.liveness,
+      helloInit: () => this.bootstrap?.helloInit()
     })
     await this.network.start()
     if (this.stopping) { await this.network.stop(); return }
@@ -173,9 +181,20 @@ export class Daemon implements DaemonApi {
     const known = await this.log.knownPeers()
     this.network.addTargets(this.config.peers, 'launch')
     for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
-    if (this.log.state === 'waiting-for-cluster' && this.config.peers.length === 0 && known.length === 0) {
-      await this.log.found(this.config.range ?? DEFAULT_RANGE)
-    }
+    this.bootstrap = new Bootstrap({
+      self: this.self,
+      init: this.config.init,
+      range: this.config.range ?? DEFAULT_RANGE,
+      tuning: this.tuning,
+      log: this.log,
+      network: this.network,
+      transport,
+      clock: systemClock,
+      random: Math.random,
+      logger: this.logger,
+      hasPeersToAsk: this.config.peers.length > 0 || known.length > 0
+    })
+    await this.bootstrap.start()
     await this.writeJoin()
     if (this.log.latestView !== undefined) this.onView(this.log.latestView)
     systemClock.setTimeout(() => {
@@ -276,7 +295,7 @@ export class Daemon implements DaemonApi {
   /** Ready = log loaded and in a cluster, and one sync completed (or nobody reachable within the grace time). */
   readiness (): { ready: true } | { ready: false, reason: string } {
     if (this.log.state === 'loading') return { ready: false, reason: 'the log is still loading' }
-    if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: 'waiting for a cluster: no peer has answered yet' }
+    if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: this.bootstrap?.waiting().reason ?? 'waiting for a cluster: no peer has answered yet' }
     if (this.log.cloned !== undefined) return { ready: false, reason: clonedMessage(this.self, this.log.cloned) }
     if (this.caughtUp || this.network?.hasTargets !== true) return { ready: true }
     // The grace period is for peers nobody can reach; with a peer connected
@@ -294,6 +313,8 @@ export class Daemon implements DaemonApi {
   }
 
   waitReady (timeoutMs: number): Promise<{ ready: true } | { ready: false, reason: string }> {
+    // The first alloc (or wait-ready) starts the election without waiting for its delay.
+    this.bootstrap?.kick()
     const now = this.readiness()
     // A cloned identity never becomes ready: say so at once.
     if (now.ready || this.log.cloned !== undefined) return Promise.resolve(now)
@@ -317,6 +338,7 @@ export class Daemon implements DaemonApi {
       logState: this.log.state,
       ...(this.log.cloned !== undefined ? { cloned: this.log.cloned } : {}),
       readiness: this.readiness(),
+      ...(this.log.state === 'waiting-for-cluster' && this.bootstrap !== undefined ? { waiting: this.bootstrap.waiting() } : {}),
       network: this.network,
       startedAt: this.startedAt,
       now: systemClock.now(),

@@ -17,6 +17,8 @@ export interface StatusInput {
   now: number
   allocated?: number
   lost?: Array<{ id: string, address: string, subnet: string }>
+  /** While there is no cluster: why (awaiting consensus, an observer waiting, …). */
+  waiting?: { state: 'awaiting-consensus' | 'waiting-for-cluster', reason: string }
 }
 
 /** Address counts: JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
@@ -27,7 +29,7 @@ export function count (n: bigint, family: 4 | 6): number | string {
 function ipamState (input: StatusInput): { state: IpamState, reason?: string } {
   const { view, self } = input
   if (input.logState === 'loading') return { state: 'loading', reason: 'the log is loading; figures are from the last saved snapshot' }
-  if (input.logState === 'waiting-for-cluster' || view === undefined) return { state: 'waiting-for-cluster', reason: 'no cluster yet: waiting for a peer to answer' }
+  if (input.logState === 'waiting-for-cluster' || view === undefined) return input.waiting ?? { state: 'waiting-for-cluster', reason: 'no cluster yet: waiting for a peer to answer' }
   if (input.cloned !== undefined) return { state: 'identity-cloned', reason: clonedMessage(self, input.cloned) }
   const me = view.peer(self)
   if (me?.removed !== undefined) {

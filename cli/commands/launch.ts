@@ -25,6 +25,7 @@ export function registerLaunch (program: Command, io: CliIo): void {
     .addOption(new Option('--advertise <addr>', 'address other peers dial, repeatable').argParser(collect).default([], 'the listen addresses'))
     .option('--nickname <name>', 'a name for humans (default: the hostname)')
     .option('--range <cidr>', 'the address range (default 10.32.0.0/12; must match the cluster\'s)')
+    .option('--init <mode>', 'with no cluster yet: consensus[=N] (default with PEERs; N = PEERs + 1), seed=PEERID,... or observer')
     .option('--foreground', 'stay attached; stop with Ctrl-C')
     .addOption(new Option('--log-level <level>', 'log detail').choices(['debug', 'info', 'warn', 'error']).default('info'))
   addDataDirOption(cmd)

@@ -9,9 +9,11 @@ import { acceptorStep, proposeRound, quorumOf, type AcceptorState, type PaxosRep
  * naming the others, with no cluster yet, agree on one seed set by
  * single-decree Paxos; each then computes the same genesis from it. Each
  * peer is an acceptor (its promises durable before it answers) and, after
- * a short delay or at the first `alloc`, a proposer whose candidate is the
- * set of voters it can reach: itself and every connected peer that waits for
- * the same group. It proposes only once a quorum of the N voters is reachable.
+ * a short delay, a proposer whose candidate is the set of voters it can
+ * reach: itself and every connected peer that waits for the same group. It
+ * proposes at once when all N are reachable, else after the delay once a
+ * quorum is (so peers launched together all become seeds, and a group with
+ * some hosts down still bootstraps).
  */
 
 /** What the voters agree on: the genesis seeds, sorted by PeerId bytes. */
@@ -73,6 +75,7 @@ export class Election {
   private running = false
   private timer: unknown
   private started = false
+  private startedAt = 0
   private done = false
   private stopped = false
   readonly quorum: number
@@ -86,18 +89,19 @@ export class Election {
 
   get finished (): boolean { return this.done || this.stopped }
 
-  /** Proposes after the delay; `kick()` proposes at once. */
+  /** Starts watching for voters: proposes once all N are reachable, or after the delay with a quorum. */
   start (): void {
     if (this.started || this.finished) return
     this.started = true
-    this.schedule(this.deps.delayMs ?? 2000)
+    this.startedAt = this.deps.clock.now()
+    this.schedule(0)
   }
 
-  /** Proposes now (the first `alloc` does not wait for the delay). */
+  /** Someone is waiting (an `alloc`, an observer): make sure the election runs, and look at once. */
   kick (): void {
     if (this.finished) return
-    this.started = true
-    if (!this.running) this.schedule(0)
+    if (!this.started) { this.start(); return }
+    if (!this.running && this.attempt === 0) this.schedule(0)
   }
 
   /** A cluster exists (joined or founded): the election is over for this peer. */
@@ -126,9 +130,10 @@ export class Election {
     this.running = true
     try {
       const voters = this.reachable()
-      if (voters.length < this.quorum) {
-        // Not enough voters yet: look again soon (status says who is missing).
-        this.schedule(1000)
+      const waited = this.deps.clock.now() - this.startedAt >= (this.deps.delayMs ?? 2000)
+      if (voters.length < this.deps.group.n && !(waited && voters.length >= this.quorum)) {
+        // Not everyone yet: look again soon (status says who is missing).
+        this.schedule(voters.length >= this.quorum ? 100 : 250)
         return
       }
       this.round++

@@ -91,7 +91,7 @@ export class LogClient {
   }
 
   open (): Promise<void> { return this.call('open') }
-  found (range: string): Promise<EventId> { return this.call('found', range) }
+  found (range: string, seeds?: PeerName[]): Promise<EventId> { return this.call('found', range, seeds) }
   ensureJoin (nickname: string, addrs: string[]): Promise<EventId | undefined> { return this.call('ensureJoin', nickname, addrs) }
   append<K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, opts: { allowVoid?: boolean } = {}): Promise<AppendResult> {
     return this.call('append', kind, body, opts)
@@ -118,6 +118,8 @@ export class LogClient {
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> { return this.call('rememberPeers', addrs, source) }
   forgetPeers (addrs: string[]): Promise<void> { return this.call('forgetPeers', addrs) }
   putSeen (seen: Record<PeerName, number>): Promise<void> { return this.call('putSeen', seen) }
+  getAcceptor (instance: string): Promise<unknown> { return this.call('getAcceptor', instance) }
+  putAcceptor (instance: string, state: unknown): Promise<void> { return this.call('putAcceptor', instance, state) }
 
   async close (): Promise<void> {
     try {

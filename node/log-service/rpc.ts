@@ -12,6 +12,6 @@ export type RpcResponse =
 
 /** Methods of LogService callable from the daemon. */
 export const LOG_METHODS = [
-  'open', 'found', 'ensureJoin', 'append', 'appendFuture', 'hello', 'helloVerdict', 'generate', 'receive', 'receiveEvidence', 'endSession', 'close', 'knownPeers', 'rememberPeers', 'forgetPeers', 'putSeen', 'appendJoins', 'awaitConfirmation', 'takeover', 'leave', 'conflictRivals', 'describeEvents'
+  'open', 'found', 'ensureJoin', 'append', 'appendFuture', 'hello', 'helloVerdict', 'generate', 'receive', 'receiveEvidence', 'endSession', 'close', 'knownPeers', 'rememberPeers', 'forgetPeers', 'putSeen', 'getAcceptor', 'putAcceptor', 'appendJoins', 'awaitConfirmation', 'takeover', 'leave', 'conflictRivals', 'describeEvents'
 ] as const
 export type LogMethod = typeof LOG_METHODS[number]

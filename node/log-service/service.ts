@@ -1,5 +1,6 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
 import { CausalError, compareTopological } from '../../crdt/causal/index.js'
+import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
   createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
@@ -167,11 +168,15 @@ export class LogService {
     })
   }
 
-  /** Founds a cluster with this peer as its only seed (a new peer launched with no PEER). */
-  found (range: string): Promise<EventId> {
+  /**
+   * Founds a cluster over `range`: with this peer as its only seed (a new
+   * peer launched with no PEER), or with the seeds a bootstrap agreed on or
+   * `--init seed=` named; every seed computes the same genesis.
+   */
+  found (range: string, seeds: PeerName[] = [this.self]): Promise<EventId> {
     return this.serial(async () => {
       if (this.ring !== undefined) throw new Error('this peer already belongs to a cluster')
-      const genesis = createGenesis({ ranges: [parseCidr(range)], seeds: [this.self] })
+      const genesis = createGenesis({ ranges: [parseCidr(range)], seeds: [...new Set(seeds)].sort(comparePeerNames) })
       this.doc!.addGenesis(genesis)
       const ring = new OwnershipRing(genesis.id)
       ring.apply(genesis)
@@ -499,6 +504,15 @@ export class LogService {
   /** Saves when each peer was last seen (the daemon's liveness map), so a relaunch still knows. */
   putSeen (seen: Record<PeerName, number>): Promise<void> {
     return this.serial(async () => { await this.store!.putSeen(seen) })
+  }
+
+  getAcceptor (instance: string): Promise<unknown> {
+    return this.serial(() => this.store!.getAcceptor(instance))
+  }
+
+  /** An election acceptor's state, committed before it answers (the caller awaits this). */
+  putAcceptor (instance: string, state: unknown): Promise<void> {
+    return this.serial(async () => { await this.store!.putAcceptor(instance, state) })
   }
 
   forgetPeers (addrs: string[]): Promise<void> {

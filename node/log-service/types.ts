@@ -23,7 +23,16 @@ export interface Hello {
   resolved: EventId[]
   /** How long ago (ms) the sender last saw each peer it knows (node/net/liveness.ts). */
   seen?: Array<[PeerName, number]>
+  /** While the sender has no cluster: how it will get one (`--init`, node/consensus/init.ts). */
+  init?: HelloInit
 }
+
+/** `--init` as a peer with no cluster tells it: a consensus group, the cluster its seeds make, or an observer. */
+export type HelloInit =
+  | { mode: 'consensus', n: number, range: string }
+  | { mode: 'seed', cluster: EventId }
+  | { mode: 'observer' }
+  | { mode: 'founder' }
 
 export type HelloVerdict =
   | { ok: true, joinCluster?: EventId }

@@ -89,6 +89,16 @@ const isStr = (x: unknown): x is string => typeof x === 'string' && x.length <= 
 const isStrList = (x: unknown, max: number): x is string[] => Array.isArray(x) && x.length <= max && x.every(isStr)
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
 
+function checkInit (x: unknown, bad: (why: string) => never): void {
+  if (!isObj(x)) bad('init')
+  const i = x as Record<string, unknown>
+  if (i.mode === 'consensus') {
+    if (!Number.isSafeInteger(i.n) || (i.n as number) < 1 || !isStr(i.range)) bad('init')
+  } else if (i.mode === 'seed') {
+    if (!isStr(i.cluster) || !/^[0-9a-f]{64}$/.test(i.cluster)) bad('init')
+  } else if (i.mode !== 'observer' && i.mode !== 'founder') bad('init')
+}
+
 function checkHello (x: unknown): Hello {
   const bad = (why: string): never => { throw new ProtocolError(`bad hello: ${why}`) }
   if (!isObj(x)) return bad('not an object')
@@ -105,6 +115,7 @@ function checkHello (x: unknown): Hello {
   }
   if (!isStrList(x.resolved, 4096)) bad('resolved')
   if (x.seen !== undefined) checkSeen(x.seen)
+  if (x.init !== undefined) checkInit(x.init, bad)
   return x as unknown as Hello
 }
 

@@ -3,7 +3,7 @@ import type { ConnectionJson } from '../api/types.js'
 import { backoffDelay, type Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import type { Hello, ReceiveOutcome } from '../log-service/types.js'
+import type { Hello, HelloInit, ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
@@ -51,6 +51,8 @@ export interface NetworkDeps {
   onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
   /** When each peer was last seen (kept by the daemon across relaunches); a fresh one by default. */
   liveness?: Liveness
+  /** While we have no cluster: how we will get one (node/consensus/init.ts). */
+  helloInit?: () => HelloInit | undefined
 }
 
 function withoutPeer (addr: string): string {
@@ -269,6 +271,7 @@ export class Network {
       onCaughtUp: p => { this.liveness.note(p, this.deps.clock.now()); this.dropped.delete(p); this.deps.onCaughtUp(p) },
       onHello: (p, hello) => { this.liveness.note(p, this.deps.clock.now()); this.hellos.set(p, hello) },
       seenReport: () => this.liveness.report(this.transport.connectedPeers()),
+      ...(this.deps.helloInit !== undefined ? { helloInit: this.deps.helloInit } : {}),
       onSeen: (_p, seen) => { this.liveness.noteAges(seen) },
       ...(this.deps.onReceived !== undefined ? { onReceived: this.deps.onReceived } : {}),
       chunks: this.chunks!,
@@ -308,6 +311,27 @@ export class Network {
     // the close and never the reason). A short grace lets it arrive.
     if (end.byUs) this.deps.clock.setTimeout(() => { void this.transport.hangUp(peer).catch(() => {}) }, BYE_GRACE_MS)
     else void this.transport.hangUp(peer).catch(() => {})
+  }
+
+  /** Says our hello again on every session (we found or joined a cluster). */
+  rehelloAll (): void {
+    for (const s of this.sessions.values()) s.rehello()
+  }
+
+  /** Connected peers whose latest hello passes `test` (say, the voters of our consensus group). */
+  connectedWhoseHello (test: (hello: Hello) => boolean): PeerName[] {
+    return this.transport.connectedPeers().filter(p => { const h = this.sessions.get(p)?.remote; return h !== undefined && test(h) })
+  }
+
+  /** The nickname a peer gave in its hello, if we had one. */
+  nicknameOf (peer: PeerName): string | undefined {
+    return this.hellos.get(peer)?.peer.nickname
+  }
+
+  /** Addresses we dial that are not connected now (for "who is unreachable"). */
+  unreachableTargets (): string[] {
+    const open = new Set(this.transport.connectedPeers())
+    return [...this.targets.values()].filter(t => t.peer === undefined || !open.has(t.peer)).map(t => t.addr)
   }
 
   /** Pumps every session: after adopting anything, sync with every connected peer at once. */

@@ -1,7 +1,8 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import { takesSeenFrames, type Hello, type ReceiveOutcome } from '../log-service/types.js'
+import { takesSeenFrames, type Hello, type HelloInit, type ReceiveOutcome } from '../log-service/types.js'
+import { initRefusal } from '../consensus/init.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
 import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
@@ -36,6 +37,8 @@ export interface SessionDeps {
   seenReport: () => SeenReport
   /** The peer's report of whom it has seen, and how long ago. */
   onSeen: (peer: PeerName, seen: SeenReport) => void
+  /** While we have no cluster: how we will get one (said in our hello, judged against theirs). */
+  helloInit?: () => HelloInit | undefined
   /** Every received sync message's outcome (metrics). */
   onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
   /** Chunked transfers for messages over the frame limit. */
@@ -93,26 +96,25 @@ export class SyncSession {
 
   private async exchange (): Promise<SessionEnd> {
     const { log, tuning } = this.deps
-    await this.write(encodeHello({ ...await log.hello(this.deps.nickname()), seen: this.deps.seenReport() }))
+    await this.write(encodeHello(await this.ourHello()))
     const first = await this.read(tuning.helloTimeoutMs)
     if (first.type === FRAME_BYE) return await this.byeReceived(first)
     if (first.type !== FRAME_HELLO) throw new ProtocolError('the first frame is not a hello')
-    if (first.hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${first.hello.peer.name}, but the connection is with ${this.peer}`)
-    this.remote = first.hello
-    this.deps.onHello(this.peer, first.hello)
-    if (first.hello.seen !== undefined) this.deps.onSeen(this.peer, first.hello.seen)
-    const verdict = await log.helloVerdict(first.hello, this.deps.wantedRange)
-    if (!verdict.ok) {
-      await this.sayBye(verdict.code, verdict.message)
-      return { kind: 'dropped', code: verdict.code, message: verdict.message, byUs: true }
-    }
-    this.expectCluster = verdict.joinCluster
+    const refused = await this.judge(first.hello)
+    if (refused !== undefined) return refused
     this.started = true
     this.pump()
     for (;;) {
       const frame = await this.read()
       if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
-      if (frame.type === FRAME_HELLO) throw new ProtocolError('a second hello')
+      if (frame.type === FRAME_HELLO) {
+        // Protocol 1.1: a peer that found or joined a cluster says so again.
+        if (!takesSeenFrames(this.remote!)) throw new ProtocolError('a second hello')
+        const again = await this.judge(frame.hello)
+        if (again !== undefined) return again
+        this.pump()
+        continue
+      }
       if (frame.type === FRAME_SEEN) { this.deps.onSeen(this.peer, frame.seen); continue }
       const message = frame.type === FRAME_SYNC_REF
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
@@ -124,6 +126,35 @@ export class SyncSession {
       if (outcome.caughtUp) this.deps.onCaughtUp(this.peer)
       this.pump()
     }
+  }
+
+  private async ourHello (): Promise<Hello> {
+    const init = this.deps.helloInit?.()
+    return { ...await this.deps.log.hello(this.deps.nickname()), seen: this.deps.seenReport(), ...(init !== undefined ? { init } : {}) }
+  }
+
+  /** Takes a hello (the first, or an update): the session's end if we refuse it, else undefined. */
+  private async judge (hello: Hello): Promise<SessionEnd | undefined> {
+    if (hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${hello.peer.name}, but the connection is with ${this.peer}`)
+    this.remote = hello
+    this.deps.onHello(this.peer, hello)
+    if (hello.seen !== undefined) this.deps.onSeen(this.peer, hello.seen)
+    const initRefused = initRefusal(this.deps.helloInit?.(), hello)
+    const verdict = initRefused !== undefined
+      ? { ok: false as const, code: 'wrong-init' as const, message: initRefused }
+      : await this.deps.log.helloVerdict(hello, this.deps.wantedRange)
+    if (!verdict.ok) {
+      await this.sayBye(verdict.code, verdict.message)
+      return { kind: 'dropped', code: verdict.code, message: verdict.message, byUs: true }
+    }
+    this.expectCluster = verdict.joinCluster
+    return undefined
+  }
+
+  /** Says our hello again (we found or joined a cluster), if the peer's protocol takes it. */
+  rehello (): void {
+    if (!this.started || this.ended || this.remote === undefined || !takesSeenFrames(this.remote)) return
+    void (async () => { await this.write(encodeHello(await this.ourHello())) })().catch(() => {})
   }
 
   private async reject (outcome: Extract<ReceiveOutcome, { kind: 'rejected' }>): Promise<SessionEnd> {

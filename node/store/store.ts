@@ -93,6 +93,16 @@ export class Store {
     await this.#write('putSeen', () => { this.#dbs.state.putSync('seen', value) })
   }
 
+  /** An election's acceptor state (node/consensus): durable before the acceptor answers. */
+  getAcceptor (instance: string): unknown {
+    return decodeJson<unknown>(this.#read().state.get(`acceptor:${instance}`), `acceptor ${instance}`)
+  }
+
+  async putAcceptor (instance: string, state: unknown): Promise<void> {
+    const value = encodeJson(state, `acceptor ${instance}`)
+    await this.#write('putAcceptor', () => { this.#dbs.state.putSync(`acceptor:${instance}`, value) })
+  }
+
   // Automerge document chunks
 
   docChunks (): Uint8Array[] {

@@ -43,7 +43,7 @@ async function offerGenesis (daemon: WeftPeer, range: string, hello: { cluster?:
 
 test('a joiner adopts no genesis over another range than --range, whatever the hello says, nor one from a hello naming no cluster', async () => {
   // Its PEER is a port nobody listens on: it waits for a cluster.
-  const daemon = await WeftPeer.launch({ nickname: 'joiner', peers: [`127.0.0.1:${await freePort()}`], extraArgs: ['--range', '10.0.0.0/16'] })
+  const daemon = await WeftPeer.launch({ nickname: 'joiner', peers: [`127.0.0.1:${await freePort()}`], extraArgs: ['--range', '10.0.0.0/16', '--init', 'observer'] })
   assert.equal((await daemon.status()).ipam.state, 'waiting-for-cluster')
 
   const lying = await offerGenesis(daemon, '10.32.0.0/12', { cluster: 'same', range: '10.0.0.0/16' })
