@@ -2,7 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { UsageError } from '../../cli/errors.js'
 import { advertiseToMultiaddr, listenToMultiaddr, peerToMultiaddr } from '../../cli/peer-addr.js'
-import { buildLaunchConfig, launchArgs, parseTuning } from '../../cli/launch-config.js'
+import { buildLaunchConfig, launchArgs, parseInit, parseTuning } from '../../cli/launch-config.js'
+import { ed25519SignerFromSeed } from '../../crdt/events/index.js'
 
 const ID = '12D3KooWNxZyy15r7UKr9BoNGKqtBSH3rFC1ntvohJrEXcL5XHf9'
 
@@ -95,6 +96,30 @@ describe('launch config', () => {
     rejects(() => parseTuning('{"nope":1}'), /unknown key "nope"/)
     rejects(() => parseTuning('{"readyGraceMs":-1}'), /positive number/)
     rejects(() => parseTuning('[1]'), /JSON object/)
+  })
+  test('--init: its default, each mode, bad values, and the round trip to the child', () => {
+    assert.deepEqual(parseInit(undefined, 0), { mode: 'founder' })
+    assert.deepEqual(parseInit(undefined, 2), { mode: 'consensus', n: 3 })
+    assert.deepEqual(parseInit('consensus', 4), { mode: 'consensus', n: 5 })
+    assert.deepEqual(parseInit('consensus=7', 1), { mode: 'consensus', n: 7 })
+    assert.deepEqual(parseInit('observer', 1), { mode: 'observer' })
+    const [s1, s2] = [1, 2].map(i => ed25519SignerFromSeed(new Uint8Array(32).fill(i)).author)
+    const seed = parseInit(`seed=${s2!},${s1!},${s2!}`, 0)
+    assert.equal(seed.mode, 'seed')
+    assert.deepEqual(seed.mode === 'seed' ? new Set(seed.seeds) : undefined, new Set([s1, s2]))
+    rejects(() => parseInit('consensus=0', 1), /invalid --init consensus=0/)
+    rejects(() => parseInit('consensus=x', 1), /invalid --init consensus=x/)
+    rejects(() => parseInit('seed=', 1), /list the seeds/)
+    rejects(() => parseInit('seed=host1', 1), /"host1" is not a peer name/)
+    rejects(() => parseInit('observer=2', 1), /takes no value/)
+    rejects(() => parseInit('leader', 1), /expected consensus\[=N\], seed=PEERID,\.\.\. or observer/)
+    for (const init of ['consensus=4', `seed=${s1!}`, 'observer']) {
+      const config = buildLaunchConfig(['h2'], { nickname: 'n', init }, '/d', {})
+      const args = launchArgs(config)
+      const i = args.indexOf('--init')
+      assert.deepEqual(parseInit(args[i + 1], 1), config.init)
+    }
+    assert.ok(!launchArgs(buildLaunchConfig([], { nickname: 'n' }, '/d', {})).includes('--init'))
   })
   test('bad range and nickname', () => {
     rejects(() => buildLaunchConfig([], { range: '10.32.1.0/12', nickname: 'a' }, '/d', {}), /invalid --range: .*host bits set .*10\.32\.0\.0\/12/)
