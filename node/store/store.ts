@@ -101,6 +101,8 @@ export class Store {
   async putAcceptor (instance: string, state: unknown): Promise<void> {
     const value = encodeJson(state, `acceptor ${instance}`)
     await this.#write('putAcceptor', () => { this.#dbs.state.putSync(`acceptor:${instance}`, value) })
+    // A promise must survive power loss too: an acceptor that forgets one can let two values win.
+    await this.#flushed('putAcceptor')
   }
 
   // Automerge document chunks
