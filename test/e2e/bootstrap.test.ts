@@ -110,8 +110,11 @@ describe('observers and seeds', () => {
     assert.equal(s.cluster.id, (await voters[0]!.status()).cluster.id)
     // Not a seed: its space came by donation, out of the voters' halves.
     assert.ok(Number(s.addresses.owned) > 0)
-    const owned = await Promise.all(voters.map(async v => Number((await v.status()).addresses.owned)))
-    assert.equal(owned[0]! + owned[1]! + Number(s.addresses.owned), 1048576)
+    // Once both voters hold the cluster and the donation, the three own it all.
+    await waitFor('the voters and the observer to own the whole range', async () => {
+      const owned = await Promise.all([...voters, observer].map(async v => Number((await v.status()).addresses.owned)))
+      return owned.reduce((a, b) => a + b, 0) === 1048576
+    })
   })
 
   test('two seed-mode peers allocate before they meet, and merge cleanly when they do', async () => {
