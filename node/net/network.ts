@@ -1,12 +1,13 @@
 import { comparePeerNames, type EventId, type PeerName } from '../../crdt/events/index.js'
 import type { ConnectionJson } from '../api/types.js'
-import { backoffDelay, type Clock } from '../clock.js'
+import type { Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
 import type { Hello, HelloInit, ReceiveOutcome } from '../log-service/types.js'
 import type { Logger } from '../logger.js'
 import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
+import { Dialer, withoutPeer, type Target } from './dialer.js'
 import { Liveness } from './liveness.js'
 import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
 import type { FrameStream, Transport } from './transport.js'
@@ -20,17 +21,6 @@ const BYE_GRACE_MS = 250
  * sync session per connected peer. Dropped connections are remembered with their reason so
  * `weft status connections` can say why a clique formed.
  */
-
-interface Target {
-  addr: string
-  peer?: PeerName
-  source: 'launch' | 'connect' | 'join'
-  attempt: number
-  nextAt: number
-  state: 'idle' | 'dialing' | 'backoff' | 'connected'
-  lastError?: string
-  since?: number
-}
 
 interface Dropped { code: string, message: string, at: number, retryAt: number, byUs: boolean }
 
@@ -55,11 +45,6 @@ export interface NetworkDeps {
   helloInit?: () => HelloInit | undefined
 }
 
-function withoutPeer (addr: string): string {
-  const i = addr.indexOf('/p2p/')
-  return i < 0 ? addr : addr.slice(0, i)
-}
-
 /** How long the higher PeerId waits for the lower to open the sync session before opening it itself. */
 const SESSION_FALLBACK_MS = 3000
 
@@ -68,7 +53,7 @@ export class Network {
   private readonly log: Logger
   private readonly transport: Transport
   private readonly sessions = new Map<PeerName, SyncSession>()
-  private readonly targets = new Map<string, Target>()
+  private readonly dialer: Dialer
   private readonly dropped = new Map<PeerName, Dropped>()
   private readonly blocked = new Set<PeerName>()
   /** When each peer was last seen, directly or as others report (liveness.ts). */
@@ -78,17 +63,23 @@ export class Network {
   /** Sync-protocol bytes of finished sessions, per peer. */
   private readonly pastBytes = new Map<PeerName, { in: number, out: number }>()
   private chunks: ChunkedTransfers | undefined
-  private timer: unknown
   private roundTimer: unknown
   private stopping = false
-  /** Addresses that answered at least one dial since start (for readiness). */
-  reachable = 0
 
   constructor (deps: NetworkDeps) {
     this.deps = deps
     this.transport = deps.transport
     this.log = deps.logger.forComponent('weft:net')
     this.liveness = deps.liveness ?? new Liveness({ self: deps.self, now: () => deps.clock.now() })
+    this.dialer = new Dialer({
+      self: deps.self,
+      transport: deps.transport,
+      clock: deps.clock,
+      random: deps.random,
+      tuning: deps.tuning,
+      active: () => !this.stopping && !this.quiesced,
+      isBlocked: peer => this.blocked.has(peer)
+    })
   }
 
   async start (): Promise<void> {
@@ -103,7 +94,7 @@ export class Network {
     }, { maxFrame: tuning.frameLimit })
     this.transport.onConnect(peer => { this.onConnect(peer) })
     this.transport.onDisconnect(peer => { this.onDisconnect(peer) })
-    this.schedule()
+    this.dialer.schedule()
     this.scheduleRound()
     this.log.info(`listening on ${this.listenAddrs().join(', ')}`)
   }
@@ -118,34 +109,11 @@ export class Network {
 
   // ---- targets and dialling ----------------------------------------------
 
-  addTargets (addrs: string[], source: Target['source'], peer?: PeerName): void {
-    for (const raw of addrs) {
-      const addr = withoutPeer(raw)
-      const p = peer ?? (raw.includes('/p2p/') ? raw.slice(raw.indexOf('/p2p/') + 5).split('/')[0] : undefined)
-      if (p === this.deps.self) continue
-      if (this.listenAddrs().includes(addr) && p === undefined) continue
-      const had = this.targets.get(addr)
-      if (had !== undefined) {
-        if (had.peer === undefined && p !== undefined) had.peer = p
-        if (source !== 'join') { had.source = source; had.nextAt = 0; had.attempt = 0 }
-        continue
-      }
-      this.targets.set(addr, { addr, ...(p !== undefined ? { peer: p } : {}), source, attempt: 0, nextAt: 0, state: 'idle' })
-    }
-    this.schedule(0)
-  }
+  addTargets (addrs: string[], source: Target['source'], peer?: PeerName): void { this.dialer.add(addrs, source, peer) }
 
-  removeTargets (addrs: string[]): void {
-    for (const raw of addrs) this.targets.delete(withoutPeer(raw))
-  }
+  removeTargets (addrs: string[]): void { this.dialer.remove(addrs) }
 
-  get hasTargets (): boolean { return this.targets.size > 0 }
-
-  private schedule (delay = 1000): void {
-    if (this.stopping) return
-    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer)
-    this.timer = this.deps.clock.setTimeout(() => { this.timer = undefined; this.dialDue(); this.schedule() }, delay)
-  }
+  get hasTargets (): boolean { return this.dialer.size > 0 }
 
   private scheduleRound (): void {
     if (this.stopping) return
@@ -174,46 +142,6 @@ export class Network {
     }, 1000)
   }
 
-  private dialDue (): void {
-    if (this.quiesced) return
-    const now = this.deps.clock.now()
-    const open = new Set(this.transport.connectedPeers())
-    // Dials in flight count against the cap: each may become a connection.
-    let dialing = [...this.targets.values()].filter(t => t.state === 'dialing').length
-    for (const t of this.targets.values()) {
-      if (t.state === 'dialing') continue
-      if (t.peer !== undefined && open.has(t.peer)) { t.state = 'connected'; continue }
-      if (t.peer !== undefined && this.blocked.has(t.peer)) continue
-      if (t.nextAt > now) continue
-      if (open.size + dialing >= this.deps.tuning.maxConnections) break
-      dialing++
-      void this.dial(t)
-    }
-  }
-
-  private async dial (t: Target): Promise<void> {
-    if (this.stopping) return
-    t.state = 'dialing'
-    try {
-      const remote = await this.transport.dial(t.addr, t.peer)
-      t.peer = remote
-      t.state = 'connected'
-      t.attempt = 0
-      t.since = this.deps.clock.now()
-      delete t.lastError
-      this.reachable++
-    } catch (err) {
-      this.backoff(t, (err as Error).message)
-    }
-  }
-
-  private backoff (t: Target, error?: string): void {
-    t.state = 'backoff'
-    if (error !== undefined) t.lastError = error.split('\n')[0]!.slice(0, 300)
-    t.nextAt = this.deps.clock.now() + backoffDelay(t.attempt, this.deps.tuning, this.deps.random)
-    t.attempt++
-  }
-
   // ---- sessions ------------------------------------------------------------
 
   private onConnect (peer: PeerName): void {
@@ -240,9 +168,7 @@ export class Network {
     // It was alive up to now: "last seen" is when the connection ended.
     if (this.connectedSince.has(peer)) this.liveness.note(peer, this.deps.clock.now())
     this.connectedSince.delete(peer)
-    for (const t of this.targets.values()) {
-      if (t.peer === peer && t.state === 'connected') { t.state = 'idle'; t.nextAt = this.deps.clock.now() + 1000 }
-    }
+    this.dialer.disconnected(peer)
   }
 
   private async open (peer: PeerName): Promise<void> {
@@ -298,9 +224,7 @@ export class Network {
     void this.deps.log.endSession(peer).catch(() => {})
     if (end.kind === 'closed' || this.stopping) return
     const now = this.deps.clock.now()
-    const targets = [...this.targets.values()].filter(t => t.peer === peer)
-    for (const t of targets) this.backoff(t, `${end.code}: ${end.message}`)
-    const retryAt = Math.min(...targets.map(t => t.nextAt), now + backoffDelay(0, this.deps.tuning, this.deps.random))
+    const retryAt = this.dialer.backoffPeer(peer, `${end.code}: ${end.message}`)
     this.dropped.set(peer, { code: end.code, message: end.message, at: now, retryAt, byUs: end.byUs })
     const line = `${end.byUs ? 'dropped' : 'dropped by'} ${peer}: ${end.message}`
     if (end.code === 'dispute' || end.code === 'equivocation' || end.code === 'wrong-cluster') this.log.error(line)
@@ -329,10 +253,7 @@ export class Network {
   }
 
   /** Addresses we dial that are not connected now (for "who is unreachable"). */
-  unreachableTargets (): string[] {
-    const open = new Set(this.transport.connectedPeers())
-    return [...this.targets.values()].filter(t => t.peer === undefined || !open.has(t.peer)).map(t => t.addr)
-  }
+  unreachableTargets (): string[] { return this.dialer.unreachable() }
 
   /** Pumps every session: after adopting anything, sync with every connected peer at once. */
   syncAll (except?: PeerName): void {
@@ -347,8 +268,7 @@ export class Network {
   unblock (peer: PeerName): void {
     this.blocked.delete(peer)
     this.transport.unblock(peer)
-    for (const t of this.targets.values()) if (t.peer === peer) { t.nextAt = 0; t.attempt = 0 }
-    this.schedule(0)
+    this.dialer.retryNow(peer)
   }
 
   isBlocked (peer: PeerName): boolean { return this.blocked.has(peer) }
@@ -393,10 +313,10 @@ export class Network {
     for (const [peer, d] of this.dropped) {
       if (listed.has(peer)) continue
       listed.add(peer)
-      const t = [...this.targets.values()].find(x => x.peer === peer)
+      const t = this.dialer.forPeer(peer)[0]
       out.push({ peer, nickname: this.hellos.get(peer)?.peer.nickname ?? null, addr: t?.addr ?? null, state: 'dropped', since: iso(d.at), reason: `${d.code}: ${d.message}`, retryAt: iso(t?.nextAt ?? d.retryAt), ...this.bytesJson(peer) })
     }
-    for (const t of this.targets.values()) {
+    for (const t of this.dialer.all()) {
       if (t.peer !== undefined && listed.has(t.peer)) continue
       out.push({
         peer: t.peer ?? null,
@@ -419,7 +339,7 @@ export class Network {
 
   async stop (): Promise<void> {
     this.stopping = true
-    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer)
+    this.dialer.stop()
     if (this.roundTimer !== undefined) this.deps.clock.clearTimeout(this.roundTimer)
     for (const s of this.sessions.values()) s.abort('stopping')
     await this.transport.stop()
