@@ -405,7 +405,7 @@ export class Daemon implements DaemonApi {
       self: this.self,
       view: this.needView(),
       connected: this.network?.connectedPeers() ?? [],
-      allocated: () => this.allocator?.count ?? 0,
+      allocations: this.allocator,
       leave: async (candidates, ms) => await this.log.leave(candidates, ms),
       confirmMs: RESET_CONFIRM_MS
     }, force)

@@ -49,6 +49,12 @@ export class Allocator implements AllocatorApi {
   private readonly held = new Map<bigint, Allocation>()
   /** Space being given away, not yet gone from the view. */
   private leaving: RangeSet | undefined
+  /**
+   * Set while `weft reset` hands all of this peer's space over: from before it
+   * counts the allocations until its leave is in the log (or it fails), so no
+   * alloc or claim lands in space being handed away.
+   */
+  private allLeaving = false
   /** Lowest address worth trying per subnet; everything below was held or not ours. */
   private readonly cursor = new Map<string, bigint>()
   private waiters: Array<() => void> = []
@@ -122,10 +128,22 @@ export class Allocator implements AllocatorApi {
     if (this.leaving.isEmpty) this.leaving = undefined
   }
 
+  /** Marks all of this peer's space as leaving (a reset): alloc and claim refuse, nothing is donated. False if already marked. */
+  markAllLeaving (): boolean {
+    if (this.allLeaving) return false
+    this.allLeaving = true
+    return true
+  }
+
+  unmarkAllLeaving (): void {
+    this.allLeaving = false
+  }
+
   /** Free space this peer could hand out or give away in `within`: owned, not held, not leaving. */
   freeSpace (within: RangeSet): RangeSet {
     const view = this.deps.view()
-    if (view === undefined) return RangeSet.empty(within.family)
+    // Space a reset is handing over is promised to the heirs.
+    if (view === undefined || this.allLeaving) return RangeSet.empty(within.family)
     let free = view.ownedBy(this.deps.self).intersect(within)
     if (this.leaving !== undefined) free = free.subtract(this.leaving)
     const held = [...this.held.keys()].filter(a => free.containsAddress(a)).map(a => [a, a + 1n] as const)
@@ -160,6 +178,7 @@ export class Allocator implements AllocatorApi {
       throw new AllocError('removed', `this peer was removed from the network by ${by?.nickname ?? me.removed.by} (${me.removed.by}) at ${new Date(me.removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity`)
     }
     if (view.json.readOnly) throw new AllocError('read-only', 'the log holds events of a newer format: upgrade weft before allocating')
+    if (this.allLeaving) throw new AllocError('leaving', 'this peer is leaving the cluster (`weft reset` is handing its ranges over): allocate on another peer')
   }
 
   private async awaitReady (deadline: number): Promise<RingView> {
