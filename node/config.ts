@@ -37,6 +37,8 @@ export interface Tuning {
   backoffMaxMs: number
   /** Hello must arrive within this (ms). */
   helloTimeoutMs: number
+  /** How long `weft reset` waits for a peer to confirm it holds the leave (ms). */
+  resetConfirmMs: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -47,7 +49,8 @@ export const DEFAULT_TUNING: Tuning = {
   backoffBaseMs: 2_000,
   backoffFactor: 1.5,
   backoffMaxMs: 6 * 60_000,
-  helloTimeoutMs: 10_000
+  helloTimeoutMs: 10_000,
+  resetConfirmMs: 30_000
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

@@ -24,9 +24,6 @@ import { reset } from './reset.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
 import type { EventId } from '../crdt/events/index.js'
 
-/** How long `weft reset` waits for a peer to confirm it holds the leave. */
-const RESET_CONFIRM_MS = 30_000
-
 /**
  * The daemon's composition root: the log worker, the network and the
  * control socket, wired together. It answers `status` from the persisted
@@ -407,7 +404,7 @@ export class Daemon implements DaemonApi {
       connected: this.network?.connectedPeers() ?? [],
       allocations: this.allocator,
       leave: async (candidates, ms) => await this.log.leave(candidates, ms),
-      confirmMs: RESET_CONFIRM_MS
+      confirmMs: this.tuning.resetConfirmMs
     }, force)
   }
 
