@@ -173,6 +173,9 @@ export class Allocator implements AllocatorApi {
   /** Refuses while removed or read-only: allocating then could hand out an address twice. */
   private checkState (view: RingView): void {
     const me = view.peer(this.deps.self)
+    if (me?.removed !== undefined && me.removed.by === this.deps.self) {
+      throw new AllocError('removed', `this peer has left the cluster (its leave ${me.removed.event} at ${new Date(me.removed.time).toISOString()}): run \`weft reset\` to finish, which waits until a peer holds that leave`)
+    }
     if (me?.removed !== undefined) {
       const by = view.peer(me.removed.by)
       throw new AllocError('removed', `this peer was removed from the network by ${by?.nickname ?? me.removed.by} (${me.removed.by}) at ${new Date(me.removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity`)

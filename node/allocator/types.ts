@@ -15,7 +15,7 @@ export interface Allocation {
 }
 
 /** What `alloc`, `claim` and `ls` print: ADDRESS/PREFIX, the prefix being the subnet's. */
-export function formatAllocation (a: Allocation): string {
+export function formatAllocation (a: Pick<Allocation, 'address' | 'subnet'>): string {
   return `${a.address}/${a.subnet.split('/')[1] ?? ''}`
 }
 
