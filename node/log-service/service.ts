@@ -11,6 +11,7 @@ import { describeContext, describeEvent, type EventRow } from '../offline/descri
 import { Store, STORE_FORMAT, type KnownPeer } from '../store/index.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
+import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
 import { AppendRefusedError, clonedMessage, NoClusterError, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
@@ -41,7 +42,7 @@ function topological (a: SignedEvent, b: SignedEvent): number {
   return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
 }
 
-export class LogService {
+export class LogService implements LogWorkerApi {
   private readonly init: LogServiceInit
   private readonly signer: Signer
   private readonly log: Logger
