@@ -4,6 +4,7 @@ import { AllocError } from '../../node/allocator/types.js'
 import type { Allocator } from '../../node/allocator/allocator.js'
 import { LifecycleError } from '../../node/lifecycle.js'
 import { reset, type LeaveResult, type ResetContext } from '../../node/reset.js'
+import { RingView } from '../../node/ring-view.js'
 import { allocator, GatedStore, self, soloView } from '../helpers/alloc-fixtures.js'
 
 /**
@@ -14,10 +15,10 @@ import { allocator, GatedStore, self, soloView } from '../helpers/alloc-fixtures
 
 const HEIR = '12D3KooWHeirHeirHeirHeirHeirHeirHeirHeirHeirHeirHeir'
 
-function context (alloc: Allocator, leave: ResetContext['leave']): ResetContext {
+function context (alloc: Allocator, leave: ResetContext['leave'], view = soloView()): ResetContext {
   return {
     self,
-    view: soloView(),
+    view,
     connected: [],
     allocations: alloc,
     leave,
@@ -73,5 +74,45 @@ describe('reset: the space is marked as leaving before the allocations are count
     }), false)
     assert.ok(second instanceof LifecycleError, String(second))
     assert.match(second.message, /a reset is already running on this peer/)
+  })
+})
+
+/** soloView with this peer removed by `by` (a takeover by another peer, or our own leave). */
+function removedView (by: string, nickname?: string): RingView {
+  const json = soloView().json
+  const when = Date.UTC(2026, 10, 26, 7)
+  return new RingView({
+    ...json,
+    peers: [
+      ...json.peers.map(p => p.name === self ? { ...p, owned: [], removed: { by, event: 'a'.repeat(64), time: when } } : p),
+      ...(by === self ? [] : [{ name: by, ...(nickname !== undefined ? { nickname } : {}), addrs: [], seed: false, member: true, owned: ['10.0.0.0/24'] }])
+    ]
+  })
+}
+
+describe('reset of a peer that is out of the cluster already', () => {
+  test('removed by another peer: no leave, no refusal for allocations, and what it still held', async () => {
+    const alloc = allocator(new GatedStore({ autoCommit: true }))
+    await alloc.alloc('kept')
+    let left = false
+    const r = await reset(context(alloc, async () => { left = true; return handedOver }, removedView(HEIR, 'host1')), false)
+    assert.equal(left, false, 'no leave')
+    assert.deepEqual(r, {
+      leave: null,
+      heirs: [],
+      confirmedBy: null,
+      confirmedByNickname: null,
+      removedBy: { name: HEIR, nickname: 'host1', event: 'a'.repeat(64), time: '2026-11-26T07:00:00.000Z' },
+      held: [{ id: 'kept', subnet: '10.0.0.0/24', address: '10.0.0.1' }]
+    })
+  })
+
+  test('left by its own leave (an earlier reset timed out): waits for that leave, whatever it still holds', async () => {
+    const alloc = allocator(new GatedStore({ autoCommit: true }))
+    await alloc.alloc('kept')
+    const r = await reset(context(alloc, async () => ({ ...handedOver, earlier: true }), removedView(self)), false)
+    assert.equal(r.leave, handedOver.id)
+    assert.equal(r.earlier, true)
+    assert.equal(r.confirmedBy, HEIR)
   })
 })
