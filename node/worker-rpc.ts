@@ -128,6 +128,21 @@ export class RpcClient<T> {
 }
 
 /**
+ * Answers `req` on `port` with `handler`'s method. An answer that cannot be
+ * posted (not structured-cloneable) becomes an error answer, so the caller
+ * hears why instead of waiting for its timeout.
+ */
+export function serveRequest<T extends object> (port: RpcPort, handler: T | Promise<T>, req: RpcRequest): void {
+  void answerRequest(handler, req).then(res => {
+    try {
+      port.postMessage(res)
+    } catch (err) {
+      port.postMessage({ id: req.id, ok: false, error: { name: 'RpcError', code: 'not-cloneable', message: `cannot send the answer to ${req.method}: ${(err as Error).message}` } } satisfies RpcResponse)
+    }
+  })
+}
+
+/**
  * Answers requests with `handler`'s methods. The handler is typed T at the
  * call site; a name it lacks is an error answer, never a crash.
  */

@@ -1,12 +1,9 @@
 import { Worker } from 'node:worker_threads'
-import type { EventId } from '../../crdt/events/index.js'
 import type { Logger } from '../logger.js'
 import type { RingViewJson } from '../ring-view.js'
 import { RpcClient, type CallTimeouts, type Remote, type RpcResponse } from '../worker-rpc.js'
 import { LOG_CALL_TIMEOUT_MS, LOG_CALL_TIMEOUTS, type LogWorkerApi, type WorkerInit } from './rpc.js'
 import type { ClonedIdentity, LogNotice, LogState } from './types.js'
-
-export interface LogStatus { state: LogState, clusterId?: EventId, view?: RingViewJson }
 
 export interface LogClientOptions {
   /** Default per-call timeout (ms); LOG_CALL_TIMEOUT_MS unless a test wants it short. */

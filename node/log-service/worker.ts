@@ -1,7 +1,7 @@
 import '../../packages/polyfill/index.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger, parseLogLevel, type LogLevel } from '../logger.js'
-import { answerRequest, type RpcRequest } from '../worker-rpc.js'
+import { serveRequest, type RpcRequest } from '../worker-rpc.js'
 import type { LogWorkerApi, WorkerInit } from './rpc.js'
 import type { LogService } from './service.js'
 import { Store } from '../store/index.js'
@@ -43,5 +43,5 @@ const handler: Promise<LogWorkerApi> = service
 
 port.on('message', (req: RpcRequest | { go: true }) => {
   if ('go' in req) { go(); return }
-  void answerRequest(handler, req).then(res => { port.postMessage(res) })
+  serveRequest(port, handler, req)
 })

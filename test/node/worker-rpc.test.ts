@@ -7,7 +7,7 @@ import { MessageChannel } from 'node:worker_threads'
 import { LogClient } from '../../node/log-service/client.js'
 import { LOG_CALL_TIMEOUT_MS, LOG_CALL_TIMEOUTS } from '../../node/log-service/rpc.js'
 import { silentLogger } from '../../node/logger.js'
-import { answerRequest, RemoteError, RpcClient, RpcTimeoutError, type RpcRequest, type RpcResponse } from '../../node/worker-rpc.js'
+import { RemoteError, RpcClient, RpcTimeoutError, serveRequest, type RpcRequest, type RpcResponse } from '../../node/worker-rpc.js'
 
 /**
  * The typed RPC (node/worker-rpc.ts) over a real message channel: answers,
@@ -17,6 +17,8 @@ import { answerRequest, RemoteError, RpcClient, RpcTimeoutError, type RpcRequest
 
 interface Api {
   add: (a: number, b: number) => number
+  /** Answers with a function, which no message port can carry. */
+  uncloneable: () => unknown
   slow: (ms: number) => Promise<string>
   never: () => Promise<void>
   refuse: (why: string) => Promise<void>
@@ -29,6 +31,7 @@ class CodedError extends Error {
 
 const handler: Api = {
   add: (a, b) => a + b,
+  uncloneable: () => () => {},
   slow: async ms => { await new Promise(resolve => setTimeout(resolve, ms)); return 'done' },
   never: async () => { await new Promise(() => {}) },
   refuse: async why => { throw new CodedError(why) }
@@ -38,7 +41,7 @@ function pair (timeouts: ConstructorParameters<typeof RpcClient<Api>>[1]['timeou
   const { port1, port2 } = new MessageChannel()
   const client = new RpcClient<Api>(port1, { peer: 'the test worker', defaultTimeoutMs, timeouts })
   port1.on('message', (res: RpcResponse) => { client.answer(res) })
-  port2.on('message', (req: RpcRequest) => { void answerRequest(handler, req).then(res => { port2.postMessage(res) }) })
+  port2.on('message', (req: RpcRequest) => { serveRequest(port2, handler, req) })
   return { client, close: () => { port1.close(); port2.close() } }
 }
 
@@ -74,6 +77,13 @@ describe('worker RPC', () => {
       })
       // Longer than the 50 ms default, within its own timeout.
       assert.equal(await client.remote.slow(100), 'done')
+    } finally { close() }
+  })
+
+  test('an answer that cannot cross the port is an error answer, not a wait for the timeout', async () => {
+    const { client, close } = pair()
+    try {
+      await assert.rejects(client.remote.uncloneable(), (err: unknown) => err instanceof RemoteError && err.code === 'not-cloneable' && /^cannot send the answer to uncloneable: /.test(err.message))
     } finally { close() }
   })
 
