@@ -77,11 +77,12 @@ export function removedResult (view: RingView, removed: { by: PeerName, event: E
 }
 
 /**
- * For a stopped peer: the same answer when its saved ring snapshot says
- * another peer removed it, else undefined (it may own space: only a running
- * peer can hand that over). Reads the data dir read-only.
+ * What a stopped peer's saved ring snapshot says of it: removed by another
+ * peer (the same answer as a running one gives), left by its own leave (an
+ * earlier reset that was not confirmed), or undefined (it may own space:
+ * only a running peer can hand that over). Reads the data dir read-only.
  */
-export async function removedWhileStopped (dataDir: string, self: PeerName): Promise<ResetJson | undefined> {
+export async function stoppedPeerState (dataDir: string, self: PeerName): Promise<{ removed: ResetJson } | { left: EventId } | undefined> {
   const [{ Store }, { readAllocations }, { RingView }] = await Promise.all([
     import('./store/index.js'), import('./allocator/store.js'), import('./ring-view.js')
   ])
@@ -100,8 +101,9 @@ export async function removedWhileStopped (dataDir: string, self: PeerName): Pro
   if (snapshot === undefined || snapshot === null) return undefined
   const view = new RingView(snapshot as RingViewJson)
   const removed = view.peer(self)?.removed
-  if (removed === undefined || removed.by === self) return undefined
-  return removedResult(view, removed, await readAllocations(dataDir))
+  if (removed === undefined) return undefined
+  if (removed.by === self) return { left: removed.event }
+  return { removed: removedResult(view, removed, await readAllocations(dataDir)) }
 }
 
 async function handOver (ctx: ResetContext, force: boolean, left: boolean): Promise<ResetJson> {

@@ -25,15 +25,19 @@ export function registerReset (program: Command, io: CliIo): void {
     const pid = readPidFile(dataDirPaths(dir).pid)
     const running = pid !== undefined && isProcessAlive(pid)
     if (!running) {
-      // Removed by another peer (and it knew before it stopped): nothing to hand over.
       const name = await peerNameOf(dir)
-      const removed = name === undefined ? undefined : await (await import('../../node/reset.js')).removedWhileStopped(dir, name)
+      const state = name === undefined ? undefined : await (await import('../../node/reset.js')).stoppedPeerState(dir, name)
+      // Removed by another peer (and it knew before it stopped): nothing to hand over.
+      const removed = state !== undefined && 'removed' in state ? state.removed : undefined
       if (removed !== undefined) {
         if (opts.json !== true) printRemoved(io, removed)
         deleteDataDir(dir)
         if (opts.json === true) printJson(io, { ...removed, deleted: dir, handedOver: false })
         else io.out(`deleted ${dir}: the next launch is a new peer\n`)
         return
+      }
+      if (!force && state !== undefined && 'left' in state) {
+        throw new CliError(`the peer in ${dir} is not running, and no peer may hold its leave (${state.left}) yet: launch it and run \`weft reset\` again, which waits for that leave (or \`weft reset --force\` to delete this data dir anyway)`)
       }
       if (!force) {
         throw new CliError(`the peer in ${dir} is not running, so its ranges could not be handed over: run \`weft rmpeer ${name ?? 'NAME'}\` on another peer to reclaim them (or \`weft reset --force\` to delete this data dir anyway)`)

@@ -9,7 +9,8 @@ import { waitFor } from '../helpers/wait.js'
  * daemons: a peer that another peer removed owns nothing, so its reset just
  * deletes its data, after saying which allocations it still held, with no
  * leave and no --force; and a reset whose wait for a confirmation timed out,
- * run again, appends no second leave but waits for the first one.
+ * run again (after a stop and a relaunch, too), appends no second leave but
+ * waits for the first one.
  */
 
 after(async () => { await cleanup() })
@@ -75,7 +76,7 @@ describe('reset of a removed peer', () => {
 
 describe('reset run again after its wait for a confirmation timed out', () => {
   test('appends no second leave: it waits for the first one, then deletes the data dir', async () => {
-    const slowEnv = { WEFT_TUNING: JSON.stringify({ ...tuning, resetConfirmMs: 4000 }) }
+    const slowEnv = { WEFT_TUNING: JSON.stringify({ ...tuning, resetConfirmMs: 6000 }) }
     const t1 = await WeftPeer.launch({ nickname: 'again1', env: slowEnv })
     const t2 = await WeftPeer.launch({ nickname: 'again2', peers: [t1.addr], env: slowEnv })
     // again2 gets space to hand over: a donation from again1.
@@ -91,14 +92,21 @@ describe('reset run again after its wait for a confirmation timed out', () => {
       process.kill(t1.pid, 'SIGCONT')
     }
     assert.equal(first.code, 1, first.stdout)
-    const leave = /no peer confirmed holding this peer's leave \(([0-9a-f]{64})\) within 4 s: nothing was deleted/.exec(first.stderr)?.[1]
+    const leave = /no peer confirmed holding this peer's leave \(([0-9a-f]{64})\) within 6 s: nothing was deleted/.exec(first.stderr)?.[1]
     assert.ok(leave !== undefined, first.stderr)
     assert.ok(existsSync(t2.dataDir))
     // Its space is handed over in its own view: it allocates no more, and says what to do.
     const alloc = await t2.run(['alloc', 'y'])
     assert.equal(alloc.code, 1)
     assert.match(alloc.stderr, new RegExp(`^weft: this peer has left the cluster \\(its leave ${leave} at [\\d-]+T[\\d:.]+Z\\): run \`weft reset\` to finish, which waits until a peer holds that leave\n$`))
+    // Stopped meanwhile, it says how to finish rather than to rmpeer it.
+    await t2.stop()
+    const stopped = await t2.run(['reset'])
+    assert.equal(stopped.code, 1)
+    assert.equal(stopped.stderr, `weft: the peer in ${t2.dataDir} is not running, and no peer may hold its leave (${leave}) yet: launch it and run \`weft reset\` again, which waits for that leave (or \`weft reset --force\` to delete this data dir anyway)\n`)
+    await t2.relaunch()
     await waitFor('again1 to hold the leave', async () => (await t1.status()).peers.find(p => p.name === t2.name)?.removed === true, 30_000)
+    await waitFor('again2 to be connected to again1 again', async () => (await t2.status()).peers.find(p => p.name === t1.name)?.connected === true, 30_000)
     const second = await t2.run(['reset'])
     assert.equal(second.code, 0, second.stderr)
     // The same lines as a reset that is confirmed at once: the first leave's hand-overs.
