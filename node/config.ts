@@ -52,6 +52,8 @@ export interface Tuning {
   helloTimeoutMs: number
   /** Consensus bootstrap: wait this long (ms) for the peers launched together to meet before proposing. */
   consensusDelayMs: number
+  /** How long `weft reset` waits for a peer to confirm it holds the leave (ms). */
+  resetConfirmMs: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -63,7 +65,8 @@ export const DEFAULT_TUNING: Tuning = {
   backoffFactor: 1.5,
   backoffMaxMs: 6 * 60_000,
   helloTimeoutMs: 10_000,
-  consensusDelayMs: 2_000
+  consensusDelayMs: 2_000,
+  resetConfirmMs: 30_000
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

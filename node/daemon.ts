@@ -22,12 +22,9 @@ import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
 import { LifecycleError, resolveBody, rmpeer } from './lifecycle.js'
-import { count } from './status.js'
+import { reset } from './reset.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
 import type { EventId } from '../crdt/events/index.js'
-
-/** How long `weft reset` waits for a peer to confirm it holds the leave. */
-const RESET_CONFIRM_MS = 30_000
 
 /**
  * The daemon's composition root: the log worker, the network and the
@@ -452,24 +449,14 @@ export class Daemon implements DaemonApi {
   }
 
   async reset (force: boolean): Promise<ResetJson> {
-    const view = this.needView()
-    const held = this.allocator?.count ?? 0
-    if (held > 0 && !force) throw new LifecycleError(`${held} address${held === 1 ? ' is' : 'es are'} allocated on this peer: release them first, or use --force`)
-    const candidates = (this.network?.connectedPeers() ?? []).filter(p => {
-      const q = view.peer(p)
-      return q !== undefined && q.member && q.removed === undefined
-    })
-    const r = await this.log.leave(candidates, RESET_CONFIRM_MS)
-    const heirs = r.heirs.map(h => ({
-      peer: h.peer,
-      nickname: view.peer(h.peer)?.nickname ?? null,
-      ranges: h.ranges,
-      ips: count(RangeSet.fromCidrs(view.family, h.ranges.map(c => parseCidr(c))).size, view.family)
-    }))
-    if (r.confirmedBy === undefined && !force) {
-      throw new LifecycleError(`no peer confirmed holding this peer's leave (${r.id}) within ${RESET_CONFIRM_MS / 1000} s: nothing was deleted; keep this peer running until one does, or run \`weft reset --force\``)
-    }
-    return { leave: r.id, heirs, confirmedBy: r.confirmedBy ?? null, confirmedByNickname: r.confirmedBy === undefined ? null : view.peer(r.confirmedBy)?.nickname ?? null }
+    return await reset({
+      self: this.self,
+      view: this.needView(),
+      connected: this.network?.connectedPeers() ?? [],
+      allocations: this.allocator,
+      leave: async (candidates, ms) => await this.log.leave(candidates, ms),
+      confirmMs: this.tuning.resetConfirmMs
+    }, force)
   }
 
   testHook = async (name: string, body: unknown): Promise<unknown> => {

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
+import { concat } from 'uint8arrays/concat'
+import { equals } from 'uint8arrays/equals'
 import { BODY_CODECS } from './bodies.js'
 import { defaultVerifier, type Signer, type Verifier } from './ed25519.js'
 import { EventError } from './errors.js'
@@ -36,10 +38,7 @@ export function eventId (bytes: Uint8Array): EventId {
 
 function signingPayload (unsignedWire: WireMap): Uint8Array {
   const encoded = dagCbor.encode(unsignedWire)
-  const out = new Uint8Array(SIGNING_DOMAIN.length + encoded.length)
-  out.set(SIGNING_DOMAIN, 0)
-  out.set(encoded, SIGNING_DOMAIN.length)
-  return out
+  return concat([SIGNING_DOMAIN, encoded], SIGNING_DOMAIN.length + encoded.length)
 }
 
 function authoredToWire (e: UnsignedEvent | AuthoredEvent): WireMap {
@@ -149,16 +148,10 @@ export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): Signe
     } catch (err) {
       throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
     }
-    if (!equalBytes(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
+    if (!equals(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
   }
   const verifier = trusted ? null : opts.verifier === undefined ? defaultVerifier : opts.verifier
   return { id, bytes, event: parseWire(decoded, verifier, trusted) }
-}
-
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 function parseDeps (value: unknown): string[] {

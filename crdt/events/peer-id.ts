@@ -1,4 +1,7 @@
 import { base58btc } from 'multiformats/bases/base58'
+import { compare } from 'uint8arrays/compare'
+import { concat } from 'uint8arrays/concat'
+import { equals } from 'uint8arrays/equals'
 
 /**
  * Peer names are libp2p Ed25519 PeerIds. On the wire an author is the PeerId's
@@ -13,17 +16,12 @@ const ED25519_PEER_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 export const PEER_ID_BYTES = ED25519_PEER_PREFIX.length + 32
 
 export function isEd25519PeerIdBytes (bytes: Uint8Array): boolean {
-  if (bytes.length !== PEER_ID_BYTES) return false
-  for (let i = 0; i < ED25519_PEER_PREFIX.length; i++) if (bytes[i] !== ED25519_PEER_PREFIX[i]) return false
-  return true
+  return bytes.length === PEER_ID_BYTES && equals(bytes.subarray(0, ED25519_PEER_PREFIX.length), ED25519_PEER_PREFIX)
 }
 
 export function peerIdBytesFromPublicKey (publicKey: Uint8Array): Uint8Array {
   if (publicKey.length !== 32) throw new TypeError('an Ed25519 public key has 32 bytes')
-  const out = new Uint8Array(PEER_ID_BYTES)
-  out.set(ED25519_PEER_PREFIX, 0)
-  out.set(publicKey, ED25519_PEER_PREFIX.length)
-  return out
+  return concat([ED25519_PEER_PREFIX, publicKey], PEER_ID_BYTES)
 }
 
 export function publicKeyFromPeerIdBytes (bytes: Uint8Array): Uint8Array {
@@ -73,14 +71,8 @@ export function isPeerName (name: string): boolean {
   }
 }
 
-export function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!
-    if (d !== 0) return d
-  }
-  return a.length - b.length
-}
+/** Bytewise order (shorter first on a common prefix): negative, zero or positive, for sort. */
+export const compareBytes: (a: Uint8Array, b: Uint8Array) => number = compare
 
 /** Orders peer names by their PeerId bytes, the order DESIGN.md §2.2 asks for. */
 export function comparePeerNames (a: PeerName, b: PeerName): number {

@@ -9,7 +9,9 @@ import { AllocError, type Allocation, type AllocationStore, type AllocatorApi } 
 /**
  * Hands out addresses from the space this peer owns (DESIGN.md §3–4). An
  * address is reserved in memory synchronously and answered only once the
- * store has committed it; concurrent requests group-commit. With no free
+ * store has committed it; concurrent requests group-commit. A request that
+ * finds its ID (or address) reserved by one still committing waits for that
+ * same commit, and fails with it: an answer is never ahead of the disk. With no free
  * address in the subnet it asks other peers for space and waits, with a
  * timeout, for their transfer to reach it.
  */
@@ -41,10 +43,18 @@ export class Allocator implements AllocatorApi {
   private readonly deps: AllocatorDeps
   private readonly log: Logger
   private readonly byKey = new Map<string, Allocation>()
+  /** Reserved allocations whose commit is in flight; each resolves once durable, or rejects with the store's error. */
+  private readonly commits = new Map<Allocation, Promise<Allocation>>()
   /** Every address held, whatever its subnet: an address is held by one ID. */
   private readonly held = new Map<bigint, Allocation>()
   /** Space being given away, not yet gone from the view. */
   private leaving: RangeSet | undefined
+  /**
+   * Set while `weft reset` hands all of this peer's space over: from before it
+   * counts the allocations until its leave is in the log (or it fails), so no
+   * alloc or claim lands in space being handed away.
+   */
+  private allLeaving = false
   /** Lowest address worth trying per subnet; everything below was held or not ours. */
   private readonly cursor = new Map<string, bigint>()
   private waiters: Array<() => void> = []
@@ -65,7 +75,8 @@ export class Allocator implements AllocatorApi {
   }
 
   private unindex (a: Allocation): void {
-    this.byKey.delete(key(a.subnet, a.id))
+    // Only this very record: a release and a new alloc may have replaced it meanwhile.
+    if (this.byKey.get(key(a.subnet, a.id)) === a) this.byKey.delete(key(a.subnet, a.id))
     const v = parseAddress(a.address).value
     if (this.held.get(v) === a) this.held.delete(v)
     const c = this.cursor.get(a.subnet)
@@ -117,10 +128,22 @@ export class Allocator implements AllocatorApi {
     if (this.leaving.isEmpty) this.leaving = undefined
   }
 
+  /** Marks all of this peer's space as leaving (a reset): alloc and claim refuse, nothing is donated. False if already marked. */
+  markAllLeaving (): boolean {
+    if (this.allLeaving) return false
+    this.allLeaving = true
+    return true
+  }
+
+  unmarkAllLeaving (): void {
+    this.allLeaving = false
+  }
+
   /** Free space this peer could hand out or give away in `within`: owned, not held, not leaving. */
   freeSpace (within: RangeSet): RangeSet {
     const view = this.deps.view()
-    if (view === undefined) return RangeSet.empty(within.family)
+    // Space a reset is handing over is promised to the heirs.
+    if (view === undefined || this.allLeaving) return RangeSet.empty(within.family)
     let free = view.ownedBy(this.deps.self).intersect(within)
     if (this.leaving !== undefined) free = free.subtract(this.leaving)
     const held = [...this.held.keys()].filter(a => free.containsAddress(a)).map(a => [a, a + 1n] as const)
@@ -150,11 +173,15 @@ export class Allocator implements AllocatorApi {
   /** Refuses while removed or read-only: allocating then could hand out an address twice. */
   private checkState (view: RingView): void {
     const me = view.peer(this.deps.self)
+    if (me?.removed !== undefined && me.removed.by === this.deps.self) {
+      throw new AllocError('removed', `this peer has left the cluster (its leave ${me.removed.event} at ${new Date(me.removed.time).toISOString()}): run \`weft reset\` to finish, which waits until a peer holds that leave`)
+    }
     if (me?.removed !== undefined) {
       const by = view.peer(me.removed.by)
       throw new AllocError('removed', `this peer was removed from the network by ${by?.nickname ?? me.removed.by} (${me.removed.by}) at ${new Date(me.removed.time).toISOString()}; run \`weft reset\` to rejoin with a new identity`)
     }
     if (view.json.readOnly) throw new AllocError('read-only', 'the log holds events of a newer format: upgrade weft before allocating')
+    if (this.allLeaving) throw new AllocError('leaving', 'this peer is leaving the cluster (`weft reset` is handing its ranges over): allocate on another peer')
   }
 
   private async awaitReady (deadline: number): Promise<RingView> {
@@ -191,14 +218,18 @@ export class Allocator implements AllocatorApi {
     return a
   }
 
-  private async persist (a: Allocation): Promise<Allocation> {
-    try {
-      await this.deps.store.write([a], [])
-      return a
-    } catch (err) {
-      this.unindex(a)
-      throw err
-    }
+  /** Commits a reserved allocation; until then `durable(a)` waits for this same commit. */
+  private persist (a: Allocation): Promise<Allocation> {
+    const commit = this.deps.store.write([a], []).then(
+      () => { this.commits.delete(a); return a },
+      (err: unknown) => { this.commits.delete(a); this.unindex(a); throw err })
+    this.commits.set(a, commit)
+    return commit
+  }
+
+  /** `a` once it is durable: indexed records may still be committing. */
+  private async durable (a: Allocation): Promise<Allocation> {
+    return await (this.commits.get(a) ?? a)
   }
 
   async alloc (id: string, subnetText?: string): Promise<Allocation> {
@@ -207,12 +238,12 @@ export class Allocator implements AllocatorApi {
     let view = await this.awaitReady(deadline)
     const subnet = this.subnetOf(subnetText, view)
     const had = this.byKey.get(key(formatCidr(subnet), id))
-    if (had !== undefined) return had
+    if (had !== undefined) return await this.durable(had)
     for (;;) {
       view = this.deps.view() ?? view
       this.checkState(view)
       const again = this.byKey.get(key(formatCidr(subnet), id))
-      if (again !== undefined) return again
+      if (again !== undefined) return await this.durable(again)
       const a = this.reserve(id, subnet, view)
       if (a !== undefined) return await this.persist(a)
       if (this.deps.clock.now() >= deadline) {
@@ -279,7 +310,7 @@ export class Allocator implements AllocatorApi {
     }
     const holder = this.held.get(address.value)
     if (holder !== undefined) {
-      if (holder.id === id) return holder
+      if (holder.id === id) return await this.durable(holder)
       throw new AllocError('in-use', `address ${formatAddress(address)} is already in use by ${holder.id}`)
     }
     if (!view.ownedBy(this.deps.self).containsAddress(address.value)) {
@@ -306,7 +337,11 @@ export class Allocator implements AllocatorApi {
     if (addressText !== undefined) {
       try { wanted = parseAddress(addressText).value } catch (err) { throw new AllocError('bad-request', (err as NetaddrError).message) }
     }
-    const gone = [...this.byKey.values()].filter(a => a.id === id && (wanted === undefined || parseAddress(a.address).value === wanted))
+    const matching = (): Allocation[] => [...this.byKey.values()].filter(a => a.id === id && (wanted === undefined || parseAddress(a.address).value === wanted))
+    // An allocation still committing is released after its commit (or not at all, if that fails).
+    const committing = matching().map(a => this.commits.get(a)).filter(c => c !== undefined)
+    if (committing.length > 0) await Promise.allSettled(committing)
+    const gone = matching()
     if (gone.length === 0) return []
     await this.deps.store.write([], gone.map(a => ({ subnet: a.subnet, id: a.id })))
     for (const a of gone) this.unindex(a)

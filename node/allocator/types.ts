@@ -15,7 +15,7 @@ export interface Allocation {
 }
 
 /** What `alloc`, `claim` and `ls` print: ADDRESS/PREFIX, the prefix being the subnet's. */
-export function formatAllocation (a: Allocation): string {
+export function formatAllocation (a: Pick<Allocation, 'address' | 'subnet'>): string {
   return `${a.address}/${a.subnet.split('/')[1] ?? ''}`
 }
 
@@ -26,6 +26,7 @@ export type AllocErrorCode =
   | 'no-space'        // no free address here and no donor gave any in time
   | 'disputed'        // the address is in disputed space
   | 'removed'         // this peer was removed from the network
+  | 'leaving'         // `weft reset` is handing this peer's space over
   | 'read-only'       // the log holds events of a newer format
   | 'owned-elsewhere' // claim: another peer owns the address
   | 'in-use'          // claim: another ID holds the address

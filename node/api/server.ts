@@ -225,6 +225,7 @@ const ALLOC_STATUS: Record<AllocErrorCode, number> = {
   'owned-elsewhere': 409,
   disputed: 409,
   removed: 409,
+  leaving: 409,
   'read-only': 409,
   'bad-request': 400,
   'out-of-range': 400,

@@ -38,10 +38,17 @@ export interface DaemonApi {
 export interface RmpeerResultJson { name: string, ok: boolean, peer?: PeerName, ips?: number | string, event?: EventId, error?: string }
 
 export interface ResetJson {
-  leave: EventId
+  /** The leave handing this peer's space over; null for a peer another peer removed (it owns nothing). */
+  leave: EventId | null
   heirs: Array<{ peer: PeerName, nickname: string | null, ranges: string[], ips: number | string }>
   confirmedBy: PeerName | null
   confirmedByNickname: string | null
+  /** True when the leave is one an earlier reset appended (its wait timed out) and this one waited for again. */
+  earlier?: boolean
+  /** Set when another peer removed this one: nothing was handed over, nothing appended. */
+  removedBy?: { name: PeerName, nickname: string | null, event: EventId, time: string }
+  /** With removedBy: the allocations this peer still held, in space it no longer owns. */
+  held?: Array<{ id: string, subnet: string, address: string }>
 }
 
 export type IpamState = 'ready' | 'waiting-for-cluster' | 'awaiting-consensus' | 'no-space' | 'removed' | 'read-only' | 'loading' | 'syncing' | 'identity-cloned'

@@ -1,6 +1,6 @@
 import { formatCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
 import type { EventId, LeaveBody, PeerName } from '../../crdt/events/index.js'
-import { automerge, type EventLog } from '../../crdt/log/index.js'
+import type { EventLog } from '../../crdt/log/index.js'
 import type { OwnershipRing, RingSnapshot } from '../../crdt/ring/index.js'
 
 /**
@@ -55,33 +55,80 @@ export function leaveBody (snap: RingSnapshot, self: PeerName, candidates: PeerN
   return { heirs: heirs.filter(h => h.ranges.length > 0).map(h => ({ peer: h.peer, ranges: h.ranges })) }
 }
 
-/** Events waiting for a peer to show it holds them (a `leave` before `reset` deletes the data dir). */
-export class Confirmations {
-  private readonly waiting = new Map<EventId, (peer: PeerName) => void>()
+/**
+ * Our own `leave`, when the log holds one that removed us (a reset that
+ * timed out waiting for a confirmation, run again): its id and heirs.
+ */
+export function ownLeave (ring: OwnershipRing, snap: RingSnapshot, self: PeerName): { id: EventId, heirs: Array<{ peer: PeerName, ranges: Cidr[] }> } | undefined {
+  const removed = snap.peers.find(p => p.name === self)?.removed
+  if (removed === undefined || removed.by !== self) return undefined
+  const event = ring.causal.get(removed.event)?.signed.event
+  if (event?.kind !== 'leave') return undefined
+  return { id: removed.event, heirs: event.body.heirs.map(h => ({ peer: h.peer, ranges: [...h.ranges] })) }
+}
 
-  /**
-   * A peer holds (and has persisted) one of our events once a sync message
-   * it sends names heads that have seen it: peers sync only after persisting.
-   */
-  check (peer: PeerName, message: Uint8Array, doc: EventLog, ring: OwnershipRing | undefined): void {
-    if (this.waiting.size === 0 || ring === undefined) return
-    let heads: string[]
-    try { heads = automerge.decodeSyncMessage(message).heads } catch { return }
-    const nodes = heads.map(h => doc.eventIdOf(h)).map(id => id === undefined ? undefined : ring.causal.get(id)).filter(n => n !== undefined)
-    for (const [id, resolve] of this.waiting) {
-      const target = ring.causal.get(id)
-      if (target !== undefined && nodes.some(n => ring.causal.hasSeen(n, target))) {
-        this.waiting.delete(id)
-        resolve(peer)
-      }
+/**
+ * Events waiting for a peer to show it holds them (a `leave` before `reset`
+ * deletes the data dir). A peer holds (and has persisted) one of our events
+ * once a sync message it sends names heads that have seen it: peers sync
+ * only after persisting. What each peer last said it holds is kept, so a
+ * confirmation that arrives after a wait timed out still counts when the
+ * wait is made again.
+ */
+export class Confirmations {
+  private readonly waiting = new Map<EventId, Array<(peer: PeerName) => void>>()
+  /** Per peer, the change hashes its latest sync message said it holds. */
+  private readonly heads = new Map<PeerName, string[]>()
+  private readonly doc: () => EventLog | undefined
+  private readonly ring: () => OwnershipRing | undefined
+
+  constructor (deps: { doc: () => EventLog | undefined, ring: () => OwnershipRing | undefined }) {
+    this.doc = deps.doc
+    this.ring = deps.ring
+  }
+
+  /** `peer` sent a sync message naming `heads` (after we received it). */
+  heard (peer: PeerName, heads: string[]): void {
+    this.heads.set(peer, heads)
+    if (this.waiting.size === 0) return
+    for (const id of [...this.waiting.keys()]) {
+      if (this.holds(peer, id)) this.settle(id, peer)
     }
   }
 
-  /** Resolves with the first peer that shows it holds event `id`, or undefined at the timeout. */
+  /** Resolves with a peer that shows it holds event `id` (at once if one did already), or undefined at the timeout. */
   wait (id: EventId, timeoutMs: number): Promise<PeerName | undefined> {
+    for (const peer of this.heads.keys()) {
+      if (this.holds(peer, id)) return Promise.resolve(peer)
+    }
     return new Promise(resolve => {
-      const timer = setTimeout(() => { this.waiting.delete(id); resolve(undefined) }, timeoutMs)
-      this.waiting.set(id, peer => { clearTimeout(timer); resolve(peer) })
+      const done = (peer: PeerName | undefined): void => { clearTimeout(timer); resolve(peer) }
+      const timer = setTimeout(() => {
+        const left = (this.waiting.get(id) ?? []).filter(w => w !== done)
+        if (left.length > 0) this.waiting.set(id, left)
+        else this.waiting.delete(id)
+        resolve(undefined)
+      }, timeoutMs)
+      this.waiting.set(id, [...(this.waiting.get(id) ?? []), done])
     })
+  }
+
+  private holds (peer: PeerName, id: EventId): boolean {
+    const doc = this.doc()
+    const ring = this.ring()
+    const target = ring?.causal.get(id)
+    if (doc === undefined || ring === undefined || target === undefined) return false
+    for (const h of this.heads.get(peer) ?? []) {
+      const headId = doc.eventIdOf(h)
+      const node = headId === undefined ? undefined : ring.causal.get(headId)
+      if (node !== undefined && ring.causal.hasSeen(node, target)) return true
+    }
+    return false
+  }
+
+  private settle (id: EventId, peer: PeerName): void {
+    const waiters = this.waiting.get(id) ?? []
+    this.waiting.delete(id)
+    for (const w of waiters) w(peer)
   }
 }

@@ -12,7 +12,8 @@ import { describeContext, describeEvent, type EventRow } from '../offline/descri
 import { Store, STORE_FORMAT, type KnownPeer } from '../store/index.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
-import { Confirmations, leaveBody, spaceIn } from './lifecycle.js'
+import type { LogWorkerApi } from './rpc.js'
+import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
 import { AppendRefusedError, clonedMessage, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
@@ -68,7 +69,7 @@ function latestByAuthor (batch: SignedEvent[]): Array<[PeerName, number]> {
   return [...out]
 }
 
-export class LogService {
+export class LogService implements LogWorkerApi {
   private readonly init: LogServiceInit
   private readonly signer: Signer
   private readonly log: Logger
@@ -80,7 +81,7 @@ export class LogService {
   private queue: Promise<unknown> = Promise.resolve()
   private currentView: RingViewJson | undefined
   private logState: LogState = 'loading'
-  private readonly confirmations = new Confirmations()
+  private readonly confirmations = new Confirmations({ doc: () => this.doc, ring: () => this.ring })
   /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
   private readonly conflicts: ConflictDeps
 
@@ -352,8 +353,7 @@ export class LogService {
     }
     if (received.events.length === 0) {
       received.adopt()
-      this.confirmations.check(peer, message, doc, this.ring)
-      return { kind: 'unchanged', caughtUp: this.hasAllHeads(message) }
+      return { kind: 'unchanged', caughtUp: this.heard(peer, message) }
     }
     const batch = [...received.events].sort(topological)
     const validated = performance.now()
@@ -397,9 +397,9 @@ export class LogService {
     await this.persist(batch, [[peer, session.encode()]])
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
-    this.confirmations.check(peer, message, doc, this.ring)
+    const caughtUp = this.heard(peer, message)
     const timings = { validateMs: validated - t0, mergeMs: performance.now() - validated }
-    return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp: this.hasAllHeads(message), timings }
+    return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp, timings }
   }
 
   /** A peer hung up offering event bytes as evidence of an equivocation: flag it too when they prove one. */
@@ -463,13 +463,22 @@ export class LogService {
    * Hands all our space to `candidates` in one `leave` (DESIGN.md §7: spread
    * over them, CIDR-aligned), and waits until one of them shows it holds it.
    * The waiter is registered before the event can be synced anywhere.
+   * If we left already (a reset whose wait timed out, run again), appends
+   * nothing: a second leave would be void, and the first one is what the
+   * other peers must hold; so it waits for that one (`earlier`).
    */
-  async leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName }> {
+  async leave (candidates: PeerName[], timeoutMs: number): Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName, earlier?: true }> {
     let confirmation!: Promise<PeerName | undefined>
     const result = await this.serial(async () => {
-      if (this.ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
-      this.refuseToSign(this.ring, 'leave')
-      const snap = this.ring.snapshot()
+      const ring = this.ring
+      const snap = ring?.snapshot()
+      if (ring === undefined || snap === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
+      const earlier = ownLeave(ring, snap, this.self)
+      if (earlier !== undefined) {
+        confirmation = this.awaitConfirmation(earlier.id, timeoutMs)
+        return { id: earlier.id, heirs: earlier.heirs.map(h => ({ peer: h.peer, ranges: h.ranges.map(formatCidr) })), earlier: true as const }
+      }
+      this.refuseToSign(ring, 'leave')
       const body = leaveBody(snap, this.self, candidates)
       if (body === undefined) throw new AppendRefusedError('no connected peer can take this peer\'s ranges: connect one first')
       const r = await this.appendUnlocked('leave', body, false)
@@ -480,13 +489,19 @@ export class LogService {
     return { ...result, ...(confirmedBy !== undefined ? { confirmedBy } : {}) }
   }
 
-  /** After receiving `message`, do we hold every change its sender has? */
-  private hasAllHeads (message: Uint8Array): boolean {
+  /**
+   * After receiving `message` from `peer`: notes the heads it says it holds
+   * (they may confirm our leave), and says whether we now hold all of them.
+   */
+  private heard (peer: PeerName, message: Uint8Array): boolean {
+    let heads: string[]
     try {
-      return automerge.decodeSyncMessage(message).heads.every(h => this.doc!.hasChange(h))
+      heads = automerge.decodeSyncMessage(message).heads
     } catch {
       return false
     }
+    this.confirmations.heard(peer, heads)
+    return heads.every(h => this.doc!.hasChange(h))
   }
 
   // ---- peers we know how to reach -------------------------------------------

@@ -1,7 +1,8 @@
 import '../../packages/polyfill/index.js'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger, parseLogLevel, type LogLevel } from '../logger.js'
-import { LOG_METHODS, type RpcRequest, type RpcResponse, type WorkerInit } from './rpc.js'
+import { serveRequest, type RpcRequest } from '../worker-rpc.js'
+import type { LogWorkerApi, WorkerInit } from './rpc.js'
 import type { LogService } from './service.js'
 import { Store } from '../store/index.js'
 import type { LogNotice } from './types.js'
@@ -37,22 +38,10 @@ const service: Promise<LogService> = gone
     return new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify, store })
   })
 
+// The handler is the service, typed as the RPC's interface (rpc.ts).
+const handler: Promise<LogWorkerApi> = service
+
 port.on('message', (req: RpcRequest | { go: true }) => {
   if ('go' in req) { go(); return }
-  void handle(req)
+  serveRequest(port, handler, req)
 })
-
-async function handle (req: RpcRequest): Promise<void> {
-  let res: RpcResponse
-  try {
-    const svc = await service
-    if (!(LOG_METHODS as readonly string[]).includes(req.method)) throw new Error(`unknown method ${req.method}`)
-    const fn = (svc as unknown as Record<string, (...a: unknown[]) => unknown>)[req.method]!
-    const result = await fn.apply(svc, req.args)
-    res = { id: req.id, ok: true, result }
-  } catch (err) {
-    const e = err as Error & { code?: string }
-    res = { id: req.id, ok: false, error: { name: e.name ?? 'Error', message: e.message ?? String(err), ...(typeof e.code === 'string' ? { code: e.code } : {}) } }
-  }
-  port.postMessage(res)
-}

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import * as dagCbor from '@ipld/dag-cbor'
+import { concat } from 'uint8arrays/concat'
 import {
   createGenesis, decodeEvent, EventError, eventId, MAX_EVENT_BYTES, signEvent, type AuthoredEvent, type EventErrorCode,
   type SignedEvent, type UnsignedEvent
@@ -241,9 +242,7 @@ describe('event codec properties: canonical form', () => {
         const { sig: _omit, ...unsigned } = tampered
         const encoded = dagCbor.encode(unsigned)
         const domain = new TextEncoder().encode('weft/event\n')
-        const payload = new Uint8Array(domain.length + encoded.length)
-        payload.set(domain)
-        payload.set(encoded, domain.length)
+        const payload = concat([domain, encoded])
         const author = (signed.event as AuthoredEvent).author
         const bytes = dagCbor.encode({ ...unsigned, sig: signerFor(author).sign(payload) })
         const err = mustReject(() => decodeEvent(bytes), ['malformed'])

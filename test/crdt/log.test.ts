@@ -133,13 +133,24 @@ describe('validate the diff', () => {
   test('discard leaves the log and the sync state as they were; adopt takes the copy', () => {
     const { peers: [a, b] } = cluster(2)
     a!.author('join', { nickname: 'host1', addrs: [] })
-    const msg1 = b!.log.generateSyncMessage(b!.session(a!))!
-    const r1 = a!.log.receive(a!.session(b!), msg1, defaultVerifier)
-    r1.adopt()
-    const reply = a!.log.generateSyncMessage(a!.session(b!))!
-    const headsBefore = b!.log.heads()
-    const stateBefore = b!.session(a!).encode()
-    const r = b!.log.receive(b!.session(a!), reply, defaultVerifier)
+    // Usually the first reply carries the event; when Automerge's Bloom filter
+    // has a false positive (~2 % of runs with these random keys) it takes
+    // another round, so exchange until a reply does.
+    let reply: Uint8Array | undefined
+    let headsBefore: string[] = []
+    let stateBefore: Uint8Array | undefined
+    let r: ReturnType<typeof b.log.receive> | undefined
+    for (let round = 0; round < 5 && (r === undefined || r.events.length === 0); round++) {
+      r?.adopt()
+      const msg = b!.log.generateSyncMessage(b!.session(a!))
+      if (msg !== null) a!.log.receive(a!.session(b!), msg, defaultVerifier).adopt()
+      reply = a!.log.generateSyncMessage(a!.session(b!)) ?? undefined
+      if (reply === undefined) continue
+      headsBefore = b!.log.heads()
+      stateBefore = b!.session(a!).encode()
+      r = b!.log.receive(b!.session(a!), reply, defaultVerifier)
+    }
+    assert.ok(r !== undefined && reply !== undefined && stateBefore !== undefined)
     assert.equal(r.events.length, 1)
     r.discard()
     assert.deepEqual(b!.log.heads(), headsBefore)

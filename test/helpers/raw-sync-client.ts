@@ -18,6 +18,7 @@ import type { Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { concat } from 'uint8arrays/concat'
 import { decodeEvent, defaultVerifier, ed25519SignerFromSeed, EVENT_FORMAT_VERSION, type PeerName, type Signer } from '../../crdt/events/index.js'
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
@@ -52,13 +53,6 @@ function decodeVarint (buf: Uint8Array): [number, number] | undefined {
   return undefined
 }
 
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice()
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a, 0)
-  out.set(b, a.length)
-  return out
-}
 
 export class RawSyncClient {
   readonly node: Libp2p
@@ -118,7 +112,7 @@ export class RawSyncClient {
   }
 
   private onData (chunk: Uint8Array): void {
-    this.buffer = concat(this.buffer, chunk)
+    this.buffer = concat([this.buffer, chunk])
     for (;;) {
       const prefix = decodeVarint(this.buffer)
       if (prefix === undefined) break
@@ -166,7 +160,7 @@ export class RawSyncClient {
    * closes first (a test sending a huge frame need not await it).
    */
   async sendRaw (bytes: Uint8Array): Promise<void> {
-    const ok = this.stream.send(concat(encodeVarint(bytes.length), bytes))
+    const ok = this.stream.send(concat([encodeVarint(bytes.length), bytes]))
     if (!ok) await this.stream.onDrain({ signal: AbortSignal.timeout(10_000) })
   }
 
