@@ -246,11 +246,30 @@ export class Allocator implements AllocatorApi {
       if (again !== undefined) return await this.durable(again)
       const a = this.reserve(id, subnet, view)
       if (a !== undefined) return await this.persist(a)
+      const full = this.fullHere(subnet, view)
+      if (full !== undefined) throw new AllocError('no-space', full)
       if (this.deps.clock.now() >= deadline) {
         throw new AllocError('no-space', `no free address in ${formatCidr(subnet)}: this peer has none and no peer gave any within ${Math.round(this.timeoutMs / 1000)} s`)
       }
       await this.askForSpace(subnet, deadline)
     }
+  }
+
+  /**
+   * When this peer owns every address of `subnet` that can be allocated and
+   * all of them are taken, no other peer can give any: say so at once
+   * (a /32 that is already allocated, say) instead of asking around.
+   */
+  private fullHere (subnet: Cidr, view: RingView): string | undefined {
+    const hosts = hostSet(subnet)
+    if (hosts.size === 0n || !view.ownedBy(this.deps.self).containsSet(hosts)) return undefined
+    const text = formatCidr(subnet)
+    const n = hosts.size
+    const only = hosts.firstAddress()
+    const holder = n === 1n && only !== undefined ? this.held.get(only)?.id : undefined
+    return n === 1n
+      ? `no free address in ${text}: its one address is allocated here${holder !== undefined ? ` to ${holder}` : ''} (release it first, or choose another subnet)`
+      : `no free address in ${text}: this peer owns all ${n} of its addresses and every one is allocated here`
   }
 
   /**

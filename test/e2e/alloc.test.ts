@@ -114,3 +114,20 @@ describe('crash safety', () => {
     console.log(`# ${acked.length} allocs acknowledged before kill -9, all present after relaunch`)
   })
 })
+
+describe('a subnet this peer owns whole and has filled', () => {
+  test('says so at once (it is full here), not that nobody gave any', async () => {
+    const a = await WeftPeer.launch({ nickname: 'full1' })
+    const b = await WeftPeer.launch({ nickname: 'full2', peers: [a.addr] })
+    await waitFor('b joined', async () => (await a.status()).peers.some(p => p.name === b.name && p.connected))
+    const first = await a.run(['alloc', 'one', '--subnet', '10.32.0.5/32'])
+    assert.equal(first.stdout, '10.32.0.5/32\n', first.stderr)
+    const again = await a.run(['alloc', 'two', '--subnet', '10.32.0.5/32'])
+    assert.equal(again.code, 1)
+    assert.equal(again.stderr, 'weft: no free address in 10.32.0.5/32: its one address is allocated here to one (release it first, or choose another subnet)\n')
+    const pair = await a.run(['alloc', 'three', '--subnet', '10.32.0.4/31'])
+    assert.equal(pair.stdout, '10.32.0.4/31\n', pair.stderr)
+    const full = await a.run(['alloc', 'four', '--subnet', '10.32.0.4/31'])
+    assert.equal(full.stderr, 'weft: no free address in 10.32.0.4/31: this peer owns all 2 of its addresses and every one is allocated here\n')
+  })
+})
