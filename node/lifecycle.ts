@@ -1,3 +1,4 @@
+import { WeftError } from '../crdt/errors.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
 import type { EventId, PeerName } from '../crdt/events/index.js'
 import { disputeId } from '../crdt/ring/index.js'
@@ -10,8 +11,10 @@ import { count } from './status.js'
  * event, refusing, with the reason, what would likely be a mistake.
  */
 
-export class LifecycleError extends Error {
+/** A lifecycle request refused, with the reason: the caller's to fix (HTTP 409). */
+export class LifecycleError extends WeftError<'refused'> {
   override name = 'LifecycleError'
+  constructor (message: string) { super('refused', message) }
 }
 
 type ViewPeer = RingViewJson['peers'][number]

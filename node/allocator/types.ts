@@ -1,3 +1,4 @@
+import { WeftError } from '../../crdt/errors.js'
 /**
  * Address allocation (DESIGN.md §3–4, CLI.md): allocations are local to the
  * peer that owns the space, never in the replicated log.
@@ -32,14 +33,8 @@ export type AllocErrorCode =
   | 'in-use'          // claim: another ID holds the address
   | 'no-cluster'      // not in a cluster yet
 
-export class AllocError extends Error {
+export class AllocError extends WeftError<AllocErrorCode> {
   override name = 'AllocError'
-  readonly code: AllocErrorCode
-
-  constructor (code: AllocErrorCode, message: string) {
-    super(message)
-    this.code = code
-  }
 }
 
 /** The allocator as the control API sees it. */

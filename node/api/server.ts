@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net'
 import { chmodSync, lstatSync, rmSync } from 'node:fs'
 import type { DaemonApi } from './types.js'
-import { AllocError, type AllocErrorCode, type AllocatorApi } from '../allocator/types.js'
+import type { AllocErrorCode, AllocatorApi } from '../allocator/types.js'
+import { errorCode, WeftError } from '../../crdt/errors.js'
 import { silentLogger, type Logger } from '../logger.js'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -30,10 +31,10 @@ export class StreamResponse {
 }
 
 /** Throw from a route (or the DaemonApi) to answer with a given status and code. */
-export class ControlApiError extends Error {
+export class ControlApiError extends WeftError {
   override name = 'ControlApiError'
-  constructor (message: string, readonly code = 'bad-request', readonly status = 400) {
-    super(message)
+  constructor (message: string, code = 'bad-request', readonly status = 400) {
+    super(code, message)
   }
 }
 
@@ -219,8 +220,13 @@ function optionalString (body: Record<string, unknown>, field: string): string |
   return value
 }
 
-/** AllocError codes as HTTP: the caller's conflict (409), bad input (400), not possible now (503). */
-const ALLOC_STATUS: Record<AllocErrorCode, number> = {
+/**
+ * Error codes as HTTP, one table for every weft error that reaches the
+ * control API (DESIGN.md §6): the caller's conflict (409), bad input (400),
+ * not possible now (503). The CLI prints any of them as one line, exit 1.
+ */
+export const ERROR_STATUS: Record<AllocErrorCode | 'refused', number> = {
+  refused: 409,
   'in-use': 409,
   'owned-elsewhere': 409,
   disputed: 409,
@@ -241,23 +247,27 @@ async function allocCall<T> (api: DaemonApi, call: (allocator: AllocatorApi) => 
   try {
     return await call(api.allocator)
   } catch (err) {
-    if (err instanceof AllocError || (err as Error | undefined)?.name === 'AllocError') {
-      const { code, message } = err as AllocError
-      throw new ControlApiError(message, code, ALLOC_STATUS[code] ?? 500)
-    }
-    throw err
+    throw asControlError(err)
   }
 }
 
-/** Lifecycle refusals (LifecycleError) are the caller's to fix: 409 with their reason. */
+/**
+ * A weft error with a code the table knows (thrown here, or crossing from
+ * the log worker as {name, code, message}) as the control API's answer.
+ */
+function asControlError (err: unknown): unknown {
+  const code = errorCode(err)
+  if (err instanceof ControlApiError || code === undefined || !(code in ERROR_STATUS)) return err
+  return new ControlApiError((err as Error).message, code, ERROR_STATUS[code as keyof typeof ERROR_STATUS])
+}
+
+/** Lifecycle refusals (LifecycleError, a refused append) are the caller's to fix: 409 with their reason. */
 async function lifecycleCall<F, T> (fn: F | undefined, call: (f: F) => Promise<T>): Promise<T> {
   if (fn === undefined) throw new ControlApiError('not found: this peer does not support that command', 'not-found', 404)
   try {
     return await call(fn)
   } catch (err) {
-    const e = err as Error
-    if (e.name === 'LifecycleError' || e.name === 'AppendRefusedError' || e.name === 'NoClusterError') throw new ControlApiError(e.message, 'refused', 409)
-    throw err
+    throw asControlError(err)
   }
 }
 

@@ -1,3 +1,4 @@
+import { WeftError } from '../../crdt/errors.js'
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { RingViewJson } from '../ring-view.js'
 
@@ -65,12 +66,14 @@ export type LogState = 'loading' | 'waiting-for-cluster' | 'ready'
 export const UPGRADE_NEEDED = 'the log holds events of a newer format: upgrade weft'
 
 /** A local append that would be void, refused before it reaches the log. */
-export class AppendRefusedError extends Error {
+export class AppendRefusedError extends WeftError<'refused'> {
   override name = 'AppendRefusedError'
+  constructor (message: string) { super('refused', message) }
 }
 
-export class NoClusterError extends Error {
+export class NoClusterError extends WeftError<'no-cluster'> {
   override name = 'NoClusterError'
+  constructor (message: string) { super('no-cluster', message) }
 }
 
 /**

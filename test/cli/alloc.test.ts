@@ -8,6 +8,7 @@ import { ALLOC_TIMEOUT_MS, ControlClient, ControlRequestError } from '../../node
 import { startControlServer, type ControlServer } from '../../node/api/server.js'
 import { ensureDataDir } from '../../node/data-dir.js'
 import { AllocError } from '../../node/allocator/types.js'
+import { RemoteError } from '../../node/worker-rpc.js'
 import { RangeSet, parseCidr } from '../../packages/netaddr/index.js'
 import { FakeAllocator, FakeDaemon, fakeStatus } from '../helpers/fake-daemon.js'
 
@@ -234,6 +235,9 @@ describe('the control routes', () => {
       assert.deepEqual(await status(async () => await client.release('a')), [http, code])
       assert.deepEqual(await status(async () => await client.allocations()), [http, code])
     }
+    // An error that crossed the log worker arrives as {name, code, message}: matched by its code.
+    allocator.failWith = new RemoteError('AllocError', 'failed remotely', 'no-space')
+    assert.deepEqual(await status(async () => await client.alloc('a')), [503, 'no-space'])
     delete allocator.failWith
   })
 
