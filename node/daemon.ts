@@ -14,6 +14,7 @@ import { LogClient } from './log-service/client.js'
 import { clonedMessage } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import { Bootstrap } from './bootstrap.js'
+import { ReadinessGate, type Readiness } from './readiness.js'
 import { Liveness } from './net/liveness.js'
 import type { Network } from './net/network.js'
 import { RingView, type RingViewJson } from './ring-view.js'
@@ -48,9 +49,7 @@ export class Daemon implements DaemonApi {
   private readonly log_: Logger
   private readonly identity: Identity
   private control: { close: () => Promise<void> } | undefined
-  private caughtUp = false
-  private graceOver = false
-  private readyWaiters: Array<() => void> = []
+  private readonly ready: ReadinessGate
   private stopped: Promise<void>
   private resolveStopped!: () => void
   private stopping = false
@@ -67,6 +66,21 @@ export class Daemon implements DaemonApi {
     this.logger = logger
     this.log_ = logger.forComponent('weft:daemon')
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
+    this.ready = new ReadinessGate({
+      clock: systemClock,
+      logger,
+      graceMs: this.tuning.readyGraceMs,
+      blocker: () => {
+        if (this.log.state === 'loading') return 'the log is still loading'
+        if (this.log.state === 'waiting-for-cluster') return this.bootstrap?.waiting().reason ?? 'waiting for a cluster: no peer has answered yet'
+        if (this.log.cloned !== undefined) return clonedMessage(this.self, this.log.cloned)
+        return undefined
+      },
+      never: () => this.log.cloned !== undefined,
+      hasTargets: () => this.network?.hasTargets === true,
+      connectedCount: () => this.network?.connectedPeers().length ?? 0,
+      stopping: () => this.stopping
+    })
     this.liveness = new Liveness({ self: this.self, now: () => systemClock.now(), known: p => this.log.latestView?.peers.some(q => q.name === p) === true })
     this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel }, logger, err => { this.fatal(err) })
     this.metricsRegistry = new DaemonMetrics({
@@ -111,7 +125,7 @@ export class Daemon implements DaemonApi {
         // Joined a cluster by sync (or founded one): the bootstrap is over.
         if (n.state === 'ready') this.bootstrap?.clusterKnown()
       }
-      this.wakeReady()
+      this.ready.wake()
     })
     // The persisted snapshot first (read-only, a few ms), while the worker
     // starts; then the control socket: status answers from it while the log loads.
@@ -152,7 +166,7 @@ export class Daemon implements DaemonApi {
       clock: systemClock,
       random: Math.random,
       nickname: () => this.config.nickname,
-      onCaughtUp: () => { this.caughtUp = true; this.wakeReady() },
+      onCaughtUp: () => { this.ready.caughtUpWithPeer() },
       onAdopted: peer => { this.network?.syncAll(peer) },
       onReceived: (peer, outcome) => { this.metricsRegistry.received(peer, outcome) },
       liveness: this.liveness,
@@ -194,21 +208,7 @@ export class Daemon implements DaemonApi {
     await this.bootstrap.start()
     await this.writeJoin()
     if (this.log.latestView !== undefined) this.onView(this.log.latestView)
-    systemClock.setTimeout(() => {
-      this.graceOver = true
-      const recheck = (): void => {
-        if (this.stopping) return
-        const r = this.readiness()
-        if (r.ready) {
-          if (!this.caughtUp && this.network?.hasTargets === true) this.log_.warn(`no peer reachable within ${this.tuning.readyGraceMs} ms; ready on what this peer holds`)
-          this.wakeReady()
-        } else {
-          // A peer is connected but the first sync is not done: look again soon.
-          systemClock.setTimeout(recheck, 1000)
-        }
-      }
-      recheck()
-    }, this.tuning.readyGraceMs)
+    this.ready.startGrace()
   }
 
   /** Saves when peers were last seen, every `ms` while running: rmpeer's guard must survive a relaunch. */
@@ -289,40 +289,12 @@ export class Daemon implements DaemonApi {
 
   // ---- readiness -----------------------------------------------------------
 
-  /** Ready = log loaded and in a cluster, and one sync completed (or nobody reachable within the grace time). */
-  readiness (): { ready: true } | { ready: false, reason: string } {
-    if (this.log.state === 'loading') return { ready: false, reason: 'the log is still loading' }
-    if (this.log.state === 'waiting-for-cluster') return { ready: false, reason: this.bootstrap?.waiting().reason ?? 'waiting for a cluster: no peer has answered yet' }
-    if (this.log.cloned !== undefined) return { ready: false, reason: clonedMessage(this.self, this.log.cloned) }
-    if (this.caughtUp || this.network?.hasTargets !== true) return { ready: true }
-    // The grace period is for peers nobody can reach; with a peer connected
-    // (say, mid catch-up) wait for the sync: allocating from a stale view is
-    // the classic cause of duplicate addresses (DESIGN.md §3).
-    if (this.graceOver && (this.network?.connectedPeers().length ?? 0) === 0) return { ready: true }
-    return { ready: false, reason: 'waiting for a first sync with a peer' }
-  }
+  readiness (): Readiness { return this.ready.now() }
 
-  private wakeReady (): void {
-    if (!this.readiness().ready) return
-    const waiters = this.readyWaiters
-    this.readyWaiters = []
-    for (const w of waiters) w()
-  }
-
-  waitReady (timeoutMs: number): Promise<{ ready: true } | { ready: false, reason: string }> {
+  waitReady (timeoutMs: number): Promise<Readiness> {
     // The first alloc (or wait-ready) starts the election without waiting for its delay.
     this.bootstrap?.kick()
-    const now = this.readiness()
-    // A cloned identity never becomes ready: say so at once.
-    if (now.ready || this.log.cloned !== undefined) return Promise.resolve(now)
-    return new Promise(resolve => {
-      const timer = setTimeout(() => {
-        this.readyWaiters = this.readyWaiters.filter(w => w !== done)
-        resolve(this.readiness())
-      }, timeoutMs)
-      const done = (): void => { clearTimeout(timer); resolve({ ready: true }) }
-      this.readyWaiters.push(done)
-    })
+    return this.ready.wait(timeoutMs)
   }
 
   // ---- control API ---------------------------------------------------------

@@ -1,5 +1,5 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
-import { CausalError, compareTopological } from '../../crdt/causal/index.js'
+import { CausalError } from '../../crdt/causal/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
   createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId,
@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js'
 import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
 import { Store, STORE_FORMAT, type KnownPeer } from '../store/index.js'
+import { joinRefusal, latestByAuthor, topological } from './batch.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
@@ -37,36 +38,6 @@ export interface LogServiceInit {
   notify: (n: LogNotice) => void
   /** The store, already open (the worker opens it first to publish the snapshot). */
   store?: Store
-}
-
-function topological (a: SignedEvent, b: SignedEvent): number {
-  return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
-}
-
-/**
- * Why a peer with no cluster yet must not join the one a batch carries: we
- * join only the cluster the supplier's hello named (a hello that names none
- * offers nothing to join), and only over the --range we were launched with (normalised by the CLI),
- * judged by the genesis itself, not by what the hello claimed.
- */
-function joinRefusal (peer: PeerName, batch: SignedEvent[], expectCluster: EventId | undefined, wantedRange: string | undefined): string | undefined {
-  if (expectCluster === undefined) return `peer ${peer} sent events, but its hello named no cluster to join`
-  const genesis = batch.find(e => e.id === expectCluster)
-  if (genesis === undefined || genesis.event.kind !== 'genesis') return `peer ${peer} sent events without the genesis of cluster ${expectCluster}`
-  const ranges = genesis.event.body.ranges.map(formatCidr)
-  if (wantedRange !== undefined && (ranges.length !== 1 || ranges[0] !== wantedRange)) {
-    return `peer ${peer} offers cluster ${expectCluster} over ${ranges.join(', ')}, but this peer was launched with --range ${wantedRange}`
-  }
-  return undefined
-}
-
-/** Per author in a batch, the latest time it signed: evidence of when it was alive. */
-function latestByAuthor (batch: SignedEvent[]): Array<[PeerName, number]> {
-  const out = new Map<PeerName, number>()
-  for (const { event: e } of batch) {
-    if (e.kind !== 'genesis' && e.time > (out.get(e.author) ?? -1)) out.set(e.author, e.time)
-  }
-  return [...out]
 }
 
 export class LogService implements LogWorkerApi {
