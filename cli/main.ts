@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError } from './commander.js'
 import { CliError } from './errors.js'
 import { registerCommands } from './commands/index.js'
 
@@ -19,7 +19,7 @@ export function weftVersion (): string {
 }
 
 /** Builds the `weft` program. Exposed for tests that check help and parsing. */
-export function buildProgram (io: CliIo = processIo): Command {
+export function buildProgram (io: CliIo = processIo): InstanceType<typeof Command> {
   const program = new Command()
   program
     .name('weft')

@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander'
+import type { Command } from 'commander'
+import { Option } from '../commander.js'
 import type { LogReader } from '../../node/offline/reader.js'
 import type { EventRow } from '../../node/offline/describe.js'
 import { HISTORY_KINDS, parseTime } from '../../node/offline/args.js'
