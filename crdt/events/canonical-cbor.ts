@@ -23,14 +23,19 @@ export interface CanonicalValue {
 const MAX_DEPTH = 32
 const TWO_POW_32 = 2 ** 32
 
+const MAX_CACHED_TEXT = 16
+const TEXT_CACHE_SLOTS = 1024
+const textCache: Array<string | undefined> = new Array<string | undefined>(TEXT_CACHE_SLOTS)
+
 class NotCanonical extends Error {}
 const NOT_CANONICAL = new NotCanonical()
 
-export function decodeCanonical (bytes: Uint8Array): CanonicalValue | undefined {
+/** `entries`: whether to say where the root map's entries are (only signatures need it). */
+export function decodeCanonical (bytes: Uint8Array, opts: { entries?: boolean } = {}): CanonicalValue | undefined {
   const d = new Reader(bytes)
   try {
     const entries: RootEntry[] = []
-    const value = d.item(0, entries)
+    const value = d.item(0, opts.entries === true ? entries : undefined)
     if (d.pos !== bytes.length) return undefined
     return { value, entries }
   } catch (err) {
@@ -70,14 +75,26 @@ class Reader {
   /** ASCII text only: anything else is left to the general decoder's UTF-8 handling. */
   private text (n: number): string {
     const { b } = this
-    const end = this.pos + n
-    let s = ''
-    for (let i = this.pos; i < end; i++) {
+    const start = this.pos
+    const end = start + n
+    let hash = 0
+    for (let i = start; i < end; i++) {
       const c = b[i]!
       if (c >= 0x80) throw NOT_CANONICAL
-      s += String.fromCharCode(c)
+      hash = Math.imul(hash ^ c, 0x01000193)
     }
     this.pos = end
+    if (n > MAX_CACHED_TEXT) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[])
+    // Short texts (map keys, kinds) repeat in every event: one string each, not a new one per event.
+    const slot = (hash >>> 0) % TEXT_CACHE_SLOTS
+    const hit = textCache[slot]
+    if (hit !== undefined && hit.length === n) {
+      let same = true
+      for (let i = 0; i < n; i++) if (hit.charCodeAt(i) !== b[start + i]) { same = false; break }
+      if (same) return hit
+    }
+    const s = String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[])
+    textCache[slot] = s
     return s
   }
 

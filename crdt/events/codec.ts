@@ -112,7 +112,7 @@ export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): Signe
   }
   // The fast decoder takes only canonical bytes, so what it decodes needs no
   // re-encoding; everything else goes the general way, which words the refusal.
-  const canonical = decodeCanonical(bytes)
+  const canonical = decodeCanonical(bytes, { entries: !trusted })
   let decoded: unknown
   if (canonical !== undefined) {
     decoded = canonical.value

@@ -84,7 +84,23 @@ export function expectPeerSet (value: unknown, field: string, maxLength: number)
 }
 
 export function expectIdSet (value: unknown, field: string, maxLength: number): EventId[] {
-  return expectSortedBytesList(value, field, maxLength, 32).map(b => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex'))
+  return expectSortedBytesList(value, field, maxLength, 32).map(hex)
+}
+
+const HEX_DIGITS = Uint16Array.from('0123456789abcdef', c => c.charCodeAt(0))
+let hexScratch = new Uint16Array(64)
+
+/** Lower-case hex of some bytes, built in one go (no Buffer wrapper per call: decoding makes one per dep). */
+export function hex (bytes: Uint8Array): string {
+  const n = bytes.length * 2
+  if (hexScratch.length < n) hexScratch = new Uint16Array(n)
+  const out = n === hexScratch.length ? hexScratch : hexScratch.subarray(0, n)
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    out[2 * i] = HEX_DIGITS[b >> 4]!
+    out[2 * i + 1] = HEX_DIGITS[b & 15]!
+  }
+  return String.fromCharCode.apply(null, out as unknown as number[])
 }
 
 /**
