@@ -3,7 +3,7 @@ import { CausalError } from '../../crdt/causal/index.js'
 import { decodeEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
-import { Store, type StoredEvent } from '../store/index.js'
+import { Store, type EventBytes } from '../store/index.js'
 import { LogReaderError } from './reader.js'
 import { verifyOnAllCores, verifyThreads, type VerifyFault } from './verify-pool.js'
 
@@ -45,7 +45,7 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
     const started = performance.now()
     // Both in one macrotask: lmdb-js reads see one transaction per macrotask,
     // so the events and the snapshot agree even while the daemon writes.
-    const stored = [...store.eventsInOrder()]
+    const stored = [...store.eventBytesInOrder()]
     const saved = store.getSnapshot()?.snapshot as RingViewJson | null | undefined
     // Fold while the pool checks the bytes (its workers need nothing more from
     // this thread until they report); fold again without the faulty ones if
@@ -72,7 +72,7 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
 }
 
 /** Folds the stored events but `bad`, naming those that break the causal structure. */
-function foldStored (clusterId: string, stored: StoredEvent[], bad: ReadonlySet<string>): { ring: OwnershipRing, causalFaults: VerifyFault[] } {
+function foldStored (clusterId: string, stored: EventBytes[], bad: ReadonlySet<string>): { ring: OwnershipRing, causalFaults: VerifyFault[] } {
   const causalFaults: VerifyFault[] = []
   const faulty = new Set<string>(bad)
   const ring = new OwnershipRing(clusterId)
