@@ -12,12 +12,6 @@ import type { MoveNode } from './records.js'
  */
 export interface Segment {
   readonly start: bigint
-  /**
-   * `start` as a number (exact for IPv4, rounded for IPv6): searches compare
-   * these and compare the bigints only on a tie, since a bigint comparison
-   * costs a call and the searches were most of a fold's time.
-   */
-  readonly at: number
   readonly end: bigint
   /** Maximal moves of this interval, sorted by event arrival index. */
   readonly heads: readonly MoveNode[]
@@ -40,7 +34,7 @@ export class SegmentMap {
   private readonly pins = new Set<bigint>()
 
   constructor (start: bigint, end: bigint) {
-    this.chunks = [[{ start, at: Number(start), end, heads: [] }]]
+    this.chunks = [[{ start, end, heads: [] }]]
   }
 
   get start (): bigint { return this.chunks[0]![0]!.start }
@@ -82,15 +76,11 @@ export class SegmentMap {
 
   /** Chunk index and position of the segment holding address `a`. */
   private locate (a: bigint): [number, number] {
-    // Rounding to a number keeps order (x ≤ y ⇒ Number(x) ≤ Number(y)), so
-    // only equal numbers need the exact comparison.
-    const an = Number(a)
     let lo = 0
     let hi = this.chunks.length - 1
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1
-      const first = this.chunks[mid]![0]!
-      if (first.at < an || (first.at === an && first.start <= a)) lo = mid
+      if (this.chunks[mid]![0]!.start <= a) lo = mid
       else hi = mid - 1
     }
     const chunk = this.chunks[lo]!
@@ -98,8 +88,7 @@ export class SegmentMap {
     let h = chunk.length - 1
     while (l < h) {
       const mid = (l + h + 1) >> 1
-      const seg = chunk[mid]!
-      if (seg.at < an || (seg.at === an && seg.start <= a)) l = mid
+      if (chunk[mid]!.start <= a) l = mid
       else h = mid - 1
     }
     return [lo, l]
@@ -127,7 +116,7 @@ export class SegmentMap {
     const [ci, si] = this.locate(a)
     const s = this.chunks[ci]![si]!
     if (s.start === a) return
-    this.writable(ci).splice(si, 1, { start: s.start, at: s.at, end: a, heads: s.heads }, { start: a, at: Number(a), end: s.end, heads: s.heads })
+    this.writable(ci).splice(si, 1, { start: s.start, end: a, heads: s.heads }, { start: a, end: s.end, heads: s.heads })
     this.splitChunk(ci)
   }
 
@@ -179,7 +168,7 @@ export class SegmentMap {
       const from = si
       for (; si < chunk.length && chunk[si]!.start < end; si++) {
         const seg = chunk[si]!
-        chunk[si] = { start: seg.start, at: seg.at, end: seg.end, heads: heads(seg) }
+        chunk[si] = { start: seg.start, end: seg.end, heads: heads(seg) }
       }
       touched.push([ci, from, si])
       if (si < chunk.length) break
@@ -207,7 +196,7 @@ export class SegmentMap {
     for (let i = from; i < to; i++) {
       const seg = chunk[i]!
       const last = merged[merged.length - 1]
-      if (last !== undefined && this.mergeable(last, seg)) merged[merged.length - 1] = { start: last.start, at: last.at, end: seg.end, heads: last.heads }
+      if (last !== undefined && this.mergeable(last, seg)) merged[merged.length - 1] = { start: last.start, end: seg.end, heads: last.heads }
       else merged.push(seg)
     }
     this.writable(ci).splice(from, to - from, ...merged)
@@ -222,7 +211,7 @@ export class SegmentMap {
       const b = right[0]!
       if (this.mergeable(a, b)) {
         const l = this.writable(ci - 1)
-        l[l.length - 1] = { start: a.start, at: a.at, end: b.end, heads: a.heads }
+        l[l.length - 1] = { start: a.start, end: b.end, heads: a.heads }
         const r = this.writable(ci)
         r.shift()
         if (r.length === 0) { this.chunks.splice(ci, 1); continue }
