@@ -1,10 +1,10 @@
 /**
- * The ID check of the allocation commands (alloc, claim, release), imported
- * when one of them runs. Addresses have their own module (address-args.ts):
- * the address parser is the larger part of a command's imports, and
+ * The ID check of the allocation commands (alloc, claim, release). Addresses
+ * have their own module (address-args.ts), imported only when a command has
+ * one: the address parser is the larger part of a command's imports, and
  * `weft alloc ID` needs none.
  */
-import { allocIdProblem } from '../node/api/server.js'
+import { allocIdProblem } from '../node/api/alloc-id.js'
 import { UsageError } from './errors.js'
 
 /** A usage error (exit 2) unless ID is acceptable. */

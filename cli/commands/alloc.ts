@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { formatAllocation } from '../../node/allocator/types.js'
+import { checkIdArg } from '../alloc-args.js'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import type { CliIo } from '../main.js'
 
@@ -17,9 +18,8 @@ export function registerAlloc (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (id: string, opts: DataDirOptions & JsonOptions & { subnet?: string }) => {
-    // Loaded as needed: the address parser (for --subnet) is most of what this command would import.
-    const { checkIdArg } = await import('../alloc-args.js')
     checkIdArg(id)
+    // Loaded as needed: the address parser (for --subnet) is most of what this command would import.
     const subnet = opts.subnet === undefined ? undefined : (await import('../address-args.js')).subnetArg(opts.subnet)
     const a = await clientFor(opts).alloc(id, subnet)
     if (opts.json === true) printJson(io, (await import('../format/alloc.js')).allocationJson(a))

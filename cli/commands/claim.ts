@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { formatAllocation } from '../../node/allocator/types.js'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import type { CliIo } from '../main.js'
+import { checkIdArg } from '../alloc-args.js'
 import { ID_HELP } from './alloc.js'
 
 export function registerClaim (program: Command, io: CliIo): void {
@@ -15,7 +16,7 @@ export function registerClaim (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (id: string, addressText: string, opts: DataDirOptions & JsonOptions) => {
-    const [{ checkIdArg }, { addressArg }, { allocationJson }] = await Promise.all([import('../alloc-args.js'), import('../address-args.js'), import('../format/alloc.js')])
+    const [{ addressArg }, { allocationJson }] = await Promise.all([import('../address-args.js'), import('../format/alloc.js')])
     checkIdArg(id)
     const { address, prefix } = addressArg(addressText)
     const a = await clientFor(opts).claim(id, address, prefix)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import type { CliIo } from '../main.js'
+import { checkIdArg } from '../alloc-args.js'
 import { ID_HELP } from './alloc.js'
 
 export function registerRelease (program: Command, io: CliIo): void {
@@ -14,7 +15,7 @@ export function registerRelease (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (id: string, addressText: string | undefined, opts: DataDirOptions & JsonOptions) => {
-    const [{ checkIdArg }, { addressArg }, { allocationJson, sortAllocations }] = await Promise.all([import('../alloc-args.js'), import('../address-args.js'), import('../format/alloc.js')])
+    const [{ addressArg }, { allocationJson, sortAllocations }] = await Promise.all([import('../address-args.js'), import('../format/alloc.js')])
     checkIdArg(id)
     const address = addressText === undefined ? undefined : addressArg(addressText).address
     const released = await clientFor(opts).release(id, address)
