@@ -84,7 +84,7 @@ class Reader {
       hash = Math.imul(hash ^ c, 0x01000193)
     }
     this.pos = end
-    if (n > MAX_CACHED_TEXT) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[])
+    if (n > MAX_CACHED_TEXT) return asciiString(b, start, end)
     // Short texts (map keys, kinds) repeat in every event: one string each, not a new one per event.
     const slot = (hash >>> 0) % TEXT_CACHE_SLOTS
     const hit = textCache[slot]
@@ -93,7 +93,7 @@ class Reader {
       for (let i = 0; i < n; i++) if (hit.charCodeAt(i) !== b[start + i]) { same = false; break }
       if (same) return hit
     }
-    const s = String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[])
+    const s = asciiString(b, start, end)
     textCache[slot] = s
     return s
   }
@@ -165,6 +165,15 @@ class Reader {
     }
     return false
   }
+}
+
+/** Bytes known to be ASCII as a string, in pieces small enough for `apply`'s argument limit. */
+function asciiString (b: Uint8Array, start: number, end: number): string {
+  let s = ''
+  for (let at = start; at < end; at += 4096) {
+    s += String.fromCharCode.apply(null, b.subarray(at, Math.min(end, at + 4096)) as unknown as number[])
+  }
+  return s
 }
 
 /** The head of a map of `n` entries, in its shortest form. */

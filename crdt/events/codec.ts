@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { BODY_CODECS } from './bodies.js'
 import { decodeCanonical, mapHead, type RootEntry } from './canonical-cbor.js'
@@ -32,7 +32,8 @@ const ENVELOPE_FIELDS = ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time'
 const GENESIS_FIELDS = ['v', 'kind', 'lamport', 'deps', 'body'] as const
 
 export function eventId (bytes: Uint8Array): EventId {
-  return createHash('sha256').update(bytes).digest('hex')
+  // One-shot: about twice as fast as createHash for an event's few hundred bytes.
+  return hash('sha256', bytes, 'hex')
 }
 
 function signingPayload (unsignedWire: WireMap): Uint8Array {

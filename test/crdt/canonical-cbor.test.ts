@@ -77,6 +77,12 @@ describe('canonical DAG-CBOR decoder', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), bytes => { checkBytes(bytes) }), { numRuns: 3000 })
   })
 
+  test('long texts and byte strings (an event may be 64 KiB)', () => {
+    for (const n of [16, 17, 4095, 4096, 4097, 65_000]) {
+      assert.ok(checkBytes(dagCbor.encode({ text: 'x'.repeat(n), bytes: new Uint8Array(n).fill(7) })), `${n}`)
+    }
+  })
+
   test('refuses what is valid CBOR but not canonical DAG-CBOR', () => {
     const cases: Array<[string, number[]]> = [
       ['integer not in its shortest form', [0x18, 0x05]],
