@@ -161,9 +161,9 @@ export async function run (): Promise<BenchResult[]> {
     const logNote = `${formatNumber(events)}-event log (${transfers} transfers, the rest joins)`
 
     // CLI start-up floor, included in every process time below.
+    // CLI start-up floor, included in every process time below; measured in
+    // the same rounds as the commands, so it sees the same machine.
     const startup: number[] = []
-    for (let i = 0; i < RUNS; i++) startup.push((await timeWeft(['--version'])).ms)
-    results.push({ group: GROUP, name: 'baseline: spawn → exit of `weft --version`', value: s3(median(startup)), unit: 's', note: `median of ${RUNS}: ${list(startup)}; node start-up + the CLI's imports, inside every figure below` })
 
     const commands: Array<{ name: string, args: string[], goal?: string }> = [
       { name: 'weft history --json', args: ['history', '--json'], goal: '< 2 s' },
@@ -179,6 +179,7 @@ export async function run (): Promise<BenchResult[]> {
     const all = availableParallelism()
     // Rounds interleave the commands, so a slow stretch of the machine hits all alike.
     for (let round = 0; round < RUNS; round++) {
+      startup.push((await timeWeft(['--version'])).ms)
       for (const c of commands) {
         const { ms } = await timeWeft([...c.args, '--data-dir', dir])
         times.get(c.name)!.push(ms)
@@ -193,9 +194,11 @@ export async function run (): Promise<BenchResult[]> {
       rawAll.push(await rawVerifyParallel(all))
       log(`round ${round + 1}: raw ed25519 verify ${formatNumber(raw.at(-1)!)} /s on 1 core, ${formatNumber(rawAll.at(-1)!)} /s on ${all} threads`)
     }
+    const floor: BenchResult = { group: GROUP, name: 'baseline: spawn → exit of `weft --version`', value: s3(median(startup)), unit: 's', note: `median of ${RUNS}, one per round: ${list(startup)}; node start-up + the CLI's imports, inside every figure below` }
+    results.push(floor)
     for (const c of commands) {
       const xs = times.get(c.name)!
-      results.push({ group: GROUP, name: `${c.name}, 100k events`, value: s3(median(xs)), unit: 's', ...(c.goal !== undefined ? { goal: c.goal } : {}), note: `separate process, stdout to /dev/null, median of ${RUNS}: ${list(xs)}; ${logNote}` })
+      results.push(compared({ group: GROUP, name: `${c.name}, 100k events`, value: s3(median(xs)), unit: 's', ...(c.goal !== undefined ? { goal: c.goal } : {}), note: `separate process, stdout to /dev/null, median of ${RUNS}: ${list(xs)}; ${logNote}` }, floor))
     }
     const rawVerify: BenchResult = {
       group: GROUP,

@@ -46,6 +46,35 @@ function printJsonArray (io: CliIo, items: unknown[], slice = 2000): void {
   io.out(']\n')
 }
 
+/**
+ * The same text as printJson(io, [...items]), printed as the items come: each
+ * slice is printed and dropped before the next is made, so a big list never
+ * lives in memory whole (for the garbage collector, most of printing it).
+ */
+export function printJsonEach (io: CliIo, items: Iterable<unknown>, slice = 2000): void {
+  const it = items[Symbol.iterator]()
+  const take = (n: number): unknown[] => {
+    const out: unknown[] = []
+    for (let r = it.next(); ; r = it.next()) {
+      if (r.done === true) break
+      out.push(r.value)
+      if (out.length >= n) break
+    }
+    return out
+  }
+  let part = take(1001)
+  if (part.length <= 1000) { printJson(io, part); return }
+  io.out('[\n')
+  for (;;) {
+    const next = take(slice)
+    const text = JSON.stringify(part, null, 2)
+    io.out(text.slice(2, -2) + (next.length > 0 ? ',\n' : '\n'))
+    if (next.length === 0) break
+    part = next
+  }
+  io.out(']\n')
+}
+
 export function warn (io: CliIo, message: string): void {
   io.err(`weft: warning: ${message}\n`)
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import type { Command as CommandType } from 'commander'
+import { Command, CommanderError } from './commander.js'
 import { CliError } from './errors.js'
 import { registerCommands } from './commands/index.js'
 
@@ -18,8 +19,12 @@ export function weftVersion (): string {
   return pkg.version
 }
 
-/** Builds the `weft` program. Exposed for tests that check help and parsing. */
-export function buildProgram (io: CliIo = processIo): Command {
+/**
+ * Builds the `weft` program with the commands that `args` (what follows
+ * `weft` on the command line) need; all of them by default. Exposed for tests
+ * that check help and parsing.
+ */
+export async function buildProgram (io: CliIo = processIo, args: readonly string[] = []): Promise<CommandType> {
   const program = new Command()
   program
     .name('weft')
@@ -34,14 +39,14 @@ export function buildProgram (io: CliIo = processIo): Command {
       outputError: (text, write) => { write(`weft: ${text.replace(/^error: /, '').trimEnd()}\n`) }
     })
     .exitOverride()
-  registerCommands(program, io)
+  await registerCommands(program, io, args)
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput())
   return program
 }
 
 /** Runs the CLI and returns the process exit status. */
 export async function main (argv: string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io)
+  const program = await buildProgram(io, argv.slice(2))
   try {
     await program.parseAsync(argv)
     return 0

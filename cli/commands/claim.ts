@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
 import { formatAllocation } from '../../node/allocator/types.js'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { allocationJson } from '../format/alloc.js'
 import type { CliIo } from '../main.js'
-import { addressArg, checkIdArg, ID_HELP } from './alloc.js'
+import { checkIdArg } from '../alloc-args.js'
+import { ID_HELP } from './alloc.js'
 
 export function registerClaim (program: Command, io: CliIo): void {
   const cmd = program.command('claim')
@@ -16,6 +16,7 @@ export function registerClaim (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (id: string, addressText: string, opts: DataDirOptions & JsonOptions) => {
+    const [{ addressArg }, { allocationJson }] = await Promise.all([import('../address-args.js'), import('../format/alloc.js')])
     checkIdArg(id)
     const { address, prefix } = addressArg(addressText)
     const a = await clientFor(opts).claim(id, address, prefix)

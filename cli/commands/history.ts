@@ -1,8 +1,9 @@
-import { Option, type Command } from 'commander'
+import type { Command } from 'commander'
+import { Option } from '../commander.js'
 import type { LogReader } from '../../node/offline/reader.js'
 import type { EventRow } from '../../node/offline/describe.js'
 import { HISTORY_KINDS, parseTime } from '../../node/offline/args.js'
-import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
+import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, printJsonEach, type DataDirOptions, type JsonOptions } from '../common.js'
 import { CliError, UsageError } from '../errors.js'
 import type { CliIo } from '../main.js'
 
@@ -67,17 +68,23 @@ export function registerHistory (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (opts: HistoryOptions & { follow?: boolean }) => {
-    const [{ formatRow, resolvePeer }, { historyRows, mentionedIn, rowPeers }, { formatHistory }] = await Promise.all([
+    const [{ formatRow, resolvePeer }, { eachHistoryRow, historyRows, mentionedIn, rowPeers }, { formatHistory }] = await Promise.all([
       import('../../node/offline/describe.js'), import('../../node/offline/history.js'), import('../format/events.js')
     ])
+    const filter = {
+      ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
+      ...(opts.since !== undefined ? { since: opts.since } : {}),
+      ...(opts.kind !== undefined ? { kinds: opts.kind } : {})
+    }
+    if (opts.json === true && opts.follow !== true) {
+      // Printed as the rows are made (the same text as printJson of them all).
+      await withReader(opts, reader => { printJsonEach(io, eachHistoryRow(reader, filter)) })
+      return
+    }
     let peerFilter: string | undefined
     const rows = await withReader(opts, reader => {
       if (opts.peer !== undefined) peerFilter = resolvePeer(reader.view(), opts.peer, mentionedIn(reader))
-      return historyRows(reader, {
-        ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
-        ...(opts.since !== undefined ? { since: opts.since } : {}),
-        ...(opts.kind !== undefined ? { kinds: opts.kind } : {})
-      })
+      return historyRows(reader, filter)
     })
     if (opts.follow !== true) {
       if (opts.json === true) printJson(io, rows)

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander'
+import type { Command } from 'commander'
+import { Option } from '../commander.js'
 import type { DaemonConfig } from '../../node/config.js'
 import { acquirePidLock, dataDirPaths, PeerAlreadyRunningError, publishSocketPath, runningPid } from '../../node/data-dir.js'
 import { isReadyMessage, launchInBackground, LaunchError, type ReadyMessage } from '../../node/launch.js'

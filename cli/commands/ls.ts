@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { allocationJson, formatAllocationList, sortAllocations } from '../format/alloc.js'
 import type { CliIo } from '../main.js'
 
 export function registerLs (program: Command, io: CliIo): void {
@@ -11,6 +10,7 @@ export function registerLs (program: Command, io: CliIo): void {
   addJsonOption(cmd)
   cmd.action(async (opts: DataDirOptions & JsonOptions) => {
     const list = await clientFor(opts).allocations()
+    const { allocationJson, formatAllocationList, sortAllocations } = await import('../format/alloc.js')
     if (opts.json === true) printJson(io, sortAllocations(list).map(allocationJson))
     else io.out(formatAllocationList(list))
   })

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
-import { allocationJson, sortAllocations } from '../format/alloc.js'
 import type { CliIo } from '../main.js'
-import { addressArg, checkIdArg, ID_HELP } from './alloc.js'
+import { checkIdArg } from '../alloc-args.js'
+import { ID_HELP } from './alloc.js'
 
 export function registerRelease (program: Command, io: CliIo): void {
   const cmd = program.command('release')
@@ -15,6 +15,7 @@ export function registerRelease (program: Command, io: CliIo): void {
   addDataDirOption(cmd)
   addJsonOption(cmd)
   cmd.action(async (id: string, addressText: string | undefined, opts: DataDirOptions & JsonOptions) => {
+    const [{ addressArg }, { allocationJson, sortAllocations }] = await Promise.all([import('../address-args.js'), import('../format/alloc.js')])
     checkIdArg(id)
     const address = addressText === undefined ? undefined : addressArg(addressText).address
     const released = await clientFor(opts).release(id, address)

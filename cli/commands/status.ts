@@ -1,4 +1,5 @@
-import { Argument, type Command } from 'commander'
+import type { Command } from 'commander'
+import { Argument } from '../commander.js'
 import { addDataDirOption, addJsonOption, clientFor, printJson, type DataDirOptions, type JsonOptions } from '../common.js'
 import { formatStatus, STATUS_SECTIONS, statusSectionJson, type StatusSection } from '../format/status.js'
 import type { CliIo } from '../main.js'

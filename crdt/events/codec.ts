@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { concat } from 'uint8arrays/concat'
 import { equals } from 'uint8arrays/equals'
 import { BODY_CODECS } from './bodies.js'
+import { decodeCanonical, mapHead, type RootEntry } from './canonical-cbor.js'
 import { defaultVerifier, type Signer, type Verifier } from './ed25519.js'
 import { EventError } from './errors.js'
 import { isEd25519PeerIdBytes, peerNameFromBytes } from './peer-id.js'
@@ -33,7 +34,8 @@ const ENVELOPE_FIELDS = ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time'
 const GENESIS_FIELDS = ['v', 'kind', 'lamport', 'deps', 'body'] as const
 
 export function eventId (bytes: Uint8Array): EventId {
-  return createHash('sha256').update(bytes).digest('hex')
+  // One-shot: about twice as fast as createHash for an event's few hundred bytes.
+  return hash('sha256', bytes, 'hex')
 }
 
 function signingPayload (unsignedWire: WireMap): Uint8Array {
@@ -135,33 +137,44 @@ export function decodeEvent (bytes: Uint8Array, opts: DecodeOptions = {}): Signe
   if (opts.expectedId !== undefined && opts.expectedId !== id) {
     throw new EventError('wrong-id', `bytes hash to ${id}, not ${opts.expectedId}`)
   }
+  // The fast decoder takes only canonical bytes, so what it decodes needs no
+  // re-encoding; everything else goes the general way, which words the refusal.
+  const canonical = decodeCanonical(bytes, { entries: !trusted })
   let decoded: unknown
-  try {
-    decoded = dagCbor.decode(bytes)
-  } catch (err) {
-    throw new EventError('undecodable', `not DAG-CBOR: ${(err as Error).message}`)
-  }
-  if (!trusted) {
-    let reencoded: Uint8Array
+  if (canonical !== undefined) {
+    decoded = canonical.value
+  } else {
     try {
-      reencoded = dagCbor.encode(decoded)
+      decoded = dagCbor.decode(bytes)
     } catch (err) {
-      throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
+      throw new EventError('undecodable', `not DAG-CBOR: ${(err as Error).message}`)
     }
-    if (!equals(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
+    if (!trusted) {
+      let reencoded: Uint8Array
+      try {
+        reencoded = dagCbor.encode(decoded)
+      } catch (err) {
+        throw new EventError('non-canonical', `cannot be re-encoded: ${(err as Error).message}`)
+      }
+      if (!equals(reencoded, bytes)) throw new EventError('non-canonical', 'bytes are not in canonical DAG-CBOR form')
+    }
   }
   const verifier = trusted ? null : opts.verifier === undefined ? defaultVerifier : opts.verifier
-  return { id, bytes, event: parseWire(decoded, verifier, trusted) }
+  const source = canonical === undefined ? undefined : { bytes, entries: canonical.entries }
+  return { id, bytes, event: parseWire(decoded, verifier, trusted, source) }
 }
 
 function parseDeps (value: unknown): string[] {
   return expectIdSet(value, 'deps', MAX_DEPS)
 }
 
-function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false): WeftEvent {
+/** Canonical bytes and where their root map's entries lie: the signing payload is cut from them. */
+interface CanonicalSource { bytes: Uint8Array, entries: RootEntry[] }
+
+function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false, source?: CanonicalSource): WeftEvent {
   const top = expectMap(decoded, 'event', [], ENVELOPE_FIELDS)
   const v = expectInt(top.v, 'v', 1)
-  if (v > EVENT_FORMAT_VERSION) return parseFuture(top, v, verifier)
+  if (v > EVENT_FORMAT_VERSION) return parseFuture(top, v, verifier, source)
   const kind = expectString(top.kind, 'kind', 32)
   if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new EventError('unknown-kind', `unknown event kind "${kind}"`)
   const decodeEvidence = (bytes: Uint8Array, field: string): void => {
@@ -193,22 +206,48 @@ function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false
   const sig = expectBytes(m.sig, 'sig', 64)
   const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence, trusted: boolean) => unknown }
   const body = codec.fromWire(m.body, decodeEvidence, trusted)
-  if (verifier !== null) verifySignature(m, author, sig, verifier)
+  if (verifier !== null) verifySignature(m, author, sig, verifier, source)
   return { v, kind, author, seq, lamport, deps, time, body } as AuthoredEvent
 }
 
-function verifySignature (m: WireMap, author: string, sig: Uint8Array, verifier: Verifier): void {
-  const { sig: _omit, ...unsigned } = m
-  if (!verifier.verify(author, signingPayload(unsigned), sig)) {
+function verifySignature (m: WireMap, author: string, sig: Uint8Array, verifier: Verifier, source?: CanonicalSource): void {
+  let payload: Uint8Array
+  if (source !== undefined) {
+    payload = payloadFromCanonical(source)
+  } else {
+    const { sig: _omit, ...unsigned } = m
+    payload = signingPayload(unsigned)
+  }
+  if (!verifier.verify(author, payload, sig)) {
     throw new EventError('bad-signature', `signature does not verify for author ${author}`)
   }
+}
+
+/**
+ * The signing payload without encoding anything: canonical bytes minus the
+ * `sig` entry are exactly the canonical encoding of the map without it (the
+ * other entries keep their order), once the map's head counts one entry less.
+ */
+function payloadFromCanonical ({ bytes, entries }: CanonicalSource): Uint8Array {
+  const sig = entries.findIndex(e => e.key === 'sig')
+  if (sig < 0) throw new Error('payloadFromCanonical: no sig entry') // the envelope check has seen one
+  const { start, end } = entries[sig]!
+  const head = mapHead(entries.length - 1)
+  const first = entries[0]!.start // the old head's length
+  const out = new Uint8Array(SIGNING_DOMAIN.length + head.length + (start - first) + (bytes.length - end))
+  let at = 0
+  out.set(SIGNING_DOMAIN, at); at += SIGNING_DOMAIN.length
+  out.set(head, at); at += head.length
+  out.set(bytes.subarray(first, start), at); at += start - first
+  out.set(bytes.subarray(end), at)
+  return out
 }
 
 /**
  * A newer event format: we check what every version keeps (an authored,
  * signed envelope) and carry the rest opaquely.
  */
-function parseFuture (top: WireMap, v: number, verifier: Verifier | null): FutureEvent {
+function parseFuture (top: WireMap, v: number, verifier: Verifier | null, source?: CanonicalSource): FutureEvent {
   // A newer format may add fields; only the envelope every version keeps is checked.
   const required = ['v', 'kind', 'author', 'seq', 'lamport', 'deps', 'time', 'sig']
   const m = expectMap(top, 'event', required, Object.keys(top).filter(k => !required.includes(k)))
@@ -228,7 +267,7 @@ function parseFuture (top: WireMap, v: number, verifier: Verifier | null): Futur
     body: m.body
   }
   if (event.deps.length === 0) throw malformed('deps', 'an authored event has at least one dep')
-  if (verifier !== null) verifySignature(m, author, sig, verifier)
+  if (verifier !== null) verifySignature(m, author, sig, verifier, source)
   return event
 }
 

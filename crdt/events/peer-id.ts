@@ -32,17 +32,29 @@ export function publicKeyFromPeerIdBytes (bytes: Uint8Array): Uint8Array {
 const nameCache = new Map<string, Uint8Array>()
 
 // base58 is slow (big-number division); a cluster has few peers, so decoding
-// thousands of events keeps asking for the same handful of names.
-const bytesCache = new Map<string, PeerName>()
+// thousands of events keeps asking for the same handful of names. Keyed by a
+// hash of the bytes (then compared), so a lookup allocates nothing.
+const bytesCache = new Map<number, Array<{ bytes: Uint8Array, name: PeerName }>>()
+let bytesCached = 0
+
+function hashBytes (bytes: Uint8Array): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193)
+  return h
+}
 
 export function peerNameFromBytes (bytes: Uint8Array): PeerName {
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1')
-  let name = bytesCache.get(key)
-  if (name === undefined) {
-    name = base58btc.baseEncode(bytes)
-    if (bytesCache.size > 10_000) bytesCache.clear()
-    bytesCache.set(key, name)
+  const h = hashBytes(bytes)
+  const bucket = bytesCache.get(h)
+  if (bucket !== undefined) {
+    for (const e of bucket) if (compareBytes(e.bytes, bytes) === 0) return e.name
   }
+  const name = base58btc.baseEncode(bytes)
+  if (bytesCached > 10_000) { bytesCache.clear(); bytesCached = 0 }
+  const entry = { bytes: bytes.slice(), name }
+  if (bucket !== undefined && bytesCache.has(h)) bucket.push(entry)
+  else bytesCache.set(h, [entry])
+  bytesCached++
   return name
 }
 

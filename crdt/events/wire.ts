@@ -84,7 +84,22 @@ export function expectPeerSet (value: unknown, field: string, maxLength: number)
 }
 
 export function expectIdSet (value: unknown, field: string, maxLength: number): EventId[] {
-  return expectSortedBytesList(value, field, maxLength, 32).map(b => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex'))
+  return expectSortedBytesList(value, field, maxLength, 32).map(idHex)
+}
+
+const HEX_DIGITS = Uint16Array.from('0123456789abcdef', c => c.charCodeAt(0))
+const hexScratch = new Uint16Array(64)
+
+/** Lower-case hex of a 32-byte id, built in one go (no Buffer wrapper per call: decoding makes one per dep). */
+function idHex (bytes: Uint8Array): string {
+  if (bytes.length !== 32) throw new RangeError(`an id has 32 bytes, not ${bytes.length}`) // expectSortedBytesList checked it
+  const out = hexScratch
+  for (let i = 0; i < 32; i++) {
+    const b = bytes[i]!
+    out[2 * i] = HEX_DIGITS[b >> 4]!
+    out[2 * i + 1] = HEX_DIGITS[b & 15]!
+  }
+  return String.fromCharCode.apply(null, out as unknown as number[])
 }
 
 /**

@@ -36,6 +36,8 @@ export function bodyGrants (event: WeftEvent, family: Family, peer: (name: strin
 }
 
 export function unionOf (family: Family, grants: readonly Grant[]): RangeSet {
+  // RangeSets are immutable: one grant's set is the union (most moves have one).
+  if (grants.length === 1 && grants[0]!.ranges.family === family) return grants[0]!.ranges
   let all = RangeSet.empty(family)
   for (const g of grants) all = all.union(g.ranges)
   return all

@@ -62,7 +62,9 @@ export class OwnershipRing {
     const s = this.s
     const node = s.causal.add(signed)
     this.cached = undefined
-    const ev: RingEvent = { node, status: 'valid', overriddenBy: [] }
+    // Every field from the start, set or not, so all events share one shape
+    // and the fold's many reads of them stay fast.
+    const ev: RingEvent = { node, status: 'valid', reason: undefined, grants: undefined, moved: undefined, removes: undefined, settles: undefined, overriddenBy: [] }
     s.events[node.idx] = ev
     const e = node.event
     if (e.kind === 'genesis') {

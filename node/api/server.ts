@@ -11,6 +11,9 @@ import type { DaemonApi } from './types.js'
 import type { AllocErrorCode, AllocatorApi } from '../allocator/types.js'
 import { errorCode, WeftError } from '../../crdt/errors.js'
 import { silentLogger, type Logger } from '../logger.js'
+import { allocIdProblem } from './alloc-id.js'
+
+export { allocIdProblem, MAX_ALLOC_ID_CHARS } from './alloc-id.js'
 
 export const MAX_BODY_BYTES = 1024 * 1024
 export const MAX_WAIT_READY_MS = 10 * 60_000
@@ -180,26 +183,6 @@ function stringList (body: unknown, field: string): string[] {
     throw new ControlApiError(`body must be {"${field}": [non-empty strings]}`)
   }
   return value as string[]
-}
-
-/** IDs are what a caller names its container or VM by: 1–128 characters, none of them whitespace or control. */
-export const MAX_ALLOC_ID_CHARS = 128
-
-/** Why `id` is not an acceptable allocation ID, or undefined when it is. */
-export function allocIdProblem (id: unknown): string | undefined {
-  if (typeof id !== 'string') return 'the ID must be a string'
-  if (id === '') return 'the ID is empty'
-  const chars = [...id].length
-  if (chars > MAX_ALLOC_ID_CHARS) return `the ID is ${chars} characters long; at most ${MAX_ALLOC_ID_CHARS} are allowed`
-  // \p{Cs}: a lone surrogate cannot be stored or printed faithfully.
-  const bad = /[\s\p{Cc}\p{Cs}]/u.exec(id)
-  if (bad !== null) return `the ID contains ${describeChar(bad[0])}; whitespace and control characters are not allowed`
-  return undefined
-}
-
-function describeChar (c: string): string {
-  const code = c.codePointAt(0) ?? 0
-  return c === ' ' ? 'a space' : `the character U+${code.toString(16).toUpperCase().padStart(4, '0')}`
 }
 
 function allocId (value: unknown): string {

@@ -44,19 +44,29 @@ export function mentionedIn (reader: LogReader): (peer: string) => boolean {
 
 /** `weft history`: rows in causal (topological) order, filtered. */
 export function historyRows (reader: LogReader, filter: HistoryFilter = {}): EventRow[] {
+  return [...eachHistoryRow(reader, filter)]
+}
+
+/**
+ * The same rows one at a time, for printing as they are made: a big log's
+ * rows then never all live at once. The filter is checked (and a bad --peer
+ * refused) before this returns, not on the first row.
+ */
+export function eachHistoryRow (reader: LogReader, filter: HistoryFilter = {}): Iterable<EventRow> {
   const ctx = contextOf(reader)
   const peer = filter.peer === undefined ? undefined : resolvePeer(reader.view(), filter.peer, mentionedIn(reader))
   const kinds = filter.kinds === undefined || filter.kinds.length === 0 ? undefined : new Set(filter.kinds)
-  const out: EventRow[] = []
-  for (const e of reader.events()) {
-    const kind = e.event.kind === 'future' ? 'future' : e.event.kind
-    if (kinds !== undefined && !kinds.has(kind)) continue
-    if (filter.since !== undefined && (e.event.kind === 'genesis' || e.event.time < filter.since)) continue
-    const row = describeEvent(ctx, e)
-    if (peer !== undefined && !rowPeers(row).has(peer)) continue
-    out.push(row)
-  }
-  return out
+  const events = reader.events()
+  return (function * () {
+    for (const e of events) {
+      const kind = e.event.kind === 'future' ? 'future' : e.event.kind
+      if (kinds !== undefined && !kinds.has(kind)) continue
+      if (filter.since !== undefined && (e.event.kind === 'genesis' || e.event.time < filter.since)) continue
+      const row = describeEvent(ctx, e)
+      if (peer !== undefined && !rowPeers(row).has(peer)) continue
+      yield row
+    }
+  })()
 }
 
 // ---- replay -----------------------------------------------------------------

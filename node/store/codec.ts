@@ -70,6 +70,15 @@ export function decodeEvent (id: string, value: Uint8Array): StoredEvent {
   return e
 }
 
+/** The event bytes of a record, its header skipped unread. */
+export function eventBytesOf (id: string, value: Uint8Array): Uint8Array {
+  const v = bytesOf(value)
+  if (v.length < 5 || v[0] !== EVENT_VALUE_VERSION) throw new StoreError('corrupt', `the store's record of event ${id} does not decode`)
+  const len = new DataView(v.buffer, v.byteOffset, v.byteLength).getUint32(1)
+  if (5 + len > v.length) throw new StoreError('corrupt', `the store's record of event ${id} does not decode`)
+  return v.subarray(5 + len)
+}
+
 /** Lamports key the topological index, so they must order exactly: non-negative safe integers. */
 export function checkLamport (e: StoredEvent): void {
   if (!Number.isSafeInteger(e.lamport) || e.lamport < 0) throw new RangeError(`event ${e.id}: lamport ${e.lamport} is not a non-negative integer`)

@@ -3,5 +3,5 @@ export { StoreError, type StoreErrorCode } from './errors.js'
 export { STORE_FILE } from './env.js'
 export {
   STORE_FORMAT, type StoreMeta, type StoredEvent, type Adoption, type SnapshotRecord, type KnownPeer,
-  type Allocation, type OpenOptions, type EventRangeOptions
+  type Allocation, type OpenOptions, type EventRangeOptions, type EventBytes
 } from './types.js'

@@ -67,6 +67,13 @@ export interface OpenOptions {
   readOnly?: boolean
 }
 
+/** An event as the offline commands read it: id and lamport from the index key, and the bytes. */
+export interface EventBytes {
+  id: EventId
+  lamport: number
+  bytes: Uint8Array
+}
+
 export interface EventRangeOptions {
   /** Forward: events with lamport ≥ this; reverse: events with lamport ≤ this. */
   fromLamport?: number

@@ -149,7 +149,7 @@ describe('errors and usage', () => {
   })
 
   test('--help on the program and every command exits 0', async () => {
-    const names = buildProgram().commands.map(c => c.name())
+    const names = (await buildProgram()).commands.map(c => c.name())
     assert.deepEqual(names.sort(), ['alloc', 'audit', 'check', 'claim', 'conflicts', 'connect', 'demo', 'forget', 'history', 'id', 'launch', 'ls', 'release', 'replay', 'reset', 'resolve', 'rmpeer', 'status', 'stop', 'verify', 'wait-ready'])
     for (const args of [[], ...names.map(n => [n])]) {
       const r = await weft(...args, '--help')

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { printJson, printJsonEach } from '../../cli/common.js'
 import { formatStatus, statusSectionJson } from '../../cli/format/status.js'
 import { percent, relativeTime, table } from '../../cli/format/text.js'
 import { FAKE_OTHER, FAKE_PEER, fakeStatus } from '../helpers/fake-daemon.js'
@@ -75,5 +76,22 @@ describe('status views', () => {
     assert.deepEqual(statusSectionJson(s, 'peers'), { peers: s.peers })
     assert.deepEqual(Object.keys(statusSectionJson(s, 'ipam') as object), ['ipam', 'cluster', 'addresses', 'owned'])
     assert.equal(statusSectionJson(s, undefined), s)
+  })
+})
+
+describe('JSON output', () => {
+  test('printJsonEach prints what printJson prints for the whole list, at any length', () => {
+    const text = (print: (io: { out: (t: string) => void, err: (t: string) => void }) => void): string => {
+      let out = ''
+      print({ out: t => { out += t }, err: () => {} })
+      return out
+    }
+    for (const n of [0, 1, 2, 999, 1000, 1001, 1002, 2000, 3001, 4002, 5000]) {
+      const items = Array.from({ length: n }, (_, i) => ({ i, s: `row ${i}`, nested: { list: [i, null], empty: [] } }))
+      const whole = JSON.stringify(items, null, 2) + '\n'
+      assert.equal(text(io => { printJson(io, items) }), whole, `printJson, ${n} items`)
+      assert.equal(text(io => { printJsonEach(io, items, 700) }), whole, `printJsonEach, ${n} items`)
+      assert.equal(text(io => { printJsonEach(io, (function * () { yield * items })()) }), whole, `printJsonEach of a generator, ${n} items`)
+    }
   })
 })
