@@ -5,8 +5,8 @@ import type { RingViewJson } from '../ring-view.js'
 /** Sync protocol version: a different major is refused, a newer minor is fine. */
 export const SYNC_PROTOCOL = { major: 1, minor: 1 } as const
 
-/** Whether a peer's hello says it takes SEEN frames (added in sync protocol 1.1). */
-export function takesSeenFrames (hello: Hello): boolean {
+/** Whether a peer's hello says sync protocol 1.1 or later: SEEN frames, and a hello again when its cluster changes. */
+export function speaksSync11 (hello: Hello): boolean {
   return hello.protocol.major > 1 || (hello.protocol.major === 1 && hello.protocol.minor >= 1)
 }
 

@@ -1,7 +1,7 @@
 import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { Tuning } from '../config.js'
 import type { LogApi } from '../log-service/api.js'
-import { takesSeenFrames, type Hello, type HelloInit, type ReceiveOutcome } from '../log-service/types.js'
+import { speaksSync11, type Hello, type HelloInit, type ReceiveOutcome } from '../log-service/types.js'
 import { initRefusal } from '../consensus/init.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
@@ -109,7 +109,7 @@ export class SyncSession {
       if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
       if (frame.type === FRAME_HELLO) {
         // Protocol 1.1: a peer that found or joined a cluster says so again.
-        if (!takesSeenFrames(this.remote!)) throw new ProtocolError('a second hello')
+        if (!speaksSync11(this.remote!)) throw new ProtocolError('a second hello')
         const again = await this.judge(frame.hello)
         if (again !== undefined) return again
         this.pump()
@@ -153,7 +153,7 @@ export class SyncSession {
 
   /** Says our hello again (we found or joined a cluster), if the peer's protocol takes it. */
   rehello (): void {
-    if (!this.started || this.ended || this.remote === undefined || !takesSeenFrames(this.remote)) return
+    if (!this.started || this.ended || this.remote === undefined || !speaksSync11(this.remote)) return
     void (async () => { await this.write(encodeHello(await this.ourHello())) })().catch(() => {})
   }
 
@@ -204,7 +204,7 @@ export class SyncSession {
 
   /** Tells the peer whom we have seen (each anti-entropy round), if its protocol takes it. */
   sendSeen (): void {
-    if (!this.started || this.ended || this.remote === undefined || !takesSeenFrames(this.remote)) return
+    if (!this.started || this.ended || this.remote === undefined || !speaksSync11(this.remote)) return
     this.write(encodeSeen(this.deps.seenReport())).catch(() => {})
   }
 
