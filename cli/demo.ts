@@ -125,7 +125,10 @@ export class Demo {
     await this.weft('host1', ['stop'])
     await this.launch('host2')
     await this.weft('host2', ['wait-ready', '--timeout', '30'], { quiet: true })
-    await this.weft('host2', ['rmpeer', 'host3'])
+    this.say('   host2 refuses at first too: it saw host3 moments before its own restart, and remembers.')
+    await this.weft('host2', ['rmpeer', 'host3'], { expectFail: true })
+    this.say('   Its operator is just as sure, and forces it.')
+    await this.weft('host2', ['rmpeer', 'host3', '--force'])
     this.say('   host1 comes back. Each side sees the other\'s takeover of host3: a dispute. They record it as a\n' +
       '   signed conflict event, drop the connection, and nobody allocates from the disputed space.')
     await this.launch('host1')
