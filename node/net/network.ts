@@ -119,7 +119,9 @@ export class Network {
     if (this.stopping) return
     this.roundTimer = this.deps.clock.setTimeout(() => {
       this.syncAll()
-      for (const session of this.sessions.values()) session.sendSeen()
+      // One report for every session this round.
+      const seen = this.liveness.report(this.transport.connectedPeers())
+      for (const session of this.sessions.values()) session.sendSeen(seen)
       this.scheduleRound()
     }, this.deps.tuning.syncIntervalMs)
   }
@@ -245,11 +247,6 @@ export class Network {
   /** Connected peers whose latest hello passes `test` (say, the voters of our consensus group). */
   connectedWhoseHello (test: (hello: Hello) => boolean): PeerName[] {
     return this.transport.connectedPeers().filter(p => { const h = this.sessions.get(p)?.remote; return h !== undefined && test(h) })
-  }
-
-  /** The nickname a peer gave in its hello, if we had one. */
-  nicknameOf (peer: PeerName): string | undefined {
-    return this.hellos.get(peer)?.peer.nickname
   }
 
   /** Addresses we dial that are not connected now (for "who is unreachable"). */

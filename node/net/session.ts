@@ -203,9 +203,9 @@ export class SyncSession {
   }
 
   /** Tells the peer whom we have seen (each anti-entropy round), if its protocol takes it. */
-  sendSeen (): void {
+  sendSeen (seen: SeenReport): void {
     if (!this.started || this.ended || this.remote === undefined || !speaksSync11(this.remote)) return
-    this.write(encodeSeen(this.deps.seenReport())).catch(() => {})
+    this.write(encodeSeen(seen)).catch(() => {})
   }
 
   /** Sends whatever Automerge says the peer still needs; coalesces overlapping calls. */
