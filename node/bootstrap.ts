@@ -6,9 +6,8 @@ import { helloInit, isVoterOf } from './consensus/init.js'
 import type { AcceptorState } from './consensus/paxos.js'
 import type { HelloInit, LogState } from './log-service/types.js'
 import type { Logger } from './logger.js'
-import { ConsensusService } from './net/consensus.js'
+import type { ElectionWire } from './consensus/election.js'
 import type { Network } from './net/network.js'
-import type { Transport } from './net/transport.js'
 
 /**
  * How a peer that knows no cluster gets one (DESIGN.md §3.1): a founder
@@ -32,7 +31,8 @@ export interface BootstrapDeps {
     putAcceptor: (instance: string, state: unknown) => Promise<void>
   }
   network: Network
-  transport: Transport
+  /** /weft/consensus/1.0.0, served by the daemon, which hands election requests to `answer`. */
+  wire: ElectionWire
   clock: Clock
   random: () => number
   logger: Logger
@@ -51,7 +51,7 @@ function shortAddr (addr: string): string {
 export class Bootstrap {
   private readonly deps: BootstrapDeps
   private readonly log: Logger
-  private readonly consensus: ConsensusService
+  private readonly consensus: ElectionWire
   private readonly ours: HelloInit
   private election: Election | undefined
   private settled = false
@@ -60,12 +60,11 @@ export class Bootstrap {
     this.deps = deps
     this.log = deps.logger.forComponent('weft:bootstrap')
     this.ours = helloInit(deps.init, deps.range)
-    this.consensus = new ConsensusService({ transport: deps.transport, logger: deps.logger, answer: async (from, req) => await this.answer(from, req) })
+    this.consensus = deps.wire
   }
 
-  /** Serves election requests, then does what the mode says for a peer with no cluster. */
+  /** Does what the mode says for a peer with no cluster. */
   async start (): Promise<void> {
-    await this.consensus.start()
     if (this.deps.log.state !== 'waiting-for-cluster') { this.settled = true; return }
     const { init, range, self } = this.deps
     switch (init.mode) {
@@ -135,7 +134,8 @@ export class Bootstrap {
     for (const v of voters) void this.consensus.ask(v, { op: 'start', instance: INSTANCE }, 2000).catch(() => {})
   }
 
-  private async answer (from: PeerName, req: ElectionRequest): Promise<ElectionReply> {
+  /** Answers an election request (the daemon's /weft/consensus/1.0.0 handler calls this). */
+  async answer (from: PeerName, req: ElectionRequest): Promise<ElectionReply> {
     if (this.election !== undefined && !this.settled) return await this.election.handle(from, req)
     return { refused: this.settled ? 'this peer already has a cluster: join it' : 'this peer does not vote (it was not launched with --init consensus)' }
   }

@@ -54,6 +54,8 @@ export interface Tuning {
   consensusDelayMs: number
   /** How long `weft reset` waits for a peer to confirm it holds the leave (ms). */
   resetConfirmMs: number
+  /** How long `weft rmpeer` waits for its takeover vote to be decided (ms). */
+  voteTimeoutMs: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -66,7 +68,8 @@ export const DEFAULT_TUNING: Tuning = {
   backoffMaxMs: 6 * 60_000,
   helloTimeoutMs: 10_000,
   consensusDelayMs: 2_000,
-  resetConfirmMs: 30_000
+  resetConfirmMs: 30_000,
+  voteTimeoutMs: 10_000
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

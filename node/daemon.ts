@@ -24,6 +24,8 @@ import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
 import { LifecycleError, resolveBody, rmpeer } from './lifecycle.js'
 import { reset } from './reset.js'
+import { startTakeoverVotes } from './consensus/wiring.js'
+import type { TakeoverVotes } from './consensus/takeover.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
 import type { EventId } from '../crdt/events/index.js'
 
@@ -55,6 +57,8 @@ export class Daemon implements DaemonApi {
   private stopping = false
   /** How this peer gets a cluster while it has none (founder, seeds, consensus, observer). */
   private bootstrap: Bootstrap | undefined
+  /** The acceptor of takeover votes, and the proposer rmpeer runs (DESIGN.md §3.2). */
+  private takeoverVotes: TakeoverVotes | undefined
   /** When each peer was last seen: loaded from the store, handed to the network, saved every round. */
   private readonly liveness: Liveness
 
@@ -189,6 +193,25 @@ export class Daemon implements DaemonApi {
     })
     space = new SpaceService({ self: this.self, transport, allocator: this.allocator, view: () => this.ringView(), writer: this.log, logger: this.logger, clock: systemClock })
     await space.start()
+    const { ConsensusService } = await import('./net/consensus.js')
+    const consensus = new ConsensusService({
+      transport,
+      logger: this.logger,
+      answer: async (from, req) => req.op === 'takeover'
+        ? await this.takeoverVotes!.handle(from, req)
+        : await this.bootstrap?.answer(from, req) ?? { refused: 'this peer is starting' }
+    })
+    this.takeoverVotes = await startTakeoverVotes({
+      self: this.self,
+      seed: this.identity.seed,
+      view: () => this.ringView(),
+      connected: () => this.network?.connectedPeers() ?? [],
+      wire: consensus,
+      log: this.log,
+      logger: this.logger,
+      tuning: this.tuning
+    })
+    await consensus.start()
     const known = await this.log.knownPeers()
     this.network.addTargets(this.config.peers, 'launch')
     for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
@@ -199,7 +222,7 @@ export class Daemon implements DaemonApi {
       tuning: this.tuning,
       log: this.log,
       network: this.network,
-      transport,
+      wire: consensus,
       clock: systemClock,
       random: Math.random,
       logger: this.logger,
@@ -404,7 +427,8 @@ export class Daemon implements DaemonApi {
       lastSeen: p => net?.lastSeen(p),
       now: systemClock.now(),
       recentMs: 2 * this.tuning.syncIntervalMs,
-      takeover: async from => await this.log.takeover(from)
+      vote: async target => await this.takeoverVotes!.vote(target),
+      takeover: async (from, approval) => await this.log.takeover(from, approval)
     }, names, force)
   }
 

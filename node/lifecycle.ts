@@ -1,9 +1,11 @@
 import { WeftError } from '../crdt/errors.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
-import type { EventId, PeerName } from '../crdt/events/index.js'
+import type { EventId, PeerName, TakeoverApproval } from '../crdt/events/index.js'
 import { disputeId } from '../crdt/ring/index.js'
 import type { RingView, RingViewJson } from './ring-view.js'
 import { count } from './status.js'
+import type { VoteOutcome } from './consensus/takeover.js'
+import type { RmpeerResultJson } from './api/types.js'
 
 /**
  * Peer lifecycle (DESIGN.md §3, §7; CLI.md): remove dead peers, resolve
@@ -52,10 +54,53 @@ export interface RmpeerContext {
   now: number
   /** Two anti-entropy rounds (ms): a peer seen more recently may be alive. */
   recentMs: number
-  takeover: (from: PeerName) => Promise<{ id: EventId, ranges: string[] }>
+  /** The quorum vote on this peer taking `target` over (DESIGN.md §3.2). */
+  vote: (target: PeerName) => Promise<VoteOutcome>
+  takeover: (from: PeerName, approval?: TakeoverApproval) => Promise<{ id: EventId, ranges: string[] }>
 }
 
-export interface RmpeerResult { name: string, ok: boolean, peer?: PeerName, ips?: number | string, event?: EventId, error?: string }
+export type RmpeerResult = RmpeerResultJson
+
+/** The vote chose another taker: its message is the whole line (CLI.md). */
+export class LostVoteError extends WeftError<'lost-vote'> {
+  override name = 'LostVoteError'
+  readonly lost: { winner: PeerName, votes: number, of: number }
+  constructor (message: string, lost: { winner: PeerName, votes: number, of: number }) {
+    super('lost-vote', message)
+    this.lost = lost
+  }
+}
+
+const approvedBy = (votes: number, of: number): string => `approved by ${votes} of ${of} members`
+
+function nick (view: RingView, name: PeerName): string {
+  return view.peer(name)?.nickname ?? name
+}
+
+/**
+ * Wins the vote on taking `p` over, or throws why not: a lost vote (the
+ * log or the vote names the winner), or a minority without --force.
+ * Undefined approval: forced in a minority.
+ */
+async function approve (ctx: RmpeerContext, p: ViewPeer, typed: string, force: boolean): Promise<TakeoverApproval | undefined> {
+  const known = ctx.view.peer(p.name)?.removed
+  if (known?.approved !== undefined && known.by !== ctx.self) {
+    const lost = { winner: known.by, votes: known.approved.votes.length, of: known.approved.of }
+    throw new LostVoteError(`${typed} was taken over by ${nick(ctx.view, known.by)} (${approvedBy(lost.votes, lost.of)})`, lost)
+  }
+  const outcome = await ctx.vote(p.name)
+  if ('won' in outcome) return outcome.approval
+  if ('lost' in outcome) {
+    const lost = { winner: outcome.winner, votes: outcome.votes, of: outcome.of }
+    if (outcome.self === true) throw new LostVoteError(`this peer is being taken over by ${nick(ctx.view, outcome.winner)}: it cannot take over ${typed}`, lost)
+    throw new LostVoteError(`${typed} is being taken over by ${nick(ctx.view, outcome.winner)} (${approvedBy(outcome.votes, outcome.of)})`, lost)
+  }
+  if (force) return undefined
+  const others = outcome.reachable.length - 1
+  throw new LifecycleError(`only ${outcome.reachable.length} of ${outcome.of} members ${outcome.reachable.length === 1 ? 'is' : 'are'} reachable ` +
+    `(this peer${others > 0 ? ` and ${others} other${others === 1 ? '' : 's'}` : ''}; ${outcome.quorum} needed to approve taking over ${typed}): ` +
+    'a takeover now may collide with one made where the others are; use --force to take over anyway')
+}
 
 /** Why removing `p` now is probably a mistake, or undefined. */
 function rmpeerRefusal (ctx: RmpeerContext, p: ViewPeer): string | undefined {
@@ -80,11 +125,19 @@ export async function rmpeer (ctx: RmpeerContext, names: string[], force: boolea
       if (p.name === ctx.self) throw new LifecycleError(`${name} is this peer: to leave the cluster, run \`weft reset\``)
       const why = force ? undefined : rmpeerRefusal(ctx, p)
       if (why !== undefined) throw new LifecycleError(why)
-      const r = await ctx.takeover(p.name)
+      const approval = await approve(ctx, p, name, force)
+      const r = await ctx.takeover(p.name, approval)
       const ips = RangeSet.fromCidrs(ctx.view.family, r.ranges.map(c => parseCidr(c))).size
-      out.push({ name, ok: true, peer: p.name, ips: count(ips, ctx.view.family), event: r.id })
+      out.push({
+        name,
+        ok: true,
+        peer: p.name,
+        ips: count(ips, ctx.view.family),
+        event: r.id,
+        ...(approval !== undefined ? { approved: { votes: approval.votes.map(v => v.peer), of: approval.of } } : { forced: true as const })
+      })
     } catch (err) {
-      out.push({ name, ok: false, error: (err as Error).message })
+      out.push({ name, ok: false, ...(err instanceof LostVoteError ? { lost: err.lost } : {}), error: (err as Error).message })
     }
   }
   return out

@@ -1,6 +1,6 @@
 import { formatCidr, parseCidr, RangeSet, type Family } from '../packages/netaddr/index.js'
 import type { EventId, PeerName } from '../crdt/events/index.js'
-import type { RingSnapshot } from '../crdt/ring/index.js'
+import type { RemovalInfo, RingSnapshot } from '../crdt/ring/index.js'
 
 /**
  * The ring snapshot in a JSON-safe form: what the store persists with the
@@ -23,7 +23,7 @@ export interface RingViewJson {
     addrs: string[]
     seed: boolean
     member: boolean
-    removed?: { by: PeerName, event: EventId, time: number }
+    removed?: { by: PeerName, event: EventId, time: number, approved?: { votes: PeerName[], of: number } }
     owned: string[]
   }>
   disputes: Array<{
@@ -63,7 +63,7 @@ export function ringViewFromSnapshot (s: RingSnapshot): RingViewJson | undefined
       addrs: [...p.addrs],
       seed: p.seed,
       member: p.member,
-      ...(p.removed !== undefined ? { removed: { ...p.removed } } : {}),
+      ...(p.removed !== undefined ? { removed: removalJson(p.removed) } : {}),
       owned: cidrs(p.owned)
     })),
     disputes: s.disputes.map(d => ({
@@ -114,4 +114,9 @@ export class RingView {
 
   get disputedSet (): RangeSet { return this.set(this.json.disputed) }
   get openDisputes (): RingViewJson['disputes'] { return this.json.disputes.filter(d => d.status === 'open') }
+}
+
+function removalJson (r: RemovalInfo): NonNullable<RingViewJson['peers'][number]['removed']> {
+  const { approved, ...rest } = r
+  return { ...rest, ...(approved !== undefined ? { approved: { votes: [...approved.votes], of: approved.of } } : {}) }
 }

@@ -1,10 +1,11 @@
 import { RangeSet, type Family } from '../../packages/netaddr/index.js'
-import { compareBytes, peerNameToBytes } from './peer-id.js'
+import { quorumOf } from './approval.js'
+import { compareBytes, peerNameToBytes, type PeerName } from './peer-id.js'
 import type {
-  Assignment, ConflictBody, EventKind, GenesisBody, Heir, JoinBody, LeaveBody, ResolveBody, TakeoverBody, TransferBody
+  ApprovalVote, Assignment, ConflictBody, EventKind, GenesisBody, Heir, JoinBody, LeaveBody, ResolveBody, TakeoverApproval, TakeoverBody, TransferBody
 } from './types.js'
 import {
-  expectArray, expectBytes, expectIdSet, expectMap, expectPeer, expectPeerSet, expectRanges, expectString, idsToWire,
+  expectArray, expectBytes, expectIdSet, expectInt, expectMap, expectPeer, expectPeerSet, expectRanges, expectString, idsToWire,
   malformed, MAX_PARTIES, MAX_SEEDS, peersToWire, peerToWire, rangesToWire, type WireMap
 } from './wire.js'
 
@@ -32,7 +33,7 @@ type BodyOf = {
 interface BodyCodec<K extends EventKind> {
   toWire: (body: BodyOf[K]) => WireMap
   /** `trusted` skips the canonical-order checks for bytes from our own store. */
-  fromWire: (wire: unknown, decodeEvidence: (bytes: Uint8Array, field: string) => void, trusted: boolean) => BodyOf[K]
+  fromWire: (wire: unknown, decodeEvidence: (bytes: Uint8Array, field: string) => void, trusted: boolean, v: number) => BodyOf[K]
 }
 
 /** Checks that per-peer range lists do not overlap: one address, one recipient. */
@@ -108,11 +109,47 @@ const transfer: BodyCodec<'transfer'> = {
   }
 }
 
+/** Members a vote may be counted over: far more than any cluster. */
+export const MAX_MEMBERS = 4096
+
+function approvalToWire (a: TakeoverApproval): WireMap {
+  return {
+    cluster: idsToWire([a.cluster])[0],
+    round: a.round,
+    proposer: peerToWire(a.proposer),
+    of: a.of,
+    votes: sortedByPeer(a.votes).map(v => [peerToWire(v.peer), v.sig])
+  }
+}
+
+function approvalFromWire (w: unknown, from: PeerName): TakeoverApproval {
+  const m = expectMap(w, 'body.approval', ['cluster', 'round', 'proposer', 'of', 'votes'])
+  const cluster = expectIdSet([m.cluster], 'body.approval.cluster', 1)[0]!
+  const round = expectInt(m.round, 'body.approval.round', 1)
+  const proposer = expectPeer(m.proposer, 'body.approval.proposer')
+  const of = expectInt(m.of, 'body.approval.of', 2, MAX_MEMBERS)
+  const list = expectArray(m.votes, 'body.approval.votes', of)
+  const votes: ApprovalVote[] = list.map((item, i) => {
+    const pair = expectArray(item, `body.approval.votes[${i}]`, 2)
+    if (pair.length !== 2) throw malformed(`body.approval.votes[${i}]`, 'expected [peer, signature]')
+    return { peer: expectPeer(pair[0], `body.approval.votes[${i}][0]`), sig: expectBytes(pair[1], `body.approval.votes[${i}][1]`, 64) }
+  })
+  // Sorted, distinct voters: the same approval has the same bytes everywhere.
+  expectPeerSet(votes.map(v => peerToWire(v.peer)), 'body.approval.votes', of)
+  if (votes.length < quorumOf(of)) throw malformed('body.approval.votes', `${votes.length} votes of ${of} members are not a quorum`)
+  if (votes.some(v => v.peer === from)) throw malformed('body.approval.votes', 'the removed peer cannot vote')
+  return { cluster, round, proposer, of, votes }
+}
+
 const takeover: BodyCodec<'takeover'> = {
-  toWire: b => ({ from: peerToWire(b.from), ranges: rangesToWire(b.ranges) }),
-  fromWire: (w, _d, trusted) => {
-    const m = expectMap(w, 'body', ['from', 'ranges'])
-    return { from: expectPeer(m.from, 'body.from'), ranges: expectRanges(m.ranges, 'body.ranges', { trusted }) }
+  toWire: b => ({ from: peerToWire(b.from), ranges: rangesToWire(b.ranges), ...(b.approval !== undefined ? { approval: approvalToWire(b.approval) } : {}) }),
+  fromWire: (w, _d, trusted, v) => {
+    // Format 1 has no approval: an old peer would refuse the field, so we do too.
+    const m = expectMap(w, 'body', ['from', 'ranges'], v >= 2 ? ['approval'] : [])
+    const from = expectPeer(m.from, 'body.from')
+    const ranges = expectRanges(m.ranges, 'body.ranges', { trusted })
+    if (v >= 2 && m.approval === undefined) throw malformed('body', 'a format-2 takeover carries its approval (format 1 is written without one)')
+    return m.approval === undefined ? { from, ranges } : { from, ranges, approval: approvalFromWire(m.approval, from) }
   }
 }
 

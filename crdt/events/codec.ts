@@ -2,6 +2,7 @@ import { hash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { concat } from 'uint8arrays/concat'
 import { equals } from 'uint8arrays/equals'
+import { verifyApproval } from './approval.js'
 import { BODY_CODECS } from './bodies.js'
 import { decodeCanonical, mapHead, type RootEntry } from './canonical-cbor.js'
 import { defaultVerifier, type Signer, type Verifier } from './ed25519.js'
@@ -9,7 +10,7 @@ import { EventError } from './errors.js'
 import { isEd25519PeerIdBytes, peerNameFromBytes } from './peer-id.js'
 import {
   EVENT_FORMAT_VERSION, EVENT_KINDS, type AuthoredEvent, type EventId, type EventKind, type FutureEvent, type GenesisBody,
-  type GenesisEvent, type SignedEvent, type UnsignedEvent, type WeftEvent
+  type GenesisEvent, type SignedEvent, type TakeoverBody, type UnsignedEvent, type WeftEvent
 } from './types.js'
 import { expectBytes, expectIdSet, expectInt, expectMap, expectString, idsToWire, MAX_DEPS, malformed, peerToWire, type WireMap } from './wire.js'
 
@@ -43,10 +44,15 @@ function signingPayload (unsignedWire: WireMap): Uint8Array {
   return concat([SIGNING_DOMAIN, encoded], SIGNING_DOMAIN.length + encoded.length)
 }
 
+/** The oldest format that expresses an event: only an approved takeover needs format 2. */
+function formatOf (e: UnsignedEvent | AuthoredEvent): number {
+  return e.kind === 'takeover' && (e.body as TakeoverBody).approval !== undefined ? 2 : 1
+}
+
 function authoredToWire (e: UnsignedEvent | AuthoredEvent): WireMap {
   const codec = BODY_CODECS[e.kind] as { toWire: (b: unknown) => WireMap }
   return {
-    v: EVENT_FORMAT_VERSION,
+    v: formatOf(e),
     kind: e.kind,
     author: peerToWire(e.author),
     seq: e.seq,
@@ -105,7 +111,7 @@ export function signFutureEvent (
 /** The unsigned genesis event: a pure function of range and seeds, so every seed computes the same id. */
 export function createGenesis (body: GenesisBody): SignedEvent<GenesisEvent> {
   const wire: WireMap = {
-    v: EVENT_FORMAT_VERSION,
+    v: 1,
     kind: 'genesis',
     lamport: 1,
     deps: [],
@@ -191,7 +197,8 @@ function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false
     const m = expectMap(top, 'event', GENESIS_FIELDS)
     expectInt(m.lamport, 'lamport', 1, 1)
     if (parseDeps(m.deps).length !== 0) throw malformed('deps', 'genesis has no deps')
-    return { v, kind, lamport: 1, deps: [], body: BODY_CODECS.genesis.fromWire(m.body, decodeEvidence, trusted) }
+    if (v !== 1) throw malformed('v', 'a genesis is written in format 1')
+    return { v, kind, lamport: 1, deps: [], body: BODY_CODECS.genesis.fromWire(m.body, decodeEvidence, trusted, v) }
   }
 
   const m = expectMap(top, 'event', ENVELOPE_FIELDS)
@@ -204,10 +211,18 @@ function parseWire (decoded: unknown, verifier: Verifier | null, trusted = false
   if (deps.length === 0) throw malformed('deps', 'an authored event has at least one dep')
   const time = expectInt(m.time, 'time', 0)
   const sig = expectBytes(m.sig, 'sig', 64)
-  const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence, trusted: boolean) => unknown }
-  const body = codec.fromWire(m.body, decodeEvidence, trusted)
-  if (verifier !== null) verifySignature(m, author, sig, verifier, source)
-  return { v, kind, author, seq, lamport, deps, time, body } as AuthoredEvent
+  const codec = BODY_CODECS[kind as Exclude<EventKind, 'genesis'>] as { fromWire: (w: unknown, d: typeof decodeEvidence, trusted: boolean, v: number) => unknown }
+  const body = codec.fromWire(m.body, decodeEvidence, trusted, v)
+  if (verifier !== null) {
+    verifySignature(m, author, sig, verifier, source)
+    // An approval's votes are signatures too: checked once, like the event's.
+    const approval = kind === 'takeover' ? (body as TakeoverBody).approval : undefined
+    if (approval !== undefined) verifyApproval(approval, (body as TakeoverBody).from, author, verifier)
+  }
+  const event = { v, kind, author, seq, lamport, deps, time, body } as AuthoredEvent
+  // One event, one encoding: the format is the oldest that expresses it.
+  if (v !== formatOf(event)) throw malformed('v', `format ${v} is not how this ${kind} is written (format ${formatOf(event)})`)
+  return event
 }
 
 function verifySignature (m: WireMap, author: string, sig: Uint8Array, verifier: Verifier, source?: CanonicalSource): void {

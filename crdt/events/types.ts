@@ -4,7 +4,13 @@ import type { PeerName } from './peer-id.js'
 /** Hex sha-256 of an event's signed canonical bytes. */
 export type EventId = string
 
-export const EVENT_FORMAT_VERSION = 1
+/**
+ * The newest event format this build reads and writes. Format 2 added a
+ * takeover's approval (DESIGN.md §3.2). Each event is written in the oldest
+ * format that can express it, so peers of format 1 keep reading every event
+ * but an approved takeover (which makes them read-only: "upgrade weft").
+ */
+export const EVENT_FORMAT_VERSION = 2
 export const EVENT_KINDS = ['genesis', 'join', 'transfer', 'takeover', 'leave', 'conflict', 'resolve'] as const
 export type EventKind = typeof EVENT_KINDS[number]
 
@@ -22,7 +28,30 @@ export interface JoinBody {
 }
 
 export interface TransferBody { ranges: Cidr[], to: PeerName }
-export interface TakeoverBody { from: PeerName, ranges: Cidr[] }
+export interface TakeoverBody {
+  from: PeerName
+  ranges: Cidr[]
+  /** The quorum vote that approved this takeover (format 2); absent when forced in a minority, or written by format 1. */
+  approval?: TakeoverApproval
+}
+
+/**
+ * Evidence that a quorum of the live members chose the author to take over
+ * `from` (DESIGN.md §3.2): each vote is an acceptor's signature over
+ * `approvalStatement` for this ballot. Checked when the event is decoded.
+ */
+export interface TakeoverApproval {
+  /** The cluster id (genesis id) the vote was held in: votes are not replayable across clusters. */
+  cluster: EventId
+  /** The ballot the votes accepted. */
+  round: number
+  proposer: PeerName
+  /** Live members the quorum was counted over, the removed peer included. */
+  of: number
+  /** Signed accepts, sorted by peer bytes: at least a quorum (⌊of/2⌋ + 1). */
+  votes: ApprovalVote[]
+}
+export interface ApprovalVote { peer: PeerName, sig: Uint8Array }
 export interface Heir { peer: PeerName, ranges: Cidr[] }
 export interface LeaveBody { heirs: Heir[] }
 

@@ -25,6 +25,8 @@ export interface RemovalInfo {
   readonly by: PeerName
   readonly event: EventId
   readonly time: number
+  /** A takeover approved by a quorum (DESIGN.md §3.2): who voted for it, of how many members. */
+  readonly approved?: { readonly votes: readonly PeerName[], readonly of: number }
 }
 
 export interface PeerSnapshot {
@@ -143,7 +145,14 @@ export function buildSnapshot (s: RingState): RingSnapshot {
       member: (rec?.seed ?? false) || (rec?.joins.length ?? 0) > 0,
       removed: removal === undefined || removedBy === undefined || removedBy.kind === 'genesis'
         ? undefined
-        : { by: removedBy.author, event: removal.node.id, time: removedBy.time },
+        : {
+            by: removedBy.author,
+            event: removal.node.id,
+            time: removedBy.time,
+            ...(removedBy.kind === 'takeover' && removedBy.body.approval !== undefined
+              ? { approved: { votes: removedBy.body.approval.votes.map(v => v.peer), of: removedBy.body.approval.of } }
+              : {})
+          },
       owned: RangeSet.fromSpans(family ?? 4, owned.get(i) ?? [])
     }
   }).filter(p => p.member || p.owned.size > 0n)

@@ -35,7 +35,19 @@ export interface DaemonApi {
 }
 
 /** CLI.md's states, plus `loading` and `syncing` before the first sync completes. */
-export interface RmpeerResultJson { name: string, ok: boolean, peer?: PeerName, ips?: number | string, event?: EventId, error?: string }
+export interface RmpeerResultJson {
+  name: string
+  ok: boolean
+  peer?: PeerName
+  ips?: number | string
+  event?: EventId
+  /** Who approved the takeover, of how many members (DESIGN.md §3.2); absent when forced in a minority (`forced`). */
+  approved?: { votes: PeerName[], of: number }
+  forced?: true
+  /** The vote chose another peer to take `name` over; `error` says so in full. */
+  lost?: { winner: PeerName, votes: number, of: number }
+  error?: string
+}
 
 export interface ResetJson {
   /** The leave handing this peer's space over; null for a peer another peer removed (it owns nothing). */

@@ -2,7 +2,7 @@ import type { PeerName } from '../../crdt/events/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
-import { acceptorStep, proposeRound, quorumOf, type AcceptorState, type PaxosReply, type PaxosRequest } from './paxos.js'
+import { Acceptors, proposeRound, quorumOf, type AcceptorState, type PaxosReply, type PaxosRequest } from './paxos.js'
 
 /**
  * The bootstrap election (DESIGN.md §3.1): peers launched at once, each
@@ -68,8 +68,7 @@ export interface ElectionWaiting {
 
 export class Election {
   private readonly deps: ElectionDeps
-  private state: AcceptorState<SeedSet>
-  private acceptorQueue: Promise<unknown> = Promise.resolve()
+  private readonly acceptor: Acceptors<SeedSet>
   private round = 0
   private attempt = 0
   private running = false
@@ -82,7 +81,10 @@ export class Election {
 
   constructor (deps: ElectionDeps) {
     this.deps = deps
-    this.state = deps.initial ?? {}
+    this.acceptor = new Acceptors<SeedSet>({
+      ...(deps.initial !== undefined ? { initial: [[deps.instance, deps.initial]] } : {}),
+      save: async (states, instance) => { await deps.store.save(instance, states.get(instance)!) }
+    })
     this.quorum = quorumOf(deps.group.n)
     this.round = deps.initial?.promised?.round ?? 0
   }
@@ -137,7 +139,7 @@ export class Election {
         return
       }
       this.round++
-      const outcome = await proposeRound<SeedSet>({
+      const outcome = await proposeRound<SeedSet, PaxosReply<SeedSet>>({
         self: this.deps.self,
         voters,
         quorum: this.quorum,
@@ -171,16 +173,7 @@ export class Election {
 
   /** The acceptor: one request at a time, its new state durable before the reply. */
   private async accept (req: PaxosRequest<SeedSet>): Promise<PaxosReply<SeedSet>> {
-    const run = this.acceptorQueue.then(async () => {
-      const step = acceptorStep(this.state, req)
-      if (step.changed) {
-        await this.deps.store.save(this.deps.instance, step.state)
-        this.state = step.state
-      }
-      return step.reply
-    })
-    this.acceptorQueue = run.catch(() => {})
-    return await run
+    return await this.acceptor.step(this.deps.instance, req)
   }
 
   /** Answers a peer's request (the /weft/consensus/1.0.0 handler calls this). */

@@ -39,10 +39,7 @@ export type PaxosReply<V> =
   /** Refused: the acceptor promised a higher ballot (the proposer retries above its round). */
   | { ok: false, promised: Ballot }
 
-/** Quorum of N voters: any two such sets share a voter. */
-export function quorumOf (n: number): number {
-  return Math.floor(n / 2) + 1
-}
+export { quorumOf } from '../../crdt/events/approval.js'
 
 /**
  * One acceptor step. `changed` says whether the new state must be made
@@ -89,34 +86,80 @@ export async function gather<R> (voters: readonly PeerName[], ask: (voter: PeerN
   })
 }
 
-export type RoundOutcome<V> =
-  | { chosen: V, ballot: Ballot }
+export type RoundOutcome<V, R> =
+  /** `accepts`: the phase-2 replies of the quorum (a takeover's votes carry their signatures). */
+  | { chosen: V, ballot: Ballot, accepts: R[] }
   /** No quorum this round: `above` is the highest round an acceptor had promised (retry above it). */
-  | { failed: 'prepare' | 'accept', above: number }
+  | { failed: 'prepare' | 'accept', above: number, no: R[] }
 
 /**
  * One proposer round at `round`: phase 1 (prepare) to a quorum, then phase 2
  * (accept) with the value of the highest ballot any of them accepted, else
  * our own `candidate`. Returns the chosen value once a quorum accepted it.
+ * `ask` rejects (or answers with something other than a PaxosReply: a
+ * refusal) to count as a no.
  */
-export async function proposeRound<V> (opts: {
+export async function proposeRound<V, R = PaxosReply<V>> (opts: {
   self: PeerName
   voters: readonly PeerName[]
   quorum: number
   round: number
   candidate: V
-  ask: (voter: PeerName, req: PaxosRequest<V>) => Promise<PaxosReply<V>>
-}): Promise<RoundOutcome<V>> {
+  ask: (voter: PeerName, req: PaxosRequest<V>) => Promise<R>
+}): Promise<RoundOutcome<V, R>> {
   const ballot: Ballot = { round: opts.round, proposer: opts.self }
-  const above = (replies: Array<PaxosReply<V>>): number => Math.max(opts.round, ...replies.map(r => r.ok ? 0 : r.promised.round))
-  const p1 = await gather(opts.voters, v => opts.ask(v, { op: 'prepare', ballot }), r => r.ok, opts.quorum)
-  if (p1.yes.length < opts.quorum) return { failed: 'prepare', above: above(p1.no) }
+  const isOk = (r: R): boolean => (r as { ok?: unknown }).ok === true
+  const above = (replies: R[]): number => Math.max(opts.round, ...replies.map(r => {
+    const x = r as { ok?: unknown, promised?: Ballot }
+    return x.ok === false && x.promised !== undefined ? x.promised.round : 0
+  }))
+  const p1 = await gather(opts.voters, v => opts.ask(v, { op: 'prepare', ballot }), isOk, opts.quorum)
+  if (p1.yes.length < opts.quorum) return { failed: 'prepare', above: above(p1.no), no: p1.no }
   let best: Accepted<V> | undefined
   for (const r of p1.yes) {
-    if (r.ok && r.accepted !== undefined && (best === undefined || compareBallots(r.accepted.ballot, best.ballot) > 0)) best = r.accepted
+    const accepted = (r as { accepted?: Accepted<V> }).accepted
+    if (accepted !== undefined && (best === undefined || compareBallots(accepted.ballot, best.ballot) > 0)) best = accepted
   }
   const value = best !== undefined ? best.value : opts.candidate
-  const p2 = await gather(opts.voters, v => opts.ask(v, { op: 'accept', ballot, value }), r => r.ok, opts.quorum)
-  if (p2.yes.length < opts.quorum) return { failed: 'accept', above: above(p2.no) }
-  return { chosen: value, ballot }
+  const p2 = await gather(opts.voters, v => opts.ask(v, { op: 'accept', ballot, value }), isOk, opts.quorum)
+  if (p2.yes.length < opts.quorum) return { failed: 'accept', above: above(p2.no), no: p2.no }
+  return { chosen: value, ballot, accepts: p2.yes }
+}
+
+/**
+ * The acceptors of any number of instances, behind one queue: each request
+ * is answered from the state the previous one left, and a changed state is
+ * durable (`save`) before its reply leaves. `guard` may refuse a request
+ * after seeing every instance's state (a takeover vote refuses to approve
+ * removing a peer that is itself taking over, DESIGN.md §3.2).
+ */
+export class Acceptors<V> {
+  private readonly states: Map<string, AcceptorState<V>>
+  private readonly save: (states: ReadonlyMap<string, AcceptorState<V>>, instance: string) => Promise<void>
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor (opts: { initial?: Iterable<[string, AcceptorState<V>]>, save: (states: ReadonlyMap<string, AcceptorState<V>>, instance: string) => Promise<void> }) {
+    this.states = new Map(opts.initial ?? [])
+    this.save = opts.save
+  }
+
+  state (instance: string): AcceptorState<V> { return this.states.get(instance) ?? {} }
+
+  entries (): IterableIterator<[string, AcceptorState<V>]> { return this.states.entries() }
+
+  async step<G> (instance: string, req: PaxosRequest<V>, guard?: (states: ReadonlyMap<string, AcceptorState<V>>) => G | undefined): Promise<PaxosReply<V> | G> {
+    const run = this.queue.then(async (): Promise<PaxosReply<V> | G> => {
+      const refusal = guard?.(this.states)
+      if (refusal !== undefined) return refusal
+      const step = acceptorStep(this.state(instance), req)
+      if (step.changed) {
+        const next = new Map(this.states).set(instance, step.state)
+        await this.save(next, instance)
+        this.states.set(instance, step.state)
+      }
+      return step.reply
+    })
+    this.queue = run.catch(() => {})
+    return await run
+  }
 }

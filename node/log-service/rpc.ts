@@ -1,4 +1,4 @@
-import type { AuthoredEvent, BodyOf, EventId, PeerName } from '../../crdt/events/index.js'
+import type { AuthoredEvent, BodyOf, EventId, PeerName, TakeoverApproval } from '../../crdt/events/index.js'
 import type { EventRow } from '../offline/describe.js'
 import type { KnownPeer } from '../store/index.js'
 import type { CallTimeouts } from '../worker-rpc.js'
@@ -37,7 +37,7 @@ export interface LogWorkerApi {
 
   /** The first peer that shows it holds event `id`, or undefined after `timeoutMs`. */
   awaitConfirmation: (id: EventId, timeoutMs: number) => Promise<PeerName | undefined>
-  takeover: (from: PeerName) => Promise<AppendResult & { ranges: string[] }>
+  takeover: (from: PeerName, approval?: TakeoverApproval) => Promise<AppendResult & { ranges: string[] }>
   /** Hands our space over in one leave (or finds ours) and waits up to `timeoutMs` for a peer to hold it. */
   leave: (candidates: PeerName[], timeoutMs: number) => Promise<{ id: EventId, heirs: Array<{ peer: PeerName, ranges: string[] }>, confirmedBy?: PeerName, earlier?: true }>
   conflictRivals: (id: EventId) => EventId[] | undefined

@@ -2,7 +2,7 @@ import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
 import { CausalError } from '../../crdt/causal/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
-  createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId,
+  createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId, type TakeoverApproval,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
 import { automerge, type EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
@@ -422,10 +422,10 @@ export class LogService implements LogWorkerApi {
    * Takes over a peer: a takeover naming exactly its undisputed space in
    * our current view, which is the event's own view (deps = our heads).
    */
-  takeover (from: PeerName): Promise<AppendResult & { ranges: string[] }> {
+  takeover (from: PeerName, approval?: TakeoverApproval): Promise<AppendResult & { ranges: string[] }> {
     return this.serial(async () => {
       const ranges = this.spaceOf(from)
-      const r = await this.appendUnlocked('takeover', { from, ranges: ranges.map(c => parseCidr(c)) }, false)
+      const r = await this.appendUnlocked('takeover', { from, ranges: ranges.map(c => parseCidr(c)), ...(approval !== undefined ? { approval } : {}) }, false)
       return { ...r, ranges }
     })
   }

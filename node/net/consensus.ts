@@ -1,14 +1,15 @@
 import type { PeerName } from '../../crdt/events/index.js'
 import { isPeerName } from '../../crdt/events/peer-id.js'
 import type { ElectionReply, ElectionRequest, ElectionWire } from '../consensus/election.js'
-import type { Ballot } from '../consensus/paxos.js'
+import type { Accepted, Ballot } from '../consensus/paxos.js'
+import type { TakeoverValue, TakeoverVoteReply, TakeoverVoteRequest } from '../consensus/takeover.js'
 import type { Logger } from '../logger.js'
 import type { FrameStream, Transport } from './transport.js'
 
 /**
- * /weft/consensus/1.0.0 (DESIGN.md §3.1): one election request and its
- * reply per stream, JSON, checked before use. Whoever answers is given
- * by the daemon: the running election, or a refusal once a cluster exists.
+ * /weft/consensus/1.0.0 (DESIGN.md §3.1, §3.2): one request and its reply
+ * per stream, JSON, checked before use: the bootstrap election's, and the
+ * takeover votes'. Whoever answers is given by the daemon.
  */
 export const CONSENSUS_PROTOCOL_ID = '/weft/consensus/1.0.0'
 const MAX_FRAME = 256 * 1024
@@ -29,10 +30,32 @@ function ballotOf (x: unknown): Ballot {
   return { round: x.round as number, proposer: x.proposer }
 }
 
+export type ConsensusRequest = ElectionRequest | TakeoverVoteRequest
+export type ConsensusReply = ElectionReply | TakeoverVoteReply
+
+const isPeer = (x: unknown): x is PeerName => typeof x === 'string' && isPeerName(x)
+const isId = (x: unknown): x is string => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x)
+const MAX_MEMBERS = 4096
+
+function takeoverValueOf (x: unknown): TakeoverValue {
+  if (!isObj(x) || !isPeer(x.taker) || !Number.isSafeInteger(x.of) || (x.of as number) < 2 || (x.of as number) > MAX_MEMBERS) throw new BadRequestError('bad takeover value')
+  return { taker: x.taker, of: x.of as number }
+}
+
+function parseTakeoverRequest (x: Record<string, unknown>): TakeoverVoteRequest {
+  if (!isId(x.cluster) || !isPeer(x.target) || !isId(x.members) || !isObj(x.req)) throw new BadRequestError('malformed takeover vote')
+  const r = x.req
+  const base = { op: 'takeover' as const, cluster: x.cluster, target: x.target, members: x.members }
+  if (r.op === 'prepare') return { ...base, req: { op: 'prepare', ballot: ballotOf(r.ballot) } }
+  if (r.op === 'accept') return { ...base, req: { op: 'accept', ballot: ballotOf(r.ballot), value: takeoverValueOf(r.value) } }
+  throw new BadRequestError('malformed takeover vote')
+}
+
 /** Checks a request from the network; throws BadRequestError. */
-export function parseElectionRequest (bytes: Uint8Array): ElectionRequest {
+export function parseConsensusRequest (bytes: Uint8Array): ConsensusRequest {
   let x: unknown
   try { x = JSON.parse(dec.decode(bytes)) } catch { throw new BadRequestError('request is not JSON') }
+  if (isObj(x) && x.op === 'takeover') return parseTakeoverRequest(x)
   if (!isObj(x) || typeof x.instance !== 'string' || x.instance.length > 256) throw new BadRequestError('malformed request')
   if (x.op === 'start') return { op: 'start', instance: x.instance }
   if (x.op !== 'paxos' || !isObj(x.group) || !isObj(x.req)) throw new BadRequestError('malformed request')
@@ -45,6 +68,22 @@ export function parseElectionRequest (bytes: Uint8Array): ElectionRequest {
   const seeds = r.value.seeds as unknown[]
   if (seeds.length === 0 || seeds.length > MAX_SEEDS || !seeds.every(s => typeof s === 'string' && isPeerName(s))) throw new BadRequestError('bad seeds')
   return { op: 'paxos', instance: x.instance, group, req: { op: 'accept', ballot: ballotOf(r.ballot), value: { seeds: seeds as PeerName[] } } }
+}
+
+/** Checks a takeover vote's reply; anything unexpected is a failed request. */
+function parseTakeoverReply (bytes: Uint8Array): TakeoverVoteReply {
+  const x = JSON.parse(dec.decode(bytes)) as unknown
+  if (!isObj(x)) throw new Error('malformed reply')
+  if (typeof x.refused === 'string') return { refused: x.refused.slice(0, 1000), ...(isPeer(x.takenBy) ? { takenBy: x.takenBy } : {}) }
+  if (x.ok === false) return { ok: false, promised: ballotOf(x.promised) }
+  if (x.ok !== true) throw new Error('malformed reply')
+  let accepted: Accepted<TakeoverValue> | undefined
+  if (x.accepted !== undefined) {
+    if (!isObj(x.accepted)) throw new Error('malformed reply')
+    accepted = { ballot: ballotOf(x.accepted.ballot), value: takeoverValueOf(x.accepted.value) }
+  }
+  if (x.sig !== undefined && (typeof x.sig !== 'string' || !/^[A-Za-z0-9+/]{86}==$/.test(x.sig))) throw new Error('malformed signature')
+  return { ok: true, ...(accepted !== undefined ? { accepted } : {}), ...(typeof x.sig === 'string' ? { sig: x.sig } : {}) }
 }
 
 /** Checks a reply from the network; anything unexpected is a failed request. */
@@ -65,7 +104,7 @@ export interface ConsensusServiceDeps {
   transport: Transport
   logger: Logger
   /** Answers a request; the daemon hands it to its election (or refuses: it has a cluster). */
-  answer: (from: PeerName, req: ElectionRequest) => Promise<ElectionReply>
+  answer: (from: PeerName, req: ConsensusRequest) => Promise<ConsensusReply>
 }
 
 export class ConsensusService implements ElectionWire {
@@ -83,7 +122,7 @@ export class ConsensusService implements ElectionWire {
 
   private async serve (stream: FrameStream): Promise<void> {
     try {
-      const req = parseElectionRequest(await stream.read({ timeoutMs: 10_000 }))
+      const req = parseConsensusRequest(await stream.read({ timeoutMs: 10_000 }))
       await stream.write(enc.encode(JSON.stringify(await this.deps.answer(stream.peer, req))))
       await stream.close()
     } catch (err) {
@@ -93,10 +132,18 @@ export class ConsensusService implements ElectionWire {
   }
 
   async ask (peer: PeerName, req: ElectionRequest, timeoutMs: number): Promise<ElectionReply> {
+    return parseReply(await this.exchange(peer, req, timeoutMs))
+  }
+
+  async askTakeover (peer: PeerName, req: TakeoverVoteRequest, timeoutMs: number): Promise<TakeoverVoteReply> {
+    return parseTakeoverReply(await this.exchange(peer, req, timeoutMs))
+  }
+
+  private async exchange (peer: PeerName, req: ConsensusRequest, timeoutMs: number): Promise<Uint8Array> {
     const stream = await this.deps.transport.openStream(peer, CONSENSUS_PROTOCOL_ID, { maxFrame: MAX_FRAME })
     try {
       await stream.write(enc.encode(JSON.stringify(req)))
-      return parseReply(await stream.read({ timeoutMs }))
+      return await stream.read({ timeoutMs })
     } finally {
       await stream.close().catch(() => {})
     }

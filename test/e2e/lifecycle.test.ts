@@ -88,10 +88,18 @@ describe('duplicate rmpeer', () => {
     await p1.testHook('block', { peer: p2.name })
     await p2.testHook('block', { peer: p1.name })
     await sleep(3500)
-    const a = await p1.run(['rmpeer', 'dup3'])
-    const b = await p2.run(['rmpeer', 'dup3'])
+    // Each side alone is a minority (1 of 3 members; 2 needed): refused, naming why, unless --force.
+    for (const p of [p1, p2]) {
+      const refused = await p.run(['rmpeer', 'dup3'])
+      assert.equal(refused.code, 1)
+      assert.equal(refused.stderr, 'weft: dup3: only 1 of 3 members is reachable (this peer; 2 needed to approve taking over dup3): ' +
+        'a takeover now may collide with one made where the others are; use --force to take over anyway\n')
+    }
+    const a = await p1.run(['rmpeer', 'dup3', '--force'])
+    const b = await p2.run(['rmpeer', 'dup3', '--force', '--json'])
     assert.equal(a.stdout, '524288 IPs taken over from dup3\n', a.stderr)
-    assert.equal(b.stdout, '524288 IPs taken over from dup3\n', b.stderr)
+    const forced = JSON.parse(b.stdout) as Array<{ ok: boolean, ips: number, forced?: boolean, approved?: unknown }>
+    assert.deepEqual(forced.map(x => [x.ok, x.ips, x.forced, x.approved]), [[true, 524288, true, undefined]], b.stderr)
     await p1.testHook('unblock', { peer: p2.name })
     await p2.testHook('unblock', { peer: p1.name })
     const ids = await waitFor('both sides to flag one dispute', async () => {

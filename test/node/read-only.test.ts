@@ -38,7 +38,7 @@ test('after an event of a newer format, every kind of append is refused with "up
   await svc.ensureJoin('host1', [])
   // Before: a join is an ordinary append.
   await svc.append('join', { nickname: 'host1b', addrs: [] })
-  const future = await svc.appendFuture('shiny-new-kind', 2)
+  const future = await svc.appendFuture('shiny-new-kind', 3)
   assert.equal(future.status, 'future')
   assert.equal(svc.view?.readOnly, true)
   const events = svc.view?.events

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto'
+import { signApproval, type EventId, type PeerName, type Signer, type TakeoverApproval } from '../../crdt/events/index.js'
+import { comparePeerNames } from '../../crdt/events/peer-id.js'
+import { WeftError } from '../../crdt/errors.js'
+import type { Clock } from '../clock.js'
+import type { Logger } from '../logger.js'
+import { Acceptors, proposeRound, quorumOf, type AcceptorState, type PaxosReply, type PaxosRequest } from './paxos.js'
+
+/**
+ * Takeovers approved by a quorum (DESIGN.md §3.2). Before `rmpeer` takes
+ * over a peer T, the live members vote, by single-decree Paxos in the
+ * instance "takeover of T" (one per cluster and removed peer), on who takes
+ * T over. The winner appends its takeover carrying the voters' signed
+ * accepts; a loser appends nothing and names the winner. So two operators
+ * removing the same dead peer never give its space two owners while a
+ * majority of the members is reachable.
+ *
+ * Voters: the live members of the proposer's view but T. Quorum: a majority
+ * of the live members with T counted, so two quorums share a voter that is
+ * neither of two peers removing each other (mutual removal), and a
+ * two-member cluster has no quorum at all (each side could be the live one:
+ * only `--force` removes there). Every acceptor checks that its view has
+ * the same members (a digest in each request), so proposer and acceptors
+ * count over the same set; a view that differs refuses until sync.
+ */
+
+/** What the voters agree on: who takes T over, and how many members the vote counted. */
+export interface TakeoverValue { taker: PeerName, of: number }
+
+export interface TakeoverVoteRequest {
+  op: 'takeover'
+  cluster: EventId
+  target: PeerName
+  /** sha-256 of the sorted member names the quorum counts over (live members and T). */
+  members: string
+  req: PaxosRequest<TakeoverValue>
+}
+
+export type TakeoverVoteReply =
+  /** `sig`: on an accepted value, the acceptor's approval signature (base64). */
+  | (PaxosReply<TakeoverValue> & { sig?: string })
+  /** Refused; `takenBy` when the refusal is that the taker itself is being taken over (by that peer). */
+  | { refused: string, takenBy?: PeerName }
+
+export interface TakeoverVoteWire {
+  ask: (peer: PeerName, req: TakeoverVoteRequest, timeoutMs: number) => Promise<TakeoverVoteReply>
+}
+
+/** The part of the ring view a vote needs. */
+export interface VoteView {
+  cluster: EventId
+  /** Members not removed. */
+  live: readonly PeerName[]
+  /** A removed peer's removal, when it was an approved takeover. */
+  approvedRemoval: (peer: PeerName) => { by: PeerName, votes: number, of: number } | undefined
+}
+
+export type VoteOutcome =
+  | { won: true, approval: TakeoverApproval }
+  /** The vote chose another taker (or this peer is itself being taken over, `self: true`). */
+  | { lost: true, winner: PeerName, votes: number, of: number, self?: true }
+  /** Too few voters reachable for a quorum: only --force takes over. */
+  | { minority: true, reachable: PeerName[], quorum: number, of: number }
+
+/** A vote that did not finish in time: the caller may retry (HTTP 409). */
+export class VoteTimeoutError extends WeftError<'vote-timeout'> {
+  override name = 'VoteTimeoutError'
+  constructor (message: string) { super('vote-timeout', message) }
+}
+
+export interface TakeoverVotesDeps {
+  self: PeerName
+  signer: Signer
+  view: () => VoteView | undefined
+  /** Peers with an open session now. */
+  connected: () => readonly PeerName[]
+  wire: TakeoverVoteWire
+  /** Every instance's acceptor state, durable before `save` resolves. */
+  store: { save: (states: Record<PeerName, AcceptorState<TakeoverValue>>) => Promise<void> }
+  initial?: Record<PeerName, AcceptorState<TakeoverValue>>
+  clock: Clock
+  random: () => number
+  logger?: Logger
+  /** The whole vote, retries included (ms). */
+  timeoutMs?: number
+  /** Per request (ms). */
+  requestTimeoutMs?: number
+}
+
+/** The members a vote on T counts over: live members and T itself, sorted. */
+export function voteMembers (view: VoteView, target: PeerName): PeerName[] {
+  return [...new Set([...view.live, target])].sort(comparePeerNames)
+}
+
+export function membersDigest (members: readonly PeerName[]): string {
+  return createHash('sha256').update(members.join('\n')).digest('hex')
+}
+
+type AskedReply = TakeoverVoteReply & { voter: PeerName }
+
+export class TakeoverVotes {
+  private readonly deps: TakeoverVotesDeps
+  private readonly acceptors: Acceptors<TakeoverValue>
+  private readonly log: Logger | undefined
+
+  constructor (deps: TakeoverVotesDeps) {
+    this.deps = deps
+    this.log = deps.logger?.forComponent('weft:takeover-vote')
+    this.acceptors = new Acceptors<TakeoverValue>({
+      initial: Object.entries(deps.initial ?? {}),
+      save: async states => { await deps.store.save(Object.fromEntries(states)) }
+    })
+  }
+
+  /** The acceptor: answers a voter request from `from` (the /weft/consensus/1.0.0 handler calls this). */
+  async handle (from: PeerName, r: TakeoverVoteRequest): Promise<TakeoverVoteReply> {
+    const view = this.deps.view()
+    const self = this.deps.self
+    if (view === undefined) return { refused: 'this peer has not joined a cluster' }
+    if (r.cluster !== view.cluster) return { refused: `this peer belongs to cluster ${view.cluster}, not ${r.cluster}` }
+    if (r.target === self) return { refused: `${self} is alive: it answered this vote on removing it` }
+    if (!view.live.includes(from)) return { refused: `${from} is not a live member in this peer's view` }
+    const members = voteMembers(view, r.target)
+    if (membersDigest(members) !== r.members) return { refused: `this peer counts ${members.length} members: views differ, retry after sync` }
+    const req = r.req
+    const reply = await this.acceptors.step(r.target, req, states => req.op === 'accept' ? this.clash(states, r.target, req.value.taker, view) : undefined)
+    if ('refused' in reply || !reply.ok || req.op !== 'accept') return reply
+    const sig = signApproval({ cluster: r.cluster, from: r.target, to: req.value.taker, round: req.ballot.round, proposer: req.ballot.proposer, of: req.value.of }, this.deps.signer)
+    return { ...reply, sig: Buffer.from(sig).toString('base64') }
+  }
+
+  /**
+   * Whether approving "taker takes target" would approve a mutual removal:
+   * the taker is the target of a value accepted here, or the target is
+   * taking another peer over, and that other takeover has not happened yet
+   * (its target is still live here).
+   */
+  private clash (states: ReadonlyMap<string, AcceptorState<TakeoverValue>>, target: PeerName, taker: PeerName, view: VoteView): { refused: string, takenBy?: PeerName } | undefined {
+    for (const [other, st] of states) {
+      const accepted = st.accepted?.value
+      if (other === target || accepted === undefined || !view.live.includes(other)) continue
+      if (other === taker) return { refused: `${taker} is being taken over by ${accepted.taker}`, takenBy: accepted.taker }
+      if (accepted.taker === target) return { refused: `${target} is taking over ${other}, so it is alive` }
+    }
+    return undefined
+  }
+
+  /**
+   * Runs the vote on this peer taking over `target` until it is decided or
+   * the timeout. Never throws for a lost vote or a minority: those are outcomes.
+   */
+  async vote (target: PeerName): Promise<VoteOutcome> {
+    const { self, clock } = this.deps
+    const view = this.deps.view()
+    if (view === undefined) throw new VoteTimeoutError('this peer has not joined a cluster')
+    const members = voteMembers(view, target)
+    const of = members.length
+    const quorum = quorumOf(of)
+    const connected = new Set(this.deps.connected())
+    const reachable = members.filter(m => m !== target && (m === self || connected.has(m)))
+    if (reachable.length < quorum) return { minority: true, reachable, quorum, of }
+    const timeoutMs = this.deps.timeoutMs ?? 10_000
+    const deadline = clock.now() + timeoutMs
+    const digest = membersDigest(members)
+    let round = this.acceptors.state(target).promised?.round ?? 0
+    let why = ''
+    for (let attempt = 0; clock.now() < deadline; attempt++) {
+      round++
+      const ask = async (voter: PeerName, req: PaxosRequest<TakeoverValue>): Promise<AskedReply> => {
+        const r: TakeoverVoteRequest = { op: 'takeover', cluster: view.cluster, target, members: digest, req }
+        const reply = voter === self ? await this.handle(self, r) : await this.deps.wire.ask(voter, r, this.deps.requestTimeoutMs ?? 2000)
+        return { ...reply, voter }
+      }
+      const outcome = await proposeRound<TakeoverValue, AskedReply>({ self, voters: reachable, quorum, round, candidate: { taker: self, of }, ask })
+      if ('chosen' in outcome) {
+        const value = outcome.chosen
+        if (value.taker !== self) return { lost: true, winner: value.taker, votes: outcome.accepts.length, of: value.of }
+        const votes = outcome.accepts.flatMap(a => 'sig' in a && a.sig !== undefined ? [{ peer: a.voter, sig: new Uint8Array(Buffer.from(a.sig, 'base64')) }] : [])
+        this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${value.of} members approve taking over ${target}`)
+        return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of: value.of, votes } }
+      }
+      const taken = outcome.no.find(r => 'takenBy' in r && r.takenBy !== undefined)
+      if (taken !== undefined && 'takenBy' in taken) return { lost: true, winner: taken.takenBy!, votes: 0, of, self: true }
+      const refusals = outcome.no.flatMap(r => 'refused' in r ? [`${r.voter}: ${r.refused}`] : [])
+      if (refusals.length > 0) why = `; ${refusals.slice(0, 3).join('; ')}`
+      round = Math.max(round, outcome.above)
+      // Duelling proposers back off at random, longer each time, within the deadline.
+      const wait = Math.min(Math.round((50 + 200 * this.deps.random()) * 2 ** Math.min(attempt, 4)), Math.max(0, deadline - clock.now()))
+      await new Promise<void>(resolve => { clock.setTimeout(resolve, wait) })
+    }
+    throw new VoteTimeoutError(`the vote on taking over ${target} did not finish within ${Math.round(timeoutMs / 1000)} s (${reachable.length} reachable voters, ${quorum} needed)${why}: retry`)
+  }
+}

@@ -1,0 +1,51 @@
+import { ed25519SignerFromSeed, type PeerName } from '../../crdt/events/index.js'
+import { systemClock } from '../clock.js'
+import type { Tuning } from '../config.js'
+import type { Logger } from '../logger.js'
+import type { RingView } from '../ring-view.js'
+import type { AcceptorState } from './paxos.js'
+import { TakeoverVotes, type TakeoverValue, type TakeoverVoteWire, type VoteView } from './takeover.js'
+
+/** Every takeover instance's acceptor state, in one store record (a few hundred bytes per removed peer). */
+const TAKEOVERS = 'takeovers'
+
+/** What a takeover vote sees of the ring: the cluster, its live members, approved removals. */
+export function voteViewOf (view: RingView | undefined): VoteView | undefined {
+  if (view === undefined) return undefined
+  const peers = view.json.peers
+  return {
+    cluster: view.json.clusterId,
+    live: peers.filter(p => p.member && p.removed === undefined).map(p => p.name),
+    approvedRemoval: name => {
+      const r = peers.find(p => p.name === name)?.removed
+      return r?.approved === undefined ? undefined : { by: r.by, votes: r.approved.votes.length, of: r.approved.of }
+    }
+  }
+}
+
+/** The daemon's takeover votes: acceptor state loaded from the store, approvals signed with the peer's key. */
+export async function startTakeoverVotes (deps: {
+  self: PeerName
+  seed: Uint8Array
+  view: () => RingView | undefined
+  connected: () => readonly PeerName[]
+  wire: { askTakeover: TakeoverVoteWire['ask'] }
+  log: { getAcceptor: (instance: string) => Promise<unknown>, putAcceptor: (instance: string, state: unknown) => Promise<void> }
+  logger: Logger
+  tuning: Tuning
+}): Promise<TakeoverVotes> {
+  const initial = await deps.log.getAcceptor(TAKEOVERS) as Record<PeerName, AcceptorState<TakeoverValue>> | undefined
+  return new TakeoverVotes({
+    self: deps.self,
+    signer: ed25519SignerFromSeed(deps.seed),
+    view: () => voteViewOf(deps.view()),
+    connected: deps.connected,
+    wire: { ask: async (peer, req, ms) => await deps.wire.askTakeover(peer, req, ms) },
+    store: { save: async states => { await deps.log.putAcceptor(TAKEOVERS, states) } },
+    ...(initial !== undefined ? { initial } : {}),
+    clock: systemClock,
+    random: Math.random,
+    logger: deps.logger,
+    timeoutMs: deps.tuning.voteTimeoutMs
+  })
+}
