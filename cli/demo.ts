@@ -9,13 +9,13 @@ import { isProcessAlive, readPidFile } from '../node/data-dir.js'
 import type { CliIo } from './main.js'
 
 /**
- * `weft demo`: three peers on this machine, in temporary data dirs on
+ * `weft demo`: four peers on this machine, in temporary data dirs on
  * loopback, walked through the life of a cluster with the real commands,
  * each shown as a user would type it. Cleans up after itself, on Ctrl-C too.
  */
 
 const WEFT_BIN = fileURLToPath(new URL('../../bin/weft.js', import.meta.url))
-const NAMES = ['host1', 'host2', 'host3'] as const
+const NAMES = ['host1', 'host2', 'host3', 'host4'] as const
 type Host = typeof NAMES[number]
 
 interface Run { code: number, out: string, err: string }
@@ -49,7 +49,26 @@ export class Demo {
   /** Runs `weft ARGS` as `host`, printing the command and its output. */
   private async weft (host: Host, args: string[], opts: { quiet?: boolean, expectFail?: boolean } = {}): Promise<Run> {
     if (opts.quiet !== true) this.io.out(`[${host}] $ weft ${args.join(' ')}\n`)
-    const r = await new Promise<Run>((resolve, reject) => {
+    const r = await this.exec(host, args)
+    if (opts.quiet !== true) this.print(r)
+    if (r.code !== 0 && opts.expectFail !== true) throw new Error(`weft ${args.join(' ')} failed: ${r.err.trim()}`)
+    return r
+  }
+
+  /** Runs two commands at the same moment (two operators), then shows what each printed. */
+  private async together (a: [Host, string[]], b: [Host, string[]]): Promise<[Run, Run]> {
+    for (const [host, args] of [a, b]) this.io.out(`[${host}] $ weft ${args.join(' ')}\n`)
+    const runs = await Promise.all([this.exec(...a), this.exec(...b)])
+    runs.forEach((r, i) => { this.io.out(`[${[a, b][i]![0]}] exit ${r.code}\n`); this.print(r) })
+    return runs
+  }
+
+  private print (r: Run): void {
+    for (const line of (r.out + r.err).trimEnd().split('\n')) if (line !== '') this.io.out(`    ${line}\n`)
+  }
+
+  private async exec (host: Host, args: string[]): Promise<Run> {
+    return await new Promise<Run>((resolve, reject) => {
       const child = spawn(process.execPath, [WEFT_BIN, ...args], {
         env: { ...process.env, WEFT_DATA_DIR: this.dir(host) },
         stdio: ['ignore', 'pipe', 'pipe']
@@ -61,11 +80,6 @@ export class Demo {
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`weft ${args.join(' ')} did not finish within 90 s`)) }, 90_000)
       child.once('close', code => { clearTimeout(timer); resolve({ code: code ?? 1, out, err }) })
     })
-    if (opts.quiet !== true) {
-      for (const line of (r.out + r.err).trimEnd().split('\n')) if (line !== '') this.io.out(`    ${line}\n`)
-    }
-    if (r.code !== 0 && opts.expectFail !== true) throw new Error(`weft ${args.join(' ')} failed: ${r.err.trim()}`)
-    return r
   }
 
   private async status (host: Host): Promise<StatusJson> {
@@ -89,11 +103,10 @@ export class Demo {
   private addr (h: Host): string { return `127.0.0.1:${this.ports.get(h)!}` }
 
   async run (): Promise<void> {
-    this.io.out(`weft demo: three peers on this machine, data in ${this.root}\n`)
-    this.say('1. Launch. host1 founds a cluster over 10.32.0.0/12; host2 and host3 join it.')
+    this.io.out(`weft demo: four peers on this machine, data in ${this.root}\n`)
+    this.say('1. Launch. host1 founds a cluster over 10.32.0.0/12; host2, host3 and host4 join it.')
     await this.launch('host1')
-    await this.launch('host2', [this.addr('host1')])
-    await this.launch('host3', [this.addr('host1')])
+    for (const h of ['host2', 'host3', 'host4'] as const) await this.launch(h, [this.addr('host1')])
     for (const h of NAMES) await this.weft(h, ['wait-ready', '--timeout', '30'], { quiet: true })
     await this.weft('host1', ['status', 'peers'])
 
@@ -110,26 +123,40 @@ export class Demo {
     await this.weft('host2', ['stop'])
     await this.launch('host2')
     await this.weft('host2', ['alloc', 'db-1'])
+    await this.until('host2 to reconnect to everyone', async () => (await this.status('host2')).peers.filter(p => p.connected).length === 3)
 
-    this.say('4. host3 dies (here: we stop it). Its 524288 addresses are stranded until a peer takes them over.')
+    this.say('4. host3 dies (here: we stop it). Its 524288 addresses are stranded until a peer takes them over.\n' +
+      '   host1 removes it. weft refuses at first: host3 was seen moments ago and might be alive.')
     await this.weft('host3', ['stop'])
-    this.say('   A partition: host2 is cut off from host1 (we stop it for a moment).')
-    await this.weft('host2', ['stop'])
-    this.say('   host1 removes host3. weft refuses at first: host3 was seen moments ago and might be alive.')
     await this.weft('host1', ['rmpeer', 'host3'], { expectFail: true })
-    this.say('   We know it is dead, so: --force.')
-    await this.weft('host1', ['rmpeer', 'host3', '--force'])
+    this.say('   Two operators are sure it is dead, and both force it, on host1 and host2, at the same moment.\n' +
+      '   (Weave\'s seed says never to do that: the space gets two owners.) Here the live members vote\n' +
+      '   first: one takeover wins, the other appends nothing and names the winner.')
+    await this.together(['host1', ['rmpeer', 'host3', '--force']], ['host2', ['rmpeer', 'host3', '--force']])
+    await this.until('everyone to see host3 removed', async () => (await Promise.all((['host1', 'host2', 'host4'] as const).map(async h => await this.status(h))))
+      .every(s => s.peers.find(p => p.nickname === 'host3')?.removed === true))
+    this.say('   No dispute: one owner for host3\'s space, and the log records who approved it.')
+    await this.weft('host4', ['status', 'peers'])
+    await this.weft('host4', ['history', '--kind', 'takeover'])
 
-    this.say('5. The mistake Weave users know: host2, not having seen that, removes host3 too.\n' +
+    this.say('5. Without a majority there is no vote. host4 allocates (by donation), then dies; and a\n' +
+      '   partition cuts host2 off from host1 (we stop host2 for a moment).')
+    await this.weft('host4', ['alloc', 'batch-1'])
+    await this.weft('host4', ['stop'])
+    await this.weft('host2', ['stop'])
+    this.say('   host1 alone is 1 of the 3 live members: it refuses to take host4 over, since a takeover now\n' +
+      '   may collide with one on the other side.')
+    await this.weft('host1', ['rmpeer', 'host4'], { expectFail: true })
+    this.say('   Its operator is sure, and forces it.')
+    await this.weft('host1', ['rmpeer', 'host4', '--force'])
+    this.say('   The mistake Weave users know: host2, on the other side, does the same.\n' +
       '   (host1 is down meanwhile; host2 comes back and waits a few seconds for peers before it is ready.)')
     await this.weft('host1', ['stop'])
     await this.launch('host2')
     await this.weft('host2', ['wait-ready', '--timeout', '30'], { quiet: true })
-    this.say('   host2 refuses at first too: it saw host3 moments before its own restart, and remembers.')
-    await this.weft('host2', ['rmpeer', 'host3'], { expectFail: true })
-    this.say('   Its operator is just as sure, and forces it.')
-    await this.weft('host2', ['rmpeer', 'host3', '--force'])
-    this.say('   host1 comes back. Each side sees the other\'s takeover of host3: a dispute. They record it as a\n' +
+    await this.weft('host2', ['rmpeer', 'host4'], { expectFail: true })
+    await this.weft('host2', ['rmpeer', 'host4', '--force'])
+    this.say('   host1 comes back. Each side sees the other\'s takeover of host4: a dispute. They record it as a\n' +
       '   signed conflict event, drop the connection, and nobody allocates from the disputed space.')
     await this.launch('host1')
     await this.until('both sides to flag the dispute', async () => {
@@ -149,7 +176,8 @@ export class Demo {
       return a.conflicts.unresolved === 0 && b.conflicts.unresolved === 0 && a.peers.some(p => p.nickname === 'host2' && p.connected)
     }, 90_000)
     await this.weft('host1', ['status', 'peers'])
-    this.say('That is weft: no central server, every change signed and replicated, disputes flagged and resolved, never silent.')
+    this.say('That is weft: no central server, every change signed and replicated, takeovers approved by a\n' +
+      'majority, disputes flagged and resolved when there is none, never silent.')
   }
 
   private async openDisputes (host: Host): Promise<string[]> {

@@ -25,7 +25,7 @@ import { runTestHook } from './test-hooks.js'
 import { LifecycleError, resolveBody, rmpeer } from './lifecycle.js'
 import { reset } from './reset.js'
 import { startTakeoverVotes } from './consensus/wiring.js'
-import type { TakeoverVotes } from './consensus/takeover.js'
+import type { TakeoverVotes, VoteOutcome } from './consensus/takeover.js'
 import { parseCidr, RangeSet } from '../packages/netaddr/index.js'
 import type { EventId } from '../crdt/events/index.js'
 
@@ -427,9 +427,16 @@ export class Daemon implements DaemonApi {
       lastSeen: p => net?.lastSeen(p),
       now: systemClock.now(),
       recentMs: 2 * this.tuning.syncIntervalMs,
-      vote: async target => await this.takeoverVotes!.vote(target),
+      reach: target => this.takeoverVotes!.reach(target),
+      vote: async (target, label) => await this.takeoverVotes!.vote(target, label),
       takeover: async (from, approval) => await this.log.takeover(from, approval)
     }, names, force)
+  }
+
+  /** Test hook: the takeover vote alone, nothing appended. */
+  async voteOnly (target: PeerName): Promise<VoteOutcome> {
+    if (this.takeoverVotes === undefined) throw new LifecycleError('this peer has not started its network yet')
+    return await this.takeoverVotes.vote(target)
   }
 
   async resolve (id: string, owner?: string): Promise<{ id: EventId, dispute: EventId, owner: PeerName }> {

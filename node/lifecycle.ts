@@ -54,8 +54,10 @@ export interface RmpeerContext {
   now: number
   /** Two anti-entropy rounds (ms): a peer seen more recently may be alive. */
   recentMs: number
+  /** Who could vote on removing `target` now, and the quorum they need. */
+  reach: (target: PeerName) => { reachable: readonly PeerName[], quorum: number, of: number }
   /** The quorum vote on this peer taking `target` over (DESIGN.md §3.2). */
-  vote: (target: PeerName) => Promise<VoteOutcome>
+  vote: (target: PeerName, label: string) => Promise<VoteOutcome>
   takeover: (from: PeerName, approval?: TakeoverApproval) => Promise<{ id: EventId, ranges: string[] }>
 }
 
@@ -77,31 +79,6 @@ function nick (view: RingView, name: PeerName): string {
   return view.peer(name)?.nickname ?? name
 }
 
-/**
- * Wins the vote on taking `p` over, or throws why not: a lost vote (the
- * log or the vote names the winner), or a minority without --force.
- * Undefined approval: forced in a minority.
- */
-async function approve (ctx: RmpeerContext, p: ViewPeer, typed: string, force: boolean): Promise<TakeoverApproval | undefined> {
-  const known = ctx.view.peer(p.name)?.removed
-  if (known?.approved !== undefined && known.by !== ctx.self) {
-    const lost = { winner: known.by, votes: known.approved.votes.length, of: known.approved.of }
-    throw new LostVoteError(`${typed} was taken over by ${nick(ctx.view, known.by)} (${approvedBy(lost.votes, lost.of)})`, lost)
-  }
-  const outcome = await ctx.vote(p.name)
-  if ('won' in outcome) return outcome.approval
-  if ('lost' in outcome) {
-    const lost = { winner: outcome.winner, votes: outcome.votes, of: outcome.of }
-    if (outcome.self === true) throw new LostVoteError(`this peer is being taken over by ${nick(ctx.view, outcome.winner)}: it cannot take over ${typed}`, lost)
-    throw new LostVoteError(`${typed} is being taken over by ${nick(ctx.view, outcome.winner)} (${approvedBy(outcome.votes, outcome.of)})`, lost)
-  }
-  if (force) return undefined
-  const others = outcome.reachable.length - 1
-  throw new LifecycleError(`only ${outcome.reachable.length} of ${outcome.of} members ${outcome.reachable.length === 1 ? 'is' : 'are'} reachable ` +
-    `(this peer${others > 0 ? ` and ${others} other${others === 1 ? '' : 's'}` : ''}; ${outcome.quorum} needed to approve taking over ${typed}): ` +
-    'a takeover now may collide with one made where the others are; use --force to take over anyway')
-}
-
 /** Why removing `p` now is probably a mistake, or undefined. */
 function rmpeerRefusal (ctx: RmpeerContext, p: ViewPeer): string | undefined {
   if (ctx.connected.includes(p.name)) return `${label(p)} is connected, so it is alive: stop it first, or use --force`
@@ -117,14 +94,58 @@ function rmpeerRefusal (ctx: RmpeerContext, p: ViewPeer): string | undefined {
   return undefined
 }
 
+/** The minority refusal: a takeover now may collide with one on the other side of a partition. */
+function minorityMessage (reach: { reachable: readonly PeerName[], quorum: number, of: number }, typed: string): string {
+  const n = reach.reachable.length
+  const others = n - 1
+  return `only ${n} of ${reach.of} members ${n === 1 ? 'is' : 'are'} reachable ` +
+    `(this peer${others > 0 ? ` and ${others} other${others === 1 ? '' : 's'}` : ''}; ${reach.quorum} needed to approve taking over ${typed}): ` +
+    'a takeover now may collide with one made where the others are; use --force to take over anyway'
+}
+
+/**
+ * Why not to take `p` over, in the order that matters most: the log shows
+ * another peer won its vote (never overridden); then, unless --force, too
+ * few members reachable for a vote, and the liveness guard.
+ */
+function refusal (ctx: RmpeerContext, p: ViewPeer, typed: string, force: boolean): Error | undefined {
+  const known = ctx.view.peer(p.name)?.removed
+  if (known?.approved !== undefined && known.by !== ctx.self) {
+    const lost = { winner: known.by, votes: known.approved.votes.length, of: known.approved.of }
+    return new LostVoteError(`${typed} was taken over by ${nick(ctx.view, known.by)} (${approvedBy(lost.votes, lost.of)})`, lost)
+  }
+  if (force) return undefined
+  const reach = ctx.reach(p.name)
+  if (reach.reachable.length < reach.quorum) return new LifecycleError(minorityMessage(reach, typed))
+  const why = rmpeerRefusal(ctx, p)
+  return why === undefined ? undefined : new LifecycleError(why)
+}
+
+/**
+ * Wins the vote on taking `p` over, or throws why not: a lost vote (naming
+ * the winner), or a minority without --force. Undefined approval: forced
+ * in a minority.
+ */
+async function approve (ctx: RmpeerContext, p: ViewPeer, typed: string, force: boolean): Promise<TakeoverApproval | undefined> {
+  const outcome = await ctx.vote(p.name, typed)
+  if ('won' in outcome) return outcome.approval
+  if ('lost' in outcome) {
+    const lost = { winner: outcome.winner, votes: outcome.votes, of: outcome.of }
+    if (outcome.self === true) throw new LostVoteError(`this peer is being taken over by ${nick(ctx.view, outcome.winner)}: it cannot take over ${typed}`, lost)
+    throw new LostVoteError(`${typed} is being taken over by ${nick(ctx.view, outcome.winner)} (${approvedBy(outcome.votes, outcome.of)})`, lost)
+  }
+  if (force) return undefined
+  throw new LifecycleError(minorityMessage(outcome, typed))
+}
+
 export async function rmpeer (ctx: RmpeerContext, names: string[], force: boolean): Promise<RmpeerResult[]> {
   const out: RmpeerResult[] = []
   for (const name of names) {
     try {
       const p = lookupPeer(ctx.view, name)
       if (p.name === ctx.self) throw new LifecycleError(`${name} is this peer: to leave the cluster, run \`weft reset\``)
-      const why = force ? undefined : rmpeerRefusal(ctx, p)
-      if (why !== undefined) throw new LifecycleError(why)
+      const why = refusal(ctx, p, name, force)
+      if (why !== undefined) throw why
       const approval = await approve(ctx, p, name, force)
       const r = await ctx.takeover(p.name, approval)
       const ips = RangeSet.fromCidrs(ctx.view.family, r.ranges.map(c => parseCidr(c))).size

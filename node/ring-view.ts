@@ -23,7 +23,7 @@ export interface RingViewJson {
     addrs: string[]
     seed: boolean
     member: boolean
-    removed?: { by: PeerName, event: EventId, time: number, approved?: { votes: PeerName[], of: number } }
+    removed?: { by: PeerName, event: EventId, kind: 'takeover' | 'leave' | 'resolve', time: number, approved?: { votes: PeerName[], of: number } }
     owned: string[]
   }>
   disputes: Array<{

@@ -2,7 +2,7 @@ import type { PeerName } from '../crdt/events/index.js'
 import type { IpamState, StatusJson } from './api/types.js'
 import { clonedMessage, UPGRADE_NEEDED, type ClonedIdentity, type LogState } from './log-service/types.js'
 import type { Network } from './net/network.js'
-import type { RingView } from './ring-view.js'
+import type { RingView, RingViewJson } from './ring-view.js'
 import { weftVersion } from './version.js'
 
 export interface StatusInput {
@@ -74,6 +74,7 @@ export function buildStatus (input: StatusInput): StatusJson {
       owned: count(view!.ownedBy(p.name).size, family),
       connected: connected.has(p.name),
       removed: p.removed !== undefined,
+      ...(p.removed !== undefined ? { removedBy: removalJson(view!, p.removed) } : {}),
       lastSeen: iso(network?.lastSeen(p.name)),
       addrs: p.addrs
     })),
@@ -84,5 +85,18 @@ export function buildStatus (input: StatusInput): StatusJson {
     version: weftVersion(),
     pid: process.pid,
     uptimeMs: input.now - input.startedAt
+  }
+}
+
+type Removal = NonNullable<RingViewJson['peers'][number]['removed']>
+
+function removalJson (view: RingView, r: Removal): NonNullable<StatusJson['peers'][number]['removedBy']> {
+  const named = (name: PeerName): { name: PeerName, nickname: string | null } => ({ name, nickname: view.peer(name)?.nickname ?? null })
+  return {
+    ...named(r.by),
+    event: r.event,
+    kind: r.kind,
+    time: new Date(r.time).toISOString(),
+    ...(r.approved !== undefined ? { approved: { votes: r.approved.votes.map(named), of: r.approved.of } } : {})
   }
 }

@@ -1,11 +1,12 @@
 import { parseCidr, RangeSet, type Cidr } from '../packages/netaddr/index.js'
-import type { AuthoredEvent } from '../crdt/events/index.js'
+import { EVENT_FORMAT_VERSION, type AuthoredEvent } from '../crdt/events/index.js'
 import type { Daemon } from './daemon.js'
 
 /**
  * Control routes for multi-process tests, enabled only by WEFT_TEST_HOOKS=1:
  * append any signed event (even one that will be void), block and unblock a
- * peer to make partitions, and read the whole ring view.
+ * peer to make partitions, read the whole ring view, and hold a takeover
+ * vote without appending the takeover.
  */
 
 class HookError extends Error {
@@ -50,8 +51,8 @@ export async function runTestHook (daemon: Daemon, name: string, body: unknown):
       return await daemon.log.append(kind, typed as never, { allowVoid: b.allowVoid === true })
     }
     case 'append-future': {
-      const v = b.v === undefined ? 2 : Number(b.v)
-      if (!Number.isSafeInteger(v) || v < 2) throw new HookError('v must be an integer above 1')
+      const v = b.v === undefined ? EVENT_FORMAT_VERSION + 1 : Number(b.v)
+      if (!Number.isSafeInteger(v) || v <= EVENT_FORMAT_VERSION) throw new HookError(`v must be an integer above ${EVENT_FORMAT_VERSION}`)
       return await daemon.log.appendFuture(String(b.kind ?? 'future-kind'), v)
     }
     case 'append-joins': {
@@ -68,6 +69,12 @@ export async function runTestHook (daemon: Daemon, name: string, body: unknown):
       return { unblocked: String(b.peer) }
     case 'view':
       return daemon.log.latestView ?? null
+    case 'vote': {
+      // Wins or loses the takeover vote on a peer without appending the takeover:
+      // a winner that crashed before appending, to show votes outlive voters' crashes.
+      const outcome = await daemon.voteOnly(String(b.target))
+      return 'won' in outcome ? { won: true, votes: outcome.approval.votes.map(v => v.peer), of: outcome.approval.of } : outcome
+    }
     default:
       throw new HookError(`no such test hook: ${name}`)
   }

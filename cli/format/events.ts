@@ -5,7 +5,7 @@
  */
 import type { AuditJson, AuditNow, Fate, PeerAuditJson, SpaceAuditJson } from '../../node/offline/audit.js'
 import {
-  formatRow, formatRows, isoSeconds, lineWidths, peerLabel, rangesText, restrictRow, rowDetails, shortId, type EventRow, type PeerRef
+  approvalText, formatRow, formatRows, isoSeconds, lineWidths, peerLabel, rangesText, restrictRow, rowDetails, shortId, type EventRow, type PeerRef
 } from '../../node/offline/describe.js'
 import type { ConflictsJson, ReplayResult } from '../../node/offline/history.js'
 import { parseCidr, RangeSet } from '../../packages/netaddr/index.js'
@@ -89,7 +89,7 @@ function nowLine (what: string, n: AuditNow): string {
   if (s.kind === 'genesis') return `now: ${what} is owned by ${peerLabel(n.owner!)} since the genesis (genesis ${shortId(s.id)})`
   const by = s.author === null ? 'the genesis' : peerLabel({ peer: s.author, nickname: s.authorNickname })
   const how = s.kind === 'takeover'
-    ? `taken over by ${by} from ${s.from !== null ? peerLabel(s.from) : '?'}`
+    ? `taken over by ${by} from ${s.from !== null ? peerLabel(s.from) : '?'}, ${approvalText(s.approval)}`
     : s.kind === 'leave'
       ? `handed on by ${by} as it left`
       : s.kind === 'resolve'

@@ -69,15 +69,27 @@ function formatAddresses (s: StatusJson): string {
 function formatPeers (s: StatusJson, now: number): string {
   if (s.peers.length === 0) return 'no other peers known\n'
   return table(
-    ['NAME', 'NICKNAME', 'OWNED', 'CONNECTED', 'LAST-SEEN'],
+    ['NAME', 'NICKNAME', 'OWNED', 'CONNECTED', 'LAST-SEEN', 'REMOVED'],
     s.peers.map(p => [
       p.name,
       (p.nickname ?? '-') + (p.removed ? ' (removed)' : ''),
       `${p.owned} (${percent(p.owned, s.addresses.total)})`,
       p.connected ? 'yes' : 'no',
-      p.connected ? 'now' : relativeTime(p.lastSeen, now)
+      p.connected ? 'now' : relativeTime(p.lastSeen, now),
+      removalText(p)
     ])
   )
+}
+
+/** `taken over by host1, approved by host1, host2, host4 (3 of 5 members)`; `left`; `-` while a member. */
+function removalText (p: StatusJson['peers'][number]): string {
+  const r = p.removedBy
+  if (r === undefined) return p.removed ? 'yes' : '-'
+  if (r.kind === 'leave') return 'left'
+  const by = r.nickname ?? r.name
+  if (r.kind === 'resolve') return `by ${by}'s resolve`
+  if (r.approved === undefined) return `taken over by ${by}, without a vote`
+  return `taken over by ${by}, approved by ${r.approved.votes.map(v => v.nickname ?? v.name).join(', ')} (${r.approved.votes.length} of ${r.approved.of} members)`
 }
 
 function formatIpam (s: StatusJson): string {

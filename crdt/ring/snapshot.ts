@@ -24,6 +24,8 @@ export interface RingSegment {
 export interface RemovalInfo {
   readonly by: PeerName
   readonly event: EventId
+  /** The kind of the removing event. */
+  readonly kind: 'takeover' | 'leave' | 'resolve'
   readonly time: number
   /** A takeover approved by a quorum (DESIGN.md §3.2): who voted for it, of how many members. */
   readonly approved?: { readonly votes: readonly PeerName[], readonly of: number }
@@ -148,6 +150,7 @@ export function buildSnapshot (s: RingState): RingSnapshot {
         : {
             by: removedBy.author,
             event: removal.node.id,
+            kind: removedBy.kind as RemovalInfo['kind'],
             time: removedBy.time,
             ...(removedBy.kind === 'takeover' && removedBy.body.approval !== undefined
               ? { approved: { votes: removedBy.body.approval.votes.map(v => v.peer), of: removedBy.body.approval.of } }

@@ -92,6 +92,8 @@ export interface StatusJson {
     owned: number | string
     connected: boolean
     removed: boolean
+    /** When removed: by whom, with which event, and for a takeover approved by a quorum, who voted for it of how many members. */
+    removedBy?: { name: PeerName, nickname: string | null, event: EventId, kind: 'takeover' | 'leave' | 'resolve', time: string, approved?: { votes: Array<{ name: PeerName, nickname: string | null }>, of: number } }
     lastSeen: string | null
     addrs: string[]
   }>

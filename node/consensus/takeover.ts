@@ -149,15 +149,21 @@ export class TakeoverVotes {
    * Runs the vote on this peer taking over `target` until it is decided or
    * the timeout. Never throws for a lost vote or a minority: those are outcomes.
    */
-  async vote (target: PeerName): Promise<VoteOutcome> {
-    const { self, clock } = this.deps
+  /** Who could vote on `target` now: this peer and the connected live members, and the quorum they need. */
+  reach (target: PeerName): { members: PeerName[], reachable: PeerName[], quorum: number, of: number } {
     const view = this.deps.view()
     if (view === undefined) throw new VoteTimeoutError('this peer has not joined a cluster')
     const members = voteMembers(view, target)
-    const of = members.length
-    const quorum = quorumOf(of)
     const connected = new Set(this.deps.connected())
-    const reachable = members.filter(m => m !== target && (m === self || connected.has(m)))
+    const reachable = members.filter(m => m !== target && (m === this.deps.self || connected.has(m)))
+    return { members, reachable, quorum: quorumOf(members.length), of: members.length }
+  }
+
+  async vote (target: PeerName, label: string = target): Promise<VoteOutcome> {
+    const { self, clock } = this.deps
+    const view = this.deps.view()
+    if (view === undefined) throw new VoteTimeoutError('this peer has not joined a cluster')
+    const { members, reachable, quorum, of } = this.reach(target)
     if (reachable.length < quorum) return { minority: true, reachable, quorum, of }
     const timeoutMs = this.deps.timeoutMs ?? 10_000
     const deadline = clock.now() + timeoutMs
@@ -188,6 +194,6 @@ export class TakeoverVotes {
       const wait = Math.min(Math.round((50 + 200 * this.deps.random()) * 2 ** Math.min(attempt, 4)), Math.max(0, deadline - clock.now()))
       await new Promise<void>(resolve => { clock.setTimeout(resolve, wait) })
     }
-    throw new VoteTimeoutError(`the vote on taking over ${target} did not finish within ${Math.round(timeoutMs / 1000)} s (${reachable.length} reachable voters, ${quorum} needed)${why}: retry`)
+    throw new VoteTimeoutError(`the vote on taking over ${label} did not finish within ${Math.round(timeoutMs / 1000)} s (${reachable.length} reachable voters, ${quorum} needed)${why}: retry`)
   }
 }

@@ -5,7 +5,7 @@ import { count } from '../status.js'
 import type { LogReader } from './reader.js'
 import {
   cidrList, describeEvent, iso, OfflineQueryError, ref, resolvePeer, setOf,
-  type DescribeContext, type EventRow, type PeerRanges, type PeerRef
+  type DescribeContext, type ApprovalRef, type EventRow, type PeerRanges, type PeerRef
 } from './describe.js'
 import { contextOf, mentionedIn, OfflineUsageError } from './history.js'
 
@@ -48,7 +48,7 @@ export interface AuditNow {
   state: 'owned' | 'disputed' | 'unowned'
   owner?: PeerRef
   /** The move that gave it to the owner. */
-  since?: EventRef & { from: PeerRef | null }
+  since?: EventRef & { from: PeerRef | null, approval?: ApprovalRef }
   /** Open disputes over it. */
   disputes?: EventId[]
 }
@@ -306,7 +306,7 @@ function auditSpace (reader: LogReader, target: Extract<AuditTarget, { set: Rang
       const value: Omit<AuditNow, 'ranges' | 'addresses'> = { state: 'owned', owner: ref(ctx, seg.owner!) }
       if (by !== undefined) {
         const entry = rows.get(by.signed.id)!
-        value.since = { ...eventRef(entry.event), from: entry.from }
+        value.since = { ...eventRef(entry.event), from: entry.from, ...(entry.event.approval !== undefined ? { approval: entry.event.approval } : {}) }
       }
       items.push({ span, key: `owned:${seg.owner!}:${by?.signed.id ?? ''}`, value })
     }

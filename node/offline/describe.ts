@@ -58,6 +58,8 @@ export interface EventRow {
   owners?: PeerRanges[]
   /** resolve: the peers whose claims it settles (the claimants of its disputes). */
   claimants?: PeerRef[]
+  /** takeover: the quorum vote that approved it (DESIGN.md §3.2); absent when taken over without one (forced, or format 1). */
+  approval?: ApprovalRef
   /** Peers this event removes by its body (takeover: `from`; leave: the author; resolve: the removals that stand). */
   removes?: PeerRef[]
   /** join: the nickname it sets, and the addresses it advertises. */
@@ -69,6 +71,14 @@ export interface EventRow {
   conflictReason?: string
   rivals?: EventId[]
   supplier?: PeerRef
+}
+
+/** Who voted for a takeover, of how many members, in which ballot round. */
+export interface ApprovalRef { votes: PeerRef[], of: number, round: number }
+
+/** `approved by host1, host2 and host4 (3 of 5 members)`, or `without a vote`. */
+export function approvalText (a: ApprovalRef | undefined): string {
+  return a === undefined ? 'without a vote' : `approved by ${list(a.votes.map(peerWord))} (${a.votes.length} of ${a.of} members)`
 }
 
 /** What rows are built from: the fold (for verdicts) and peers' nicknames (from the current view). */
@@ -218,7 +228,11 @@ export function describeEvent (ctx: DescribeContext, signed: SignedEvent): Event
       row.from = ref(ctx, e.body.from)
       row.to = authorRef!
       row.removes = [row.from]
-      row.summary = `${who} took over ${what()} from ${peerWord(row.from)}, removing it`
+      if (e.body.approval !== undefined) {
+        const a = e.body.approval
+        row.approval = { votes: a.votes.map(v => ref(ctx, v.peer)), of: a.of, round: a.round }
+      }
+      row.summary = `${who} took over ${what()} from ${peerWord(row.from)}, removing it, ${approvalText(row.approval)}`
       break
     case 'leave': {
       row.from = authorRef!
@@ -269,7 +283,7 @@ export function rowDetails (row: EventRow): string {
     case 'transfer':
       return `${rt} → ${peerLabel(row.to!)}`
     case 'takeover':
-      return `${rt} from ${peerLabel(row.from!)}`
+      return `${rt} from ${peerLabel(row.from!)}, ${approvalText(row.approval)}`
     case 'leave':
       return row.heirs!.length === 0 ? 'nothing' : row.heirs!.length === 1 ? `${rt} → ${peerLabel(row.heirs![0]!)}` : `${rt} → ${withRanges(row.heirs!)}`
     case 'conflict':

@@ -40,8 +40,8 @@ describe('commands against a running (fake) daemon', () => {
 
   test('status sections, human and JSON', async () => {
     const peers = await weft('status', 'peers', '--data-dir', dir)
-    assert.match(peers.out, /^NAME +NICKNAME +OWNED +CONNECTED +LAST-SEEN$/m)
-    assert.match(peers.out, new RegExp(`^${FAKE_OTHER} +host2 +262144 \\(25\\.0%\\) +yes +now$`, 'm'))
+    assert.match(peers.out, /^NAME +NICKNAME +OWNED +CONNECTED +LAST-SEEN +REMOVED$/m)
+    assert.match(peers.out, new RegExp(`^${FAKE_OTHER} +host2 +262144 \\(25\\.0%\\) +yes +now +-$`, 'm'))
     assert.deepEqual(JSON.parse((await weft('status', 'peers', '--json', '--data-dir', dir)).out), { peers: fake.statusJson.peers })
     assert.match((await weft('status', 'ipam', '--data-dir', dir)).out, /^owned +10\.32\.0\.0\/13$/m)
     assert.match((await weft('status', 'connections', '--data-dir', dir)).out, /^host2 +\/ip4\/10\.0\.0\.2\/tcp\/6783 +connected/m)

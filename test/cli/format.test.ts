@@ -48,11 +48,27 @@ describe('status views', () => {
   })
   test('peers, with a removed one', () => {
     const s = fakeStatus()
-    s.peers.push({ name: 'PEER3', nickname: 'host3', owned: 0, connected: false, removed: true, lastSeen: '2026-11-24T09:58:30.000Z', addrs: [] })
+    s.peers.push({
+      name: 'PEER3',
+      nickname: 'host3',
+      owned: 0,
+      connected: false,
+      removed: true,
+      removedBy: {
+        name: FAKE_OTHER,
+        nickname: 'host2',
+        event: 'e'.repeat(64),
+        kind: 'takeover',
+        time: '2026-11-24T09:59:30.000Z',
+        approved: { votes: [{ name: FAKE_OTHER, nickname: 'host2' }, { name: 'PEER4', nickname: null }], of: 3 }
+      },
+      lastSeen: '2026-11-24T09:58:30.000Z',
+      addrs: []
+    })
     assert.equal(formatStatus(s, 'peers', NOW), [
-      'NAME' + ' '.repeat(FAKE_OTHER.length - 2) + 'NICKNAME         OWNED           CONNECTED  LAST-SEEN',
-      `${FAKE_OTHER}  host2            262144 (25.0%)  yes        now`,
-      'PEER3' + ' '.repeat(FAKE_OTHER.length - 3) + 'host3 (removed)  0 (0.0%)        no         2m ago',
+      'NAME' + ' '.repeat(FAKE_OTHER.length - 2) + 'NICKNAME         OWNED           CONNECTED  LAST-SEEN  REMOVED',
+      `${FAKE_OTHER}  host2            262144 (25.0%)  yes        now        -`,
+      'PEER3' + ' '.repeat(FAKE_OTHER.length - 3) + 'host3 (removed)  0 (0.0%)        no         2m ago     taken over by host2, approved by host2, PEER4 (2 of 3 members)',
       ''
     ].join('\n'))
     assert.equal(formatStatus(fakeStatus({ peers: [] }), 'peers', NOW), 'no other peers known\n')

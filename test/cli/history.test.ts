@@ -152,7 +152,7 @@ describe('offline commands on a stored history', () => {
     const line = (e: SignedEvent): string => lines.find(l => l.includes(`  id ${e.id.slice(0, 8)}`))!
     assert.match(lines[0]!, new RegExp(`^- +- +genesis +10\\.0\\.0\\.0/20 \\(4096\\) → ${esc(label(H1))}  id ${s.m.genesis.id.slice(0, 8)}$`))
     assert.equal(line(s.e.give3), `2026-11-26T06:01:00Z  ${label(H1)}  transfer  10.0.8.0/21 (2048) → ${label(H3)}  id ${s.e.give3.id.slice(0, 8)}`)
-    assert.equal(line(s.e.take1), `2026-11-26T06:05:00Z  ${label(H1)}  takeover  10.0.10.0/23, 10.0.12.0/22 (1536) from ${label(H3)}  id ${s.e.take1.id.slice(0, 8)}`)
+    assert.equal(line(s.e.take1), `2026-11-26T06:05:00Z  ${label(H1)}  takeover  10.0.10.0/23, 10.0.12.0/22 (1536) from ${label(H3)}, without a vote  id ${s.e.take1.id.slice(0, 8)}`)
     assert.match(line(s.e.bogus), /  transfer  10\.0\.0\.0\/24 \(256\) → host2 .*  VOID: moves 10\.0\.0\.0\/24, which its author does not own$/)
     assert.match(line(s.e.donate), new RegExp(`  overridden by resolve ${s.e.resolve.id.slice(0, 8)}$`))
     // A conflict shows the dispute id and both rival ids; a resolve the dispute and the new owner.
@@ -442,7 +442,7 @@ describe('offline commands on a stored history', () => {
     try {
       const ctx = describeContext(reader.ring(), reader.view())
       const row = describeEvent(ctx, s.e.take1)
-      assert.equal(rowDetails(restrictRow(row, RangeSet.fromCidrs(4, [parseCidr('10.0.13.0/24')]))), `10.0.12.0/22 (1024) from ${label(H3)}`)
+      assert.equal(rowDetails(restrictRow(row, RangeSet.fromCidrs(4, [parseCidr('10.0.13.0/24')]))), `10.0.12.0/22 (1024) from ${label(H3)}, without a vote`)
     } finally {
       void reader.close()
     }

@@ -84,7 +84,7 @@ function removedView (by: string, nickname?: string): RingView {
   return new RingView({
     ...json,
     peers: [
-      ...json.peers.map(p => p.name === self ? { ...p, owned: [], removed: { by, event: 'a'.repeat(64), time: when } } : p),
+      ...json.peers.map(p => p.name === self ? { ...p, owned: [], removed: { by, event: 'a'.repeat(64), kind: by === self ? 'leave' as const : 'takeover' as const, time: when } } : p),
       ...(by === self ? [] : [{ name: by, ...(nickname !== undefined ? { nickname } : {}), addrs: [], seed: false, member: true, owned: ['10.0.0.0/24'] }])
     ]
   })
