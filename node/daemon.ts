@@ -11,7 +11,7 @@ import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
-import { clonedMessage } from './log-service/types.js'
+import { clonedMessage, UPGRADE_NEEDED } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import { Bootstrap } from './bootstrap.js'
 import { ReadinessGate, type Readiness } from './readiness.js'
@@ -427,6 +427,14 @@ export class Daemon implements DaemonApi {
       lastSeen: p => net?.lastSeen(p),
       now: systemClock.now(),
       recentMs: 2 * this.tuning.syncIntervalMs,
+      cannotSign: () => {
+        const view = this.ringView()
+        const me = view?.peer(this.self)
+        if (view?.json.readOnly === true) return `takeover refused: ${UPGRADE_NEEDED}`
+        if (this.log.cloned !== undefined) return clonedMessage(this.self, this.log.cloned)
+        if (me?.removed !== undefined) return `takeover refused: this peer was removed from the network by ${view?.peer(me.removed.by)?.nickname ?? me.removed.by}; run \`weft reset\` to rejoin with a new identity`
+        return undefined
+      },
       reach: target => this.takeoverVotes!.reach(target),
       vote: async (target, label) => await this.takeoverVotes!.vote(target, label),
       takeover: async (from, approval) => await this.log.takeover(from, approval)

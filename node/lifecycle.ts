@@ -54,6 +54,8 @@ export interface RmpeerContext {
   now: number
   /** Two anti-entropy rounds (ms): a peer seen more recently may be alive. */
   recentMs: number
+  /** Why this peer may sign no takeover at all (read-only, cloned identity, removed), or undefined: checked before any vote. */
+  cannotSign: () => string | undefined
   /** Who could vote on removing `target` now, and the quorum they need. */
   reach: (target: PeerName) => { reachable: readonly PeerName[], quorum: number, of: number }
   /** The quorum vote on this peer taking `target` over (DESIGN.md §3.2). */
@@ -144,6 +146,9 @@ export async function rmpeer (ctx: RmpeerContext, names: string[], force: boolea
     try {
       const p = lookupPeer(ctx.view, name)
       if (p.name === ctx.self) throw new LifecycleError(`${name} is this peer: to leave the cluster, run \`weft reset\``)
+      // A peer that cannot sign must not win a vote it could never act on.
+      const unable = ctx.cannotSign()
+      if (unable !== undefined) throw new LifecycleError(unable)
       const why = refusal(ctx, p, name, force)
       if (why !== undefined) throw why
       const approval = await approve(ctx, p, name, force)

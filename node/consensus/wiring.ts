@@ -1,4 +1,4 @@
-import { ed25519SignerFromSeed, type PeerName } from '../../crdt/events/index.js'
+import { ed25519SignerFromSeed, isPeerName, type PeerName } from '../../crdt/events/index.js'
 import { systemClock } from '../clock.js'
 import type { Tuning } from '../config.js'
 import type { Logger } from '../logger.js'
@@ -23,6 +23,20 @@ export function voteViewOf (view: RingView | undefined): VoteView | undefined {
   }
 }
 
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+const isBallot = (x: unknown): boolean => isObj(x) && Number.isSafeInteger(x.round) && typeof x.proposer === 'string' && isPeerName(x.proposer)
+
+/** The stored acceptor states, checked: a vote must never be answered from a state we misread. */
+function checkedStates (x: unknown): Record<PeerName, AcceptorState<TakeoverValue>> | undefined {
+  if (x === undefined) return undefined
+  const ok = isObj(x) && Object.entries(x).every(([peer, st]) => isPeerName(peer) && isObj(st) &&
+    (st.promised === undefined || isBallot(st.promised)) &&
+    (st.accepted === undefined || (isObj(st.accepted) && isBallot(st.accepted.ballot) && isObj(st.accepted.value) &&
+      typeof st.accepted.value.taker === 'string' && isPeerName(st.accepted.value.taker) && Number.isSafeInteger(st.accepted.value.of))))
+  if (!ok) throw new Error(`the store's takeover vote record (state key acceptor:${TAKEOVERS}) is not valid: restore the data dir from a backup, or reset this peer`)
+  return x as Record<PeerName, AcceptorState<TakeoverValue>>
+}
+
 /** The daemon's takeover votes: acceptor state loaded from the store, approvals signed with the peer's key. */
 export async function startTakeoverVotes (deps: {
   self: PeerName
@@ -34,7 +48,7 @@ export async function startTakeoverVotes (deps: {
   logger: Logger
   tuning: Tuning
 }): Promise<TakeoverVotes> {
-  const initial = await deps.log.getAcceptor(TAKEOVERS) as Record<PeerName, AcceptorState<TakeoverValue>> | undefined
+  const initial = checkedStates(await deps.log.getAcceptor(TAKEOVERS))
   return new TakeoverVotes({
     self: deps.self,
     signer: ed25519SignerFromSeed(deps.seed),

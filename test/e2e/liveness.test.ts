@@ -23,11 +23,14 @@ describe('last seen', () => {
     const env = tuning(10_000)
     const a = await WeftPeer.launch({ nickname: 'ls1', env })
     const b = await WeftPeer.launch({ nickname: 'ls2', peers: [a.addr], env })
-    await waitFor('a connected to b', async () => (await a.status()).peers.find(p => p.nickname === 'ls2')?.connected === true)
+    // A third member stays up, so that a and it are a quorum to vote on removing b.
+    const c = await WeftPeer.launch({ nickname: 'ls3', peers: [a.addr], env })
+    await waitFor('a connected to b and c', async () => (await a.status()).peers.filter(p => p.connected).length === 2)
     await b.stop()
     await waitFor('a to see b go', async () => (await a.status()).peers.find(p => p.nickname === 'ls2')?.connected === false)
     await a.stop()
     await a.relaunch()
+    await waitFor('a to reconnect to c', async () => (await a.status()).peers.find(p => p.name === c.name)?.connected === true, 20_000)
     const seen = (await a.status()).peers.find(p => p.nickname === 'ls2')?.lastSeen
     assert.ok(seen !== null && seen !== undefined, 'lastSeen kept across the relaunch')
     assert.ok(Date.now() - Date.parse(seen) < 20_000, `lastSeen ${seen} is recent`)
