@@ -102,6 +102,8 @@ export class TakeoverVotes {
   private readonly deps: TakeoverVotesDeps
   private readonly acceptors: Acceptors<TakeoverValue>
   private readonly log: Logger | undefined
+  /** The highest round each vote of this process used: two votes at once never share a ballot. */
+  private readonly rounds = new Map<PeerName, number>()
 
   constructor (deps: TakeoverVotesDeps) {
     this.deps = deps
@@ -165,8 +167,19 @@ export class TakeoverVotes {
     let round = this.acceptors.state(target).promised?.round ?? 0
     let why = ''
     for (let attempt = 0; clock.now() < deadline; attempt++) {
-      round++
+      // A ballot is used once: above any other vote's of this process, and above this peer's own
+      // durable promise, which is made before any voter sees the ballot, so that a restarted peer
+      // (which starts above its promise) never sends a ballot again with another value.
+      round = Math.max(round, this.rounds.get(target) ?? 0) + 1
+      this.rounds.set(target, round)
+      if (reachable.includes(self)) {
+        const mine = await this.handle(self, { op: 'takeover', cluster: view.cluster, target, members: digest, req: { op: 'prepare', ballot: { round, proposer: self } } })
+        if ('ok' in mine && !mine.ok) { round = Math.max(round, mine.promised.round); continue }
+      }
+      // The taker phase 2 carried this round: ours, or one a voter had accepted.
+      let carried: PeerName | undefined
       const ask = async (voter: PeerName, req: PaxosRequest<TakeoverValue>): Promise<AskedReply> => {
+        if (req.op === 'accept') carried = req.value.taker
         const r: TakeoverVoteRequest = { op: 'takeover', cluster: view.cluster, target, members: digest, req }
         const reply = voter === self ? await this.handle(self, r) : await this.deps.wire.ask(voter, r, this.deps.requestTimeoutMs ?? 2000)
         return { ...reply, voter }
@@ -179,8 +192,10 @@ export class TakeoverVotes {
         this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${value.of} members approve taking over ${target}`)
         return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of: value.of, votes } }
       }
+      // "The taker is being taken over" is about this peer only when the round carried its own name;
+      // a value adopted from another proposer is refused for that proposer's sake: retry.
       const taken = outcome.no.find(r => 'takenBy' in r && r.takenBy !== undefined)
-      if (taken !== undefined && 'takenBy' in taken) return { lost: true, winner: taken.takenBy!, votes: 0, of, self: true }
+      if (taken !== undefined && 'takenBy' in taken && carried === self) return { lost: true, winner: taken.takenBy!, votes: 0, of, self: true }
       const refusals = outcome.no.flatMap(r => 'refused' in r ? [`${r.voter}: ${r.refused}`] : [])
       if (refusals.length > 0) why = `; ${refusals.slice(0, 3).join('; ')}`
       round = Math.max(round, outcome.above)
