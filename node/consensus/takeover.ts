@@ -179,7 +179,12 @@ export class TakeoverVotes {
       // The taker phase 2 carried this round: ours, or one a voter had accepted.
       let carried: PeerName | undefined
       const ask = async (voter: PeerName, req: PaxosRequest<TakeoverValue>): Promise<AskedReply> => {
-        if (req.op === 'accept') carried = req.value.taker
+        if (req.op === 'accept') {
+          carried = req.value.taker
+          // A taker adopted from a round held before the membership changed carries that round's
+          // count: the votes approve it over the members counted now (the quorum this round needs).
+          if (req.value.of !== of) req = { ...req, value: { ...req.value, of } }
+        }
         const r: TakeoverVoteRequest = { op: 'takeover', cluster: view.cluster, target, members: digest, req }
         const reply = voter === self ? await this.handle(self, r) : await this.deps.wire.ask(voter, r, this.deps.requestTimeoutMs ?? 2000)
         return { ...reply, voter }
@@ -187,10 +192,10 @@ export class TakeoverVotes {
       const outcome = await proposeRound<TakeoverValue, AskedReply>({ self, voters: reachable, quorum, round, candidate: { taker: self, of }, ask })
       if ('chosen' in outcome) {
         const value = outcome.chosen
-        if (value.taker !== self) return { lost: true, winner: value.taker, votes: outcome.accepts.length, of: value.of }
+        if (value.taker !== self) return { lost: true, winner: value.taker, votes: outcome.accepts.length, of }
         const votes = outcome.accepts.flatMap(a => 'sig' in a && a.sig !== undefined ? [{ peer: a.voter, sig: new Uint8Array(Buffer.from(a.sig, 'base64')) }] : [])
-        this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${value.of} members approve taking over ${target}`)
-        return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of: value.of, votes } }
+        this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${of} members approve taking over ${target}`)
+        return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of, votes } }
       }
       // "The taker is being taken over" is about this peer only when the round carried its own name;
       // a value adopted from another proposer is refused for that proposer's sake: retry.
