@@ -8,18 +8,25 @@ import { mulberry32 } from './sim-cluster.js'
 /**
  * Takeover votes (DESIGN.md §3.2) under hostile schedules: the real
  * TakeoverVotes (proposer loop, acceptors, clash guard, Ed25519 approvals)
- * of 3 to 7 members on a simulated clock and message layer that delays,
- * drops, duplicates and reorders messages, partitions the members, and
- * crashes voters (losing all but what `store.save` made durable; a crash
- * during a save lands it or not, and no reply leaves) and restarts them.
- * Two or three operators remove the same peer at once, retrying after a
- * timeout or a loss; or peers remove each other (mutual removal, chains).
+ * of 3 to 7 members on a discrete-event clock and a message layer that
+ * delays (up to ~200 ms), drops (up to 30 %), duplicates (up to 20 %) and
+ * reorders requests and replies, partitions off a minority, and crashes
+ * members (alone, or several at once in a power cut): a crashed member runs
+ * nothing more and restarts from what `store.save` made durable (a crash
+ * during a save lands it or not; no reply leaves).
  *
- * Safety, checked on the outcomes and on the acceptors' durable state:
- * one taker per removed peer; never both of a mutual removal, nor both links
- * of a chain; every won approval holds a quorum of distinct votes that
- * verify; `minority` only when fewer than a quorum of voters is reachable.
- * Each seed replays exactly (WEFT_TAKEOVER_SEED=n runs one).
+ * Operators: two or three remove the same dead peer at once (some run
+ * rmpeer again while theirs still runs, after a timeout, a loss or a
+ * restart); or two dead peers are removed at once; or live peers remove
+ * each other (mutual removal, chains, cycles of three). Where the targets
+ * are dead, a member's view may drop a target once the winner's takeover
+ * reaches it, so later votes count fewer members and views differ meanwhile.
+ *
+ * Safety, from the outcomes and from the acceptors' durable state: (1) one
+ * taker per removed peer, and one value per ballot; (2) never both of a
+ * mutual removal, nor both links of a chain; (3) every won approval holds a
+ * quorum of distinct members' votes that verify; (4) `minority` exactly when
+ * fewer than a quorum of voters is reachable. Each seed replays exactly.
  */
 
 /** Seven real members; ballots order by PeerId bytes, so roles are shuffled over them per schedule. */
@@ -27,9 +34,15 @@ const SIGNERS = Array.from({ length: 7 }, (_, i) => ed25519SignerFromSeed(new Ui
 const CLUSTER = 'c1'.repeat(32)
 const verifier = createVerifier()
 
-/** Test-only faults injected into the simulation (production code unchanged), which the fuzz must catch. */
+/** Test-only faults injected into the simulation (production code unchanged), for checking that the fuzz catches them. */
 export type Mutant =
-  /** The acceptor's store drops promises: after a restart it remembers only what it accepted. */
+  /**
+   * The acceptor's store drops promises: after a restart it remembers only what it accepted.
+   * Not caught in 10,000 schedules, and not expected to be often: the voters exclude the target
+   * while the quorum counts it, so any two quorums of voters share at least two (three for an
+   * even membership), and a forgotten promise matters only when several of them restart between a
+   * higher prepare and a stale accept that arrives after.
+   */
   | 'amnesia'
   /** The acceptor's store writes nothing: after a restart it has forgotten every promise and every accepted value. */
   | 'forgetful'
@@ -52,7 +65,8 @@ export interface RunResult {
 
 export interface Tally { won: number, lost: number, self: number, minority: number, timeout: number }
 
-interface Recorded { peer: PeerName, target: PeerName, outcome: VoteOutcome }
+/** `of`: the members the vote counted (its view's live members and the target). */
+interface Recorded { peer: PeerName, target: PeerName, of: number, outcome: VoteOutcome }
 
 function shuffle<T> (xs: readonly T[], random: () => number): T[] {
   const a = [...xs]
@@ -107,6 +121,11 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
     if (random() < 0.5) plan.push({ peer: c, target: a, at: at(spread) })
   }
   const calmDraw = random() < 0.25
+  // Where the removed peers are dead, a member's view drops a target once the winner's takeover
+  // reaches it (the winner at once, the others after a sync delay), so later votes count fewer
+  // members and views differ meanwhile. Mutual removals and chains keep fixed views: see the todo
+  // test in takeover-vote.test.ts for what a removed taker does there.
+  const dynamic = dead.size > 0 && random() < 0.5
   const faults: Faults = calmDraw
     ? { drop: random() * 0.08, dup: random() * 0.2, maxDelay: 5 + Math.floor(random() * 200), crash: 0, powerCuts: false, partition: false }
     : { drop: random() * 0.3, dup: random() * 0.2, maxDelay: 5 + Math.floor(random() * 200), crash: random() < 0.5 ? random() * 0.05 : 0, powerCuts: random() < 0.5, partition: random() < 0.3 }
@@ -115,7 +134,12 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
 
   // ---- the world -------------------------------------------------------------
   const clock = new EventClock()
-  const view: VoteView = { cluster: CLUSTER, live: names, approvedRemoval: () => undefined }
+  const views = new Map<PeerName, VoteView>(names.map(p => [p, { cluster: CLUSTER, live: names, approvedRemoval: () => undefined }]))
+  const learn = (p: PeerName, removed: PeerName): void => {
+    const v = views.get(p)!
+    if (v.live.includes(removed)) views.set(p, { ...v, live: v.live.filter(x => x !== removed) })
+  }
+  const membersOf = (p: PeerName, target: PeerName): number => new Set([...views.get(p)!.live, target]).size
   const durable = new Map<PeerName, Record<PeerName, AcceptorState<TakeoverValue>>>()
   const generation = new Map<PeerName, number>(names.map(p => [p, 0]))
   const up = new Set<PeerName>(names.filter(p => !dead.has(p)))
@@ -139,14 +163,15 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
       const a = st.accepted
       if (a === undefined) continue
       if (instance === peer) violate(`${peer} accepted a value in the vote on removing itself`)
-      if (a.value.of !== n) violate(`${peer} accepted a value counted over ${a.value.of} members, not ${n}`)
+      if (a.value.of > n || a.value.of < n - (dynamic ? dead.size - 1 : 0)) violate(`${peer} accepted a value counted over ${a.value.of} members (of ${n})`)
       const key = `${instance}|${a.ballot.round}|${a.ballot.proposer}`
       const rec = acceptedAt.get(key) ?? { taker: a.value.taker, by: new Set<PeerName>() }
       if (rec.taker !== a.value.taker) violate(`two values accepted at ballot ${key}: ${rec.taker} and ${a.value.taker}`)
       rec.by.add(peer)
       acceptedAt.set(key, rec)
       addTo(everAccepted, instance, a.value.taker)
-      if (rec.by.size >= quorum) addTo(chosen, instance, rec.taker)
+      // All acceptances under one ballot counted the same members (the request's digest): `of`, the proposer's count.
+      if (rec.by.size >= quorumOf(a.value.of)) addTo(chosen, instance, rec.taker)
     }
   }
 
@@ -192,7 +217,7 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
     const votes = new TakeoverVotes({
       self: peer,
       signer: signers[names.indexOf(peer)]!,
-      view: () => view,
+      view: () => views.get(peer)!,
       connected: () => connectedOf(peer),
       wire: {
         ask: async (to, req, ms) => await new Promise<TakeoverVoteReply>((resolve, reject) => {
@@ -257,7 +282,10 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
     const gen = generation.get(peer)!
     // What the vote must find reachable (invariant 4), from the same connectivity it reads.
     const connected = new Set(connectedOf(peer))
-    const reachable = names.filter(m => m !== target && (m === peer || connected.has(m))).length
+    const members = [...new Set([...views.get(peer)!.live, target])]
+    const of = members.length
+    const need = quorumOf(of)
+    const reachable = members.filter(m => m !== target && (m === peer || connected.has(m))).length
     pending++
     inFlight.set(peer, (inFlight.get(peer) ?? 0) + 1)
     const done = (): boolean => {
@@ -270,14 +298,19 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
     peers.get(peer)!.vote(target).then(outcome => {
       trace(() => `${clock.now()} ${short(peer)} vote on ${short(target)}: ${JSON.stringify(outcome).slice(0, 200)}`)
       if (!done()) return
-      outcomes.push({ peer, target, outcome })
+      outcomes.push({ peer, target, of, outcome })
+      if (dynamic && 'won' in outcome) {
+        // The winner appends its takeover: every member's view drops the target, this one's first.
+        learn(peer, target)
+        for (const q of names) if (q !== peer) clock.setTimeout(() => { learn(q, target) }, 50 + at(3000))
+      }
       if ('minority' in outcome) {
-        if (reachable >= quorum) violate(`${peer} got minority on ${target} with ${reachable} of ${quorum} voters reachable`)
-        if (outcome.quorum !== quorum || outcome.of !== n || outcome.reachable.length !== reachable) violate(`${peer}: minority outcome miscounts: ${JSON.stringify(outcome)}`)
+        if (reachable >= need) violate(`${peer} got minority on ${target} with ${reachable} of ${need} voters reachable`)
+        if (outcome.quorum !== need || outcome.of !== of || outcome.reachable.length !== reachable) violate(`${peer}: minority outcome miscounts: ${JSON.stringify(outcome)}`)
         if (random() < 0.5) later(peer, target, 500 + at(3000))
         return
       }
-      if (reachable < quorum) violate(`${peer} held a vote on ${target} with only ${reachable} of ${quorum} voters reachable`)
+      if (reachable < need) violate(`${peer} held a vote on ${target} with only ${reachable} of ${need} voters reachable`)
       if (random() < ('won' in outcome ? 0.1 : 0.2)) later(peer, target, at(2000))
     }, (err: unknown) => {
       if (!done()) return
@@ -345,12 +378,12 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
   // ---- invariants ------------------------------------------------------------
   const takers = new Map<PeerName, Set<PeerName>>()
   for (const [t, s] of chosen) for (const x of s) addTo(takers, t, x)
-  for (const { peer, target, outcome } of outcomes) {
+  for (const { peer, target, of, outcome } of outcomes) {
     if ('won' in outcome) {
       addTo(takers, target, peer)
-      checkApproval(outcome.approval, peer, target)
+      checkApproval(outcome.approval, peer, target, of)
       const rec = acceptedAt.get(`${target}|${outcome.approval.round}|${outcome.approval.proposer}`)
-      if (rec === undefined || rec.taker !== peer || rec.by.size < quorum) violate(`${peer} won ${target} at round ${outcome.approval.round} without a durable quorum of accepts (${rec?.by.size ?? 0} of ${quorum}, for ${rec?.taker ?? 'nobody'})`)
+      if (rec === undefined || rec.taker !== peer || rec.by.size < quorumOf(of)) violate(`${peer} won ${target} at round ${outcome.approval.round} without a durable quorum of accepts (${rec?.by.size ?? 0} of ${quorumOf(of)}, for ${rec?.taker ?? 'nobody'})`)
     } else if ('lost' in outcome) {
       if (outcome.self === true) {
         // This peer is itself being taken over: some acceptor accepted that.
@@ -377,11 +410,11 @@ export async function runOnce (seed: number, mutant?: Mutant): Promise<RunResult
   return { violations, calm, decided, kind, tally }
 
   /** (3) a quorum of distinct members' votes, none from the removed peer, every one verifying. */
-  function checkApproval (a: TakeoverApproval, peer: PeerName, target: PeerName): void {
+  function checkApproval (a: TakeoverApproval, peer: PeerName, target: PeerName, of: number): void {
     const voters = new Set(a.votes.map(v => v.peer))
     if (voters.size !== a.votes.length) violate(`${peer}'s approval to take ${target} repeats a voter`)
-    if (a.of !== n || a.cluster !== CLUSTER || a.proposer !== peer) violate(`${peer}'s approval to take ${target} names of=${a.of}, proposer ${a.proposer}`)
-    if (voters.size < quorumOf(a.of) || voters.size < quorum) violate(`${peer}'s approval to take ${target} has ${voters.size} votes of ${a.of}`)
+    if (a.of !== of || a.cluster !== CLUSTER || a.proposer !== peer) violate(`${peer}'s approval to take ${target} names of=${a.of}, proposer ${a.proposer}`)
+    if (voters.size < quorumOf(a.of)) violate(`${peer}'s approval to take ${target} has ${voters.size} votes of ${a.of}`)
     if (voters.has(target) || [...voters].some(v => !names.includes(v))) violate(`${peer}'s approval to take ${target} has a vote from the target or a stranger`)
     try {
       verifyApproval(a, target, peer, verifier)
