@@ -139,6 +139,15 @@ export class Election {
         return
       }
       this.round++
+      // Our own promise first, durable before any voter sees the ballot: restarted, this peer starts
+      // above it (deps.initial), so it never sends a ballot again with another seed set.
+      const mine = await this.accept({ op: 'prepare', ballot: { round: this.round, proposer: this.deps.self } }).catch(() => undefined)
+      if (this.finished) return
+      if (mine === undefined || !mine.ok) {
+        if (mine !== undefined) this.round = Math.max(this.round, mine.promised.round)
+        this.schedule(mine === undefined ? 250 : 0)
+        return
+      }
       const outcome = await proposeRound<SeedSet, PaxosReply<SeedSet>>({
         self: this.deps.self,
         voters,

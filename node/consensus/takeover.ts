@@ -102,6 +102,8 @@ export class TakeoverVotes {
   private readonly deps: TakeoverVotesDeps
   private readonly acceptors: Acceptors<TakeoverValue>
   private readonly log: Logger | undefined
+  /** The highest round each vote of this process used: two votes at once never share a ballot. */
+  private readonly rounds = new Map<PeerName, number>()
 
   constructor (deps: TakeoverVotesDeps) {
     this.deps = deps
@@ -123,8 +125,17 @@ export class TakeoverVotes {
     const members = voteMembers(view, r.target)
     if (membersDigest(members) !== r.members) return { refused: `this peer counts ${members.length} members: views differ, retry after sync` }
     const req = r.req
+    if (req.op === 'accept' && !view.live.includes(req.value.taker)) return { refused: `${req.value.taker} is not a live member in this peer's view: it cannot take over` }
     const reply = await this.acceptors.step(r.target, req, states => req.op === 'accept' ? this.clash(states, r.target, req.value.taker, view) : undefined)
-    if ('refused' in reply || !reply.ok || req.op !== 'accept') return reply
+    if ('refused' in reply || !reply.ok) return reply
+    if (req.op === 'prepare') {
+      // A value whose taker was removed since is moot: that peer can sign no
+      // valid takeover any more (one concurrent with its removal is a flagged
+      // removal dispute). Not reporting it lets the vote choose a live taker,
+      // instead of adopting a removed one forever (found by the fuzz).
+      const accepted = reply.accepted
+      return accepted !== undefined && !view.live.includes(accepted.value.taker) ? { ok: true } : reply
+    }
     const sig = signApproval({ cluster: r.cluster, from: r.target, to: req.value.taker, round: req.ballot.round, proposer: req.ballot.proposer, of: req.value.of }, this.deps.signer)
     return { ...reply, sig: Buffer.from(sig).toString('base64') }
   }
@@ -133,12 +144,12 @@ export class TakeoverVotes {
    * Whether approving "taker takes target" would approve a mutual removal:
    * the taker is the target of a value accepted here, or the target is
    * taking another peer over, and that other takeover has not happened yet
-   * (its target is still live here).
+   * (its target and its taker are both still live here).
    */
   private clash (states: ReadonlyMap<string, AcceptorState<TakeoverValue>>, target: PeerName, taker: PeerName, view: VoteView): { refused: string, takenBy?: PeerName } | undefined {
     for (const [other, st] of states) {
       const accepted = st.accepted?.value
-      if (other === target || accepted === undefined || !view.live.includes(other)) continue
+      if (other === target || accepted === undefined || !view.live.includes(other) || !view.live.includes(accepted.taker)) continue
       if (other === taker) return { refused: `${taker} is being taken over by ${accepted.taker}`, takenBy: accepted.taker }
       if (accepted.taker === target) return { refused: `${target} is taking over ${other}, so it is alive` }
     }
@@ -171,8 +182,24 @@ export class TakeoverVotes {
     let round = this.acceptors.state(target).promised?.round ?? 0
     let why = ''
     for (let attempt = 0; clock.now() < deadline; attempt++) {
-      round++
+      // A ballot is used once: above any other vote's of this process, and above this peer's own
+      // durable promise, which is made before any voter sees the ballot, so that a restarted peer
+      // (which starts above its promise) never sends a ballot again with another value.
+      round = Math.max(round, this.rounds.get(target) ?? 0) + 1
+      this.rounds.set(target, round)
+      if (reachable.includes(self)) {
+        const mine = await this.handle(self, { op: 'takeover', cluster: view.cluster, target, members: digest, req: { op: 'prepare', ballot: { round, proposer: self } } })
+        if ('ok' in mine && !mine.ok) { round = Math.max(round, mine.promised.round); continue }
+      }
+      // The taker phase 2 carried this round: ours, or one a voter had accepted.
+      let carried: PeerName | undefined
       const ask = async (voter: PeerName, req: PaxosRequest<TakeoverValue>): Promise<AskedReply> => {
+        if (req.op === 'accept') {
+          carried = req.value.taker
+          // A taker adopted from a round held before the membership changed carries that round's
+          // count: the votes approve it over the members counted now (the quorum this round needs).
+          if (req.value.of !== of) req = { ...req, value: { ...req.value, of } }
+        }
         const r: TakeoverVoteRequest = { op: 'takeover', cluster: view.cluster, target, members: digest, req }
         const reply = voter === self ? await this.handle(self, r) : await this.deps.wire.ask(voter, r, this.deps.requestTimeoutMs ?? 2000)
         return { ...reply, voter }
@@ -180,13 +207,15 @@ export class TakeoverVotes {
       const outcome = await proposeRound<TakeoverValue, AskedReply>({ self, voters: reachable, quorum, round, candidate: { taker: self, of }, ask })
       if ('chosen' in outcome) {
         const value = outcome.chosen
-        if (value.taker !== self) return { lost: true, winner: value.taker, votes: outcome.accepts.length, of: value.of }
+        if (value.taker !== self) return { lost: true, winner: value.taker, votes: outcome.accepts.length, of }
         const votes = outcome.accepts.flatMap(a => 'sig' in a && a.sig !== undefined ? [{ peer: a.voter, sig: new Uint8Array(Buffer.from(a.sig, 'base64')) }] : [])
-        this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${value.of} members approve taking over ${target}`)
-        return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of: value.of, votes } }
+        this.log?.info(`vote won in round ${outcome.ballot.round}: ${votes.length} of ${of} members approve taking over ${target}`)
+        return { won: true, approval: { cluster: view.cluster, round: outcome.ballot.round, proposer: self, of, votes } }
       }
+      // "The taker is being taken over" is about this peer only when the round carried its own name;
+      // a value adopted from another proposer is refused for that proposer's sake: retry.
       const taken = outcome.no.find(r => 'takenBy' in r && r.takenBy !== undefined)
-      if (taken !== undefined && 'takenBy' in taken) return { lost: true, winner: taken.takenBy!, votes: 0, of, self: true }
+      if (taken !== undefined && 'takenBy' in taken && carried === self) return { lost: true, winner: taken.takenBy!, votes: 0, of, self: true }
       const refusals = outcome.no.flatMap(r => 'refused' in r ? [`${r.voter}: ${r.refused}`] : [])
       if (refusals.length > 0) why = `; ${refusals.slice(0, 3).join('; ')}`
       round = Math.max(round, outcome.above)
