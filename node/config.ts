@@ -56,6 +56,8 @@ export interface Tuning {
   resetConfirmMs: number
   /** How long `weft rmpeer` waits for its takeover vote to be decided (ms). */
   voteTimeoutMs: number
+  /** Sync frames one peer may send per second, sustained (twice that in a burst); more is a flood: hung up on and backed off. */
+  maxSyncFramesPerSecond: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -69,7 +71,8 @@ export const DEFAULT_TUNING: Tuning = {
   helloTimeoutMs: 10_000,
   consensusDelayMs: 2_000,
   resetConfirmMs: 30_000,
-  voteTimeoutMs: 10_000
+  voteTimeoutMs: 10_000,
+  maxSyncFramesPerSecond: 1000
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

@@ -183,7 +183,36 @@ export class EventLog {
    * and `state` untouched. Throws LogError when the message or a change is
    * bad, after freeing the copy.
    */
+  private receiveNoChanges (session: SyncSession, message: Uint8Array): Received {
+    const copyState = session.raw.clone()
+    const heads = this.doc.getHeads()
+    try {
+      this.doc.receiveSyncMessage(copyState, message)
+    } catch (err) {
+      copyState.free()
+      throw new LogError('bad-message', (err as Error).message)
+    }
+    if (this.doc.getHeads().join() !== heads.join()) throw new Error('EventLog: a sync message without changes changed the document')
+    let settled = false
+    return {
+      events: [],
+      adopt: () => { if (!settled) { settled = true; session.replace(copyState) } },
+      discard: () => { if (!settled) { settled = true; copyState.free() } }
+    }
+  }
+
   receive (session: SyncSession, message: Uint8Array, verifier: Verifier | null): Received {
+    let chunks: Chunk[]
+    try {
+      chunks = messageChunks(message)
+    } catch (err) {
+      throw new LogError('bad-message', (err as Error).message)
+    }
+    // Most sync messages (heads, have, need) carry no change: they cannot
+    // change the document, so only the sync state is received into a copy.
+    // Cloning the whole document for each of them let a peer sending no-op
+    // frames keep the single writer busy (issue 15).
+    if (chunks.length === 0) return this.receiveNoChanges(session, message)
     const copy = this.doc.clone(this.actor)
     const copyState = session.raw.clone()
     const before = copy.getHeads()
@@ -195,7 +224,7 @@ export class EventLog {
     try {
       // Apply the message's changes one at a time first (see applyOneByOne);
       // receiving the message then only updates the sync state.
-      applyOneByOne(copy, messageChunks(message))
+      applyOneByOne(copy, chunks)
       copy.receiveSyncMessage(copyState, message)
     } catch (err) {
       fail(err)

@@ -34,6 +34,23 @@ export function checkRef (x: unknown, maxBytes: number): TransferRef {
   return r as TransferRef
 }
 
+/**
+ * Transfers one peer may have in flight: its sync session waits for each
+ * before it reads on, so one, and one more for the moment the next stream
+ * opens while the last is closing.
+ */
+const MAX_PER_PEER = 2
+/** How long data that beat its reference is kept for it (ms). */
+const STASH_MS = 20_000
+
+function concatChunks (parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.length }
+  return out
+}
+
 interface Pending {
   resolve?: (b: Uint8Array) => void
   reject?: (e: Error) => void
@@ -69,25 +86,54 @@ export class ChunkedTransfers {
     await stream.close()
   }
 
-  /** Handles an incoming snapshot stream: reassemble, check, deliver. Frames are at most frameLimit. */
+  /** Per peer, transfers being read or read and not yet asked for (at most MAX_PER_PEER). */
+  private readonly busy = new Map<PeerName, number>()
+
+  private take (peer: PeerName): boolean {
+    const n = this.busy.get(peer) ?? 0
+    if (n >= MAX_PER_PEER) return false
+    this.busy.set(peer, n + 1)
+    return true
+  }
+
+  private release (peer: PeerName): void {
+    const n = (this.busy.get(peer) ?? 1) - 1
+    if (n <= 0) this.busy.delete(peer)
+    else this.busy.set(peer, n)
+  }
+
+  /**
+   * Handles an incoming snapshot stream: reassemble, check, deliver. Frames
+   * are at most frameLimit. The caller accepts the stream only from a peer
+   * whose hello it accepted; a peer has one transfer in flight at a time (its
+   * sync session waits for each before reading on), and memory grows with the
+   * bytes that really arrive, never with what a header announces (issue 15:
+   * eight headers announcing 511 MiB each took a daemon to 3.7 GiB).
+   */
   async receive (stream: FrameStream): Promise<void> {
     const peer = stream.peer
+    if (!this.take(peer)) {
+      stream.abort(new ProtocolError(`more than ${MAX_PER_PEER} chunked transfers at a time`))
+      return
+    }
+    let delivered = false
     try {
       const head = await stream.read({ timeoutMs: 10_000 })
       let json: unknown
       try { json = JSON.parse(decoder.decode(head)) } catch { throw new ProtocolError('transfer header is not JSON') }
       const ref = checkRef(json, this.maxBytes)
-      const data = new Uint8Array(ref.bytes)
+      const parts: Uint8Array[] = []
       let got = 0
       // Generous per chunk, so slow links finish and dead ones don't hang.
       while (got < ref.bytes) {
         const chunk = await stream.read({ timeoutMs: 30_000 })
         if (got + chunk.length > ref.bytes) throw new ProtocolError('transfer is longer than its header says')
-        data.set(chunk, got)
+        parts.push(chunk)
         got += chunk.length
       }
+      const data = concatChunks(parts, got)
       if (sha256hex(data) !== ref.sha256) throw new ProtocolError('transfer does not match its sha-256')
-      this.deliver(peer, ref.transfer, data)
+      delivered = this.deliver(peer, ref.transfer, data)
       await stream.close()
     } catch (err) {
       this.log.warn(`chunked transfer from ${peer} failed: ${(err as Error).message}`)
@@ -95,6 +141,9 @@ export class ChunkedTransfers {
       // The sync session waiting for it must end (and reconnect afresh), or
       // both sides would wait forever for a message that will never come.
       this.failPeer(peer, new ProtocolError(`a chunked transfer failed: ${(err as Error).message}`))
+    } finally {
+      // Kept (not yet asked for) data holds the peer's slot until taken or expired.
+      if (!delivered) this.release(peer)
     }
   }
 
@@ -114,18 +163,20 @@ export class ChunkedTransfers {
 
   private key (peer: PeerName, transfer: number): string { return `${peer}:${transfer}` }
 
-  private deliver (peer: PeerName, transfer: number, data: Uint8Array): void {
+  /** Hands the data to its waiter; true when it is kept for one instead (the peer's slot stays taken). */
+  private deliver (peer: PeerName, transfer: number, data: Uint8Array): boolean {
     const k = this.key(peer, transfer)
     const p = this.pending.get(k)
     if (p?.resolve !== undefined) {
       this.clock.clearTimeout(p.timer)
       this.pending.delete(k)
       p.resolve(data)
-    } else {
-      // The data beat its reference on the sync stream: keep it briefly.
-      const timer = this.clock.setTimeout(() => { this.pending.delete(k) }, 60_000)
-      this.pending.set(k, { data, timer })
+      return false
     }
+    // The data beat its reference on the sync stream: keep it briefly.
+    const timer = this.clock.setTimeout(() => { this.pending.delete(k); this.release(peer) }, STASH_MS)
+    this.pending.set(k, { data, timer })
+    return true
   }
 
   /** The message a reference on the sync stream points at, once its chunks have arrived. */
@@ -140,6 +191,7 @@ export class ChunkedTransfers {
     if (had?.data !== undefined) {
       this.clock.clearTimeout(had.timer)
       this.pending.delete(k)
+      this.release(peer)
       if (had.data.length !== ref.bytes || sha256hex(had.data) !== ref.sha256) return Promise.reject(new ProtocolError('transfer does not match its reference'))
       return Promise.resolve(had.data)
     }
@@ -162,6 +214,7 @@ export class ChunkedTransfers {
   /** Forgets every pending transfer of a peer (its session ended). */
   dropPeer (peer: PeerName): void {
     this.failed.delete(peer)
+    this.busy.delete(peer)
     for (const [k, p] of this.pending) {
       if (!k.startsWith(peer + ':')) continue
       this.clock.clearTimeout(p.timer)

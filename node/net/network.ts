@@ -47,6 +47,12 @@ export interface NetworkDeps {
 
 /** How long the higher PeerId waits for the lower to open the sync session before opening it itself. */
 const SESSION_FALLBACK_MS = 3000
+/**
+ * Dropped sessions remembered for `status connections` (and their hellos
+ * and byte counts): the most recent ones. 300 throw-away identities each
+ * saying hello and BYE once grew the list without end (issue 15).
+ */
+const MAX_DROPPED = 64
 
 export class Network {
   private readonly deps: NetworkDeps
@@ -89,7 +95,8 @@ export class Network {
     // A sync frame is a type byte plus at most frameLimit bytes of message.
     await this.transport.handle(SYNC_PROTOCOL_ID, stream => { this.startSession(stream) }, { maxFrame: tuning.frameLimit + 1 })
     await this.transport.handle(SNAPSHOT_PROTOCOL_ID, stream => {
-      if (!this.sessions.has(stream.peer)) { stream.abort(new Error('no sync session')); return }
+      // Only from a peer whose hello we accepted: never from strangers or before hello (issue 15).
+      if (this.sessions.get(stream.peer)?.accepted !== true) { stream.abort(new Error('no accepted sync session')); return }
       void this.chunks!.receive(stream)
     }, { maxFrame: tuning.frameLimit })
     this.transport.onConnect(peer => { this.onConnect(peer) })
@@ -187,6 +194,12 @@ export class Network {
 
   private startSession (stream: FrameStream): void {
     const peer = stream.peer
+    // A peer hung up on for flooding waits out its backoff before it may talk again.
+    const penalty = this.dropped.get(peer)
+    if (penalty?.code === 'rate-limit' && this.deps.clock.now() < penalty.retryAt) {
+      stream.abort(new Error(`rate-limited until ${new Date(penalty.retryAt).toISOString()}`))
+      return
+    }
     this.lastSessionStart.set(peer, this.sessionsStarted++)
     const old = this.sessions.get(peer)
     const session = new SyncSession(stream, {
@@ -203,7 +216,8 @@ export class Network {
       onSeen: (_p, seen) => { this.liveness.noteAges(seen) },
       ...(this.deps.onReceived !== undefined ? { onReceived: this.deps.onReceived } : {}),
       chunks: this.chunks!,
-      openSnapshotStream: async () => await this.transport.openStream(peer, SNAPSHOT_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit })
+      openSnapshotStream: async () => await this.transport.openStream(peer, SNAPSHOT_PROTOCOL_ID, { maxFrame: this.deps.tuning.frameLimit }),
+      now: () => this.deps.clock.now()
     })
     this.sessions.set(peer, session)
     // A reconnect replaces the old session: the new stream wins, and the
@@ -224,10 +238,19 @@ export class Network {
     this.sessions.delete(peer)
     this.chunks?.dropPeer(peer)
     void this.deps.log.endSession(peer).catch(() => {})
-    if (end.kind === 'closed' || this.stopping) return
+    if (end.kind === 'closed' || this.stopping) {
+      // A peer we never dial that closed cleanly: nothing to show about it later.
+      if (this.dialer.forPeer(peer).length === 0 && !this.dropped.has(peer)) {
+        this.hellos.delete(peer)
+        this.pastBytes.delete(peer)
+      }
+      return
+    }
     const now = this.deps.clock.now()
     const retryAt = this.dialer.backoffPeer(peer, `${end.code}: ${end.message}`)
+    this.dropped.delete(peer) // re-inserted last: the map's order is the age order
     this.dropped.set(peer, { code: end.code, message: end.message, at: now, retryAt, byUs: end.byUs })
+    this.forgetOldDropped()
     const line = `${end.byUs ? 'dropped' : 'dropped by'} ${peer}: ${end.message}`
     if (end.code === 'dispute' || end.code === 'equivocation' || end.code === 'wrong-cluster') this.log.error(line)
     else this.log.warn(line)
@@ -237,6 +260,17 @@ export class Network {
     // the close and never the reason). A short grace lets it arrive.
     if (end.byUs) this.deps.clock.setTimeout(() => { void this.transport.hangUp(peer).catch(() => {}) }, BYE_GRACE_MS)
     else void this.transport.hangUp(peer).catch(() => {})
+  }
+
+  private forgetOldDropped (): void {
+    for (const old of this.dropped.keys()) {
+      if (this.dropped.size <= MAX_DROPPED) break
+      this.dropped.delete(old)
+      if (!this.sessions.has(old)) {
+        this.hellos.delete(old)
+        this.pastBytes.delete(old)
+      }
+    }
   }
 
   /** Says our hello again on every session (we found or joined a cluster). */

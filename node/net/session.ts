@@ -45,6 +45,35 @@ export interface SessionDeps {
   chunks: ChunkedTransfers
   /** Opens a /weft/snapshot/1.0.0 stream to the peer. */
   openSnapshotStream: () => Promise<FrameStream>
+  /** Milliseconds, for the frame rate limit. */
+  now: () => number
+}
+
+/** A peer sent frames faster than any honest sync does. */
+export class RateLimitError extends Error {
+  override name = 'RateLimitError'
+}
+
+/**
+ * Frames a peer may still send: refilled at `rate` per second up to `burst`.
+ * An honest peer sends a sync message only in answer to one of ours or to a
+ * change; a flood of no-op frames kept the single writer busy (issue 15).
+ */
+class FrameBudget {
+  private tokens: number
+  private at: number
+  constructor (private readonly rate: number, private readonly burst: number, now: number) {
+    this.tokens = burst
+    this.at = now
+  }
+
+  spend (now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate / 1000)
+    this.at = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
 }
 
 export class SyncSession {
@@ -58,6 +87,7 @@ export class SyncSession {
   private ended = false
   private expectCluster: EventId | undefined
   remote: Hello | undefined
+  private readonly budget: FrameBudget
   bytesIn = 0
   bytesOut = 0
 
@@ -67,7 +97,12 @@ export class SyncSession {
     this.stream = stream
     this.deps = deps
     this.log = deps.logger.forComponent('weft:sync')
+    const rate = deps.tuning.maxSyncFramesPerSecond
+    this.budget = new FrameBudget(rate, 2 * rate, deps.now())
   }
+
+  /** Whether the peer's hello was accepted: only then may it send a chunked transfer. */
+  get accepted (): boolean { return this.started && !this.ended }
 
   private async write (bytes: Uint8Array): Promise<void> {
     this.bytesOut += bytes.length
@@ -107,6 +142,9 @@ export class SyncSession {
     for (;;) {
       const frame = await this.read()
       if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
+      if (!this.budget.spend(this.deps.now())) {
+        throw new RateLimitError(`more than ${this.deps.tuning.maxSyncFramesPerSecond} sync frames a second: a flood, not a sync`)
+      }
       if (frame.type === FRAME_HELLO) {
         // Protocol 1.1: a peer that found or joined a cluster says so again.
         if (!speaksSync11(this.remote!)) throw new ProtocolError('a second hello')
@@ -181,6 +219,7 @@ export class SyncSession {
   private endFromError (err: unknown): SessionEnd {
     const e = err as Error & { name?: string }
     if (err instanceof ProtocolError) return { kind: 'dropped', code: 'protocol', message: e.message, byUs: true }
+    if (err instanceof RateLimitError) return { kind: 'dropped', code: 'rate-limit', message: e.message, byUs: true }
     if (err instanceof FrameTooLargeError) {
       return { kind: 'dropped', code: 'oversized', message: `frame over the ${this.deps.tuning.frameLimit}-byte limit: ${e.message}`, byUs: true }
     }

@@ -39,6 +39,31 @@ export interface SpaceDeps {
   donateTimeoutMs?: number
 }
 
+/**
+ * Donations one requester may get: a burst of DONATION_BURST, then one per
+ * DONATION_INTERVAL_MS. Each gives half the donor's biggest free block, so an
+ * honest peer short of space needs a few; a member asking in a loop drained
+ * donors and grew the log by one transfer per request (issue 15).
+ */
+const DONATION_BURST = 4
+const DONATION_INTERVAL_MS = 2_000
+
+/** Checks a donor's answer before anything uses it; throws on anything unexpected. */
+export function parseAnswer (bytes: Uint8Array): Answer {
+  const x = JSON.parse(dec.decode(bytes)) as unknown
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error('malformed answer')
+  const a = x as Record<string, unknown>
+  if (typeof a.free === 'string' && /^\d{1,40}$/.test(a.free)) return { free: a.free }
+  if (a.ok === false && typeof a.reason === 'string') return { ok: false, reason: a.reason.slice(0, 500) }
+  if (a.ok === true && typeof a.transfer === 'string' && /^[0-9a-f]{64}$/.test(a.transfer) && Array.isArray(a.ranges) &&
+    a.ranges.length > 0 && a.ranges.length <= 16 && a.ranges.every(r => typeof r === 'string' && r.length <= 64)) {
+    const ranges = a.ranges as string[]
+    for (const r of ranges) parseCidr(r) // throws on a bad CIDR
+    return { ok: true, transfer: a.transfer, ranges }
+  }
+  throw new Error('malformed answer')
+}
+
 const enc = new TextEncoder()
 const dec = new TextDecoder('utf-8', { fatal: true })
 const send = async (s: FrameStream, x: unknown): Promise<void> => { await s.write(enc.encode(JSON.stringify(x))) }
@@ -118,10 +143,27 @@ export class SpaceService implements SpaceRequester {
     return undefined
   }
 
+  /** Per requester: donations left in its burst, and when that was last counted. */
+  private readonly allowance = new Map<PeerName, { left: number, at: number }>()
+
+  /** Takes one donation from `peer`'s allowance; false when it asks too often. */
+  private allowDonation (peer: PeerName): boolean {
+    const now = this.deps.clock.now()
+    const a = this.allowance.get(peer) ?? { left: DONATION_BURST, at: now }
+    a.left = Math.min(DONATION_BURST, a.left + (now - a.at) / DONATION_INTERVAL_MS)
+    a.at = now
+    if (a.left < 1) { this.allowance.set(peer, a); return false }
+    a.left -= 1
+    this.allowance.set(peer, a)
+    // Members only get here, so the map is bounded by the membership.
+    return true
+  }
+
   private async donate (peer: PeerName, subnet: string): Promise<Answer> {
     const view = this.deps.view()
     const why = this.refusal(peer, view)
     if (why !== undefined) return { ok: false, reason: why }
+    if (!this.allowDonation(peer)) return { ok: false, reason: `too many donation requests: at most ${DONATION_BURST} at once, then one every ${DONATION_INTERVAL_MS / 1000} s` }
     const c = this.subnetOf(subnet)
     if (c === undefined) return { ok: false, reason: `not a subnet: ${subnet}` }
     const block = this.chooseDonation(c)
@@ -146,8 +188,7 @@ export class SpaceService implements SpaceRequester {
     const stream = await this.deps.transport.openStream(peer, SPACE_PROTOCOL_ID, { maxFrame: MAX_FRAME })
     try {
       await send(stream, req)
-      const bytes = await stream.read({ timeoutMs })
-      return JSON.parse(dec.decode(bytes)) as Answer
+      return parseAnswer(await stream.read({ timeoutMs }))
     } finally {
       await stream.close().catch(() => {})
     }
