@@ -50,7 +50,8 @@ const DONATION_INTERVAL_MS = 2_000
 
 /** Checks a donor's answer before anything uses it; throws on anything unexpected. */
 export function parseAnswer (bytes: Uint8Array): Answer {
-  const x = JSON.parse(dec.decode(bytes)) as unknown
+  let x: unknown
+  try { x = JSON.parse(dec.decode(bytes)) } catch { throw new Error('answer is not JSON') }
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error('malformed answer')
   const a = x as Record<string, unknown>
   if (typeof a.free === 'string' && /^\d{1,40}$/.test(a.free)) return { free: a.free }
