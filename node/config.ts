@@ -56,7 +56,7 @@ export interface Tuning {
   resetConfirmMs: number
   /** How long `weft rmpeer` waits for its takeover vote to be decided (ms). */
   voteTimeoutMs: number
-  /** Sync frames one peer may send per second, sustained (twice that in a burst); more is a flood: hung up on and backed off. */
+  /** Sync frames one peer may send per second, sustained (five times that, at least 1000, in a burst); more is a flood: hung up on and backed off. */
   maxSyncFramesPerSecond: number
 }
 
@@ -72,7 +72,7 @@ export const DEFAULT_TUNING: Tuning = {
   consensusDelayMs: 2_000,
   resetConfirmMs: 30_000,
   voteTimeoutMs: 10_000,
-  maxSyncFramesPerSecond: 1000
+  maxSyncFramesPerSecond: 200
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

@@ -98,7 +98,8 @@ export class SyncSession {
     this.deps = deps
     this.log = deps.logger.forComponent('weft:sync')
     const rate = deps.tuning.maxSyncFramesPerSecond
-    this.budget = new FrameBudget(rate, 2 * rate, deps.now())
+    // A catch-up is a burst of round trips; a flood is sustained.
+    this.budget = new FrameBudget(rate, Math.max(1000, 5 * rate), deps.now())
   }
 
   /** Whether the peer's hello was accepted: only then may it send a chunked transfer. */
