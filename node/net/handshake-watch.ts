@@ -1,4 +1,4 @@
-import type { AbortOptions, ConnectionProtector, MessageStream, MultiaddrConnection } from '@libp2p/interface'
+import type { AbortOptions, ConnectionEncrypter, ConnectionProtector, MessageStream, MultiaddrConnection } from '@libp2p/interface'
 import { withoutPeer } from './dialer.js'
 
 /**
@@ -9,26 +9,38 @@ import { withoutPeer } from './dialer.js'
  * (reference/p2p-lmdb-spike.md §1). pnet has no handshake of its own: a key
  * mismatch only shows as bytes that make no sense.
  *
- * A handshake starts when libp2p hands the raw connection to the protector
- * (wrapped here; a pass-through one when there is no key) and succeeds when
- * the connection gater sees it encrypted, which Noise over a mismatched key
- * never reaches. A connection that closes in between failed its handshake.
- * Nothing is learnt of the other side: pnet fails before it names itself.
+ * The handshake starts when libp2p hands the raw connection to the
+ * protector (wrapped here; a pass-through one when there is no key) and is
+ * through once multistream-select has agreed on Noise over the protected
+ * bytes, which garbage never does: libp2p then calls the encrypter (wrapped
+ * here too). A connection that ends in between failed the handshake; one
+ * that fails inside Noise (a peer with another identity than the dialled
+ * /p2p/ID) did not. Nothing is learnt of the other side: pnet fails before
+ * it names itself.
+ *
+ * Inbound connections are watched until they close; a dial learns how far
+ * its own connection got from progress events (libp2p hands a dial's
+ * onProgress down to the protector and the encrypter), which works for
+ * addresses by name as well.
  */
 
 export interface HandshakeFailure {
-  /** The remote host (the address without its port for an inbound connection: the port is ephemeral). */
+  /** The remote host: the address without its port (an inbound connection's port is ephemeral). */
   addr: string
   detail: string
 }
 
-/** Outbound attempts remembered at most (each dial checks its own a moment later). */
-const MAX_OUTBOUND = 256
+const STARTED = 'weft:handshake-started'
+const NEGOTIATED = 'weft:handshake-negotiated'
+
+interface Progress { type: string, detail?: unknown }
+type WithProgress = { onProgress?: (evt: Progress) => void } | undefined
 
 export class HandshakeWatch {
+  /** Inbound connections between protector and encrypter. */
   private readonly pending = new Set<MessageStream>()
-  private readonly outbound = new Map<string, { seq: number, encrypted: boolean }>()
-  private seq = 0
+  /** The raw connection under each protected one. */
+  private readonly raw = new WeakMap<MessageStream, MessageStream>()
   private readonly onInboundFailure: (f: HandshakeFailure) => void
 
   constructor (onInboundFailure: (f: HandshakeFailure) => void) {
@@ -39,38 +51,43 @@ export class HandshakeWatch {
   protector (inner?: ConnectionProtector): ConnectionProtector {
     return {
       protect: async (conn: MessageStream, options?: AbortOptions): Promise<MessageStream> => {
-        this.started(conn)
-        return inner === undefined ? conn : await inner.protect(conn, options)
+        if (conn.direction === 'outbound') (options as WithProgress)?.onProgress?.({ type: STARTED })
+        else this.watchInbound(conn as MultiaddrConnection)
+        const out = inner === undefined ? conn : await inner.protect(conn, options)
+        this.raw.set(out, conn)
+        return out
       }
     }
   }
 
-  /** Call from the gater's deny{In,Out}boundEncryptedConnection: the handshake is done. */
-  encrypted (maConn: MultiaddrConnection): void {
-    this.pending.delete(maConn)
-    const o = this.outbound.get(addrOf(maConn))
-    if (o !== undefined && maConn.direction === 'outbound') o.encrypted = true
+  /** Wraps a connection encrypter (Noise) in place, keeping everything else it declares. */
+  encrypter<E extends ConnectionEncrypter> (enc: E): E {
+    const secureInbound = enc.secureInbound.bind(enc)
+    const secureOutbound = enc.secureOutbound.bind(enc)
+    enc.secureInbound = async (conn, options) => { this.negotiated(conn, options); return await secureInbound(conn, options) }
+    enc.secureOutbound = async (conn, options) => { this.negotiated(conn, options); return await secureOutbound(conn, options) }
+    return enc
   }
 
-  /** A mark to pass to `failedSince`, taken before dialling. */
-  mark (): number { return this.seq }
-
-  /** Whether a dial to `addr` since `mark` began a handshake that never completed. */
-  failedSince (addr: string, mark: number): boolean {
-    const o = this.outbound.get(withoutPeer(addr))
-    return o !== undefined && o.seq > mark && !o.encrypted
-  }
-
-  private started (conn: MessageStream): void {
-    const maConn = conn as MultiaddrConnection
-    if (maConn.remoteAddr === undefined) return
-    if (maConn.direction === 'outbound') {
-      const addr = addrOf(maConn)
-      this.outbound.delete(addr)
-      this.outbound.set(addr, { seq: ++this.seq, encrypted: false })
-      if (this.outbound.size > MAX_OUTBOUND) this.outbound.delete(this.outbound.keys().next().value!)
-      return
+  /** What one dial passes as onProgress, and whether its connection then failed in the handshake. */
+  static dial (): { onProgress: (evt: Progress) => void, failedHandshake: () => boolean } {
+    let stage: 'none' | 'started' | 'negotiated' = 'none'
+    return {
+      onProgress: evt => {
+        if (evt.type === STARTED && stage === 'none') stage = 'started'
+        if (evt.type === NEGOTIATED) stage = 'negotiated'
+      },
+      failedHandshake: () => stage === 'started'
     }
+  }
+
+  private negotiated (conn: MessageStream, options: unknown): void {
+    this.pending.delete(this.raw.get(conn) ?? conn)
+    ;(options as WithProgress)?.onProgress?.({ type: NEGOTIATED })
+  }
+
+  private watchInbound (maConn: MultiaddrConnection): void {
+    if (maConn.remoteAddr === undefined) return
     this.pending.add(maConn)
     maConn.addEventListener('close', evt => {
       if (!this.pending.delete(maConn)) return
@@ -79,13 +96,9 @@ export class HandshakeWatch {
   }
 }
 
-function addrOf (maConn: MultiaddrConnection): string {
-  return withoutPeer(maConn.remoteAddr.toString())
-}
-
 /** `/ip4/10.0.0.2/tcp/51234` → `/ip4/10.0.0.2`. */
 function hostOf (maConn: MultiaddrConnection): string {
-  const addr = addrOf(maConn)
+  const addr = withoutPeer(maConn.remoteAddr.toString())
   const m = /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+/.exec(addr)
   return m === null ? addr : m[0]
 }

@@ -1,7 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import type { Connection, MultiaddrConnection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -100,21 +100,20 @@ export class Libp2pTransport implements Transport {
 
   async start (): Promise<void> {
     const isBlocked = (p: PeerId): boolean => this.blocked.has(p.toString())
-    const encrypted = (p: PeerId, maConn: MultiaddrConnection): boolean => { this.handshakes.encrypted(maConn); return isBlocked(p) }
     const pnet = this.init.psk !== undefined ? preSharedKey({ psk: this.init.psk }) : undefined
     try {
       this.node = await createLibp2p({
         privateKey: this.init.privateKey,
         addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
         transports: [tcp()],
-        connectionEncrypters: [noise()],
+        connectionEncrypters: [components => this.handshakes.encrypter(noise()(components))],
         streamMuxers: [yamux()],
         connectionProtector: () => this.handshakes.protector(pnet?.()),
         services: { identify: identify(), ping: ping() },
         connectionGater: {
           denyDialPeer: isBlocked,
-          denyInboundEncryptedConnection: encrypted,
-          denyOutboundEncryptedConnection: encrypted
+          denyInboundEncryptedConnection: isBlocked,
+          denyOutboundEncryptedConnection: isBlocked
         },
         connectionManager: {
           maxConnections: this.init.maxConnections,
@@ -140,12 +139,12 @@ export class Libp2pTransport implements Transport {
   }
 
   async dial (addr: string, peer?: PeerName): Promise<PeerName> {
-    const mark = this.handshakes.mark()
+    const progress = HandshakeWatch.dial()
     try {
-      const conn = await this.node!.dial(multiaddr(peer !== undefined ? `${withoutPeer(addr)}/p2p/${peer}` : addr), { signal: AbortSignal.timeout(10_000) })
+      const conn = await this.node!.dial(multiaddr(peer !== undefined ? `${withoutPeer(addr)}/p2p/${peer}` : addr), { signal: AbortSignal.timeout(10_000), onProgress: progress.onProgress })
       return conn.remotePeer.toString()
     } catch (err) {
-      if (this.handshakes.failedSince(addr, mark)) throw new HandshakeFailedError(handshakeReason(this.keyed, 'outbound', (err as Error).message))
+      if (progress.failedHandshake()) throw new HandshakeFailedError(handshakeReason(this.keyed, 'outbound', (err as Error).message))
       throw err
     }
   }
