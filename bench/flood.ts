@@ -101,7 +101,7 @@ export async function run (): Promise<BenchResult[]> {
 
     const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${status.peer.name}`
     const connect = async (): Promise<{ c: RawSyncClient, noop: Uint8Array }> => {
-      const c = await RawSyncClient.connect(addr, { sortBelow: status!.peer.name })
+      const c = await RawSyncClient.connect(addr, { sortBelow: status!.peer.name, keyFile: null })
       flooders.push(c)
       const synced = await syncLegitimately(c, { cluster: status!.cluster.id!, range: status!.cluster.range!, expectEvents: status!.events })
       // A fresh sync state's first message: heads and a Bloom filter, no change.

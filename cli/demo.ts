@@ -16,6 +16,8 @@ import type { CliIo } from './main.js'
 
 const WEFT_BIN = fileURLToPath(new URL('../../bin/weft.js', import.meta.url))
 const NAMES = ['host1', 'host2', 'host3', 'host4'] as const
+/** The cluster key, in the demo's dir (the commands run there). */
+const KEY_FILE = 'cluster.key'
 type Host = typeof NAMES[number]
 
 interface Run { code: number, out: string, err: string }
@@ -70,6 +72,8 @@ export class Demo {
   private async exec (host: Host, args: string[]): Promise<Run> {
     return await new Promise<Run>((resolve, reject) => {
       const child = spawn(process.execPath, [WEFT_BIN, ...args], {
+        // In the demo's dir, where the cluster key is.
+        cwd: this.root,
         env: { ...process.env, WEFT_DATA_DIR: this.dir(host) },
         stdio: ['ignore', 'pipe', 'pipe']
       })
@@ -97,14 +101,16 @@ export class Demo {
   private async launch (host: Host, peers: string[] = []): Promise<void> {
     let port = this.ports.get(host)
     if (port === undefined) { port = await freePort(); this.ports.set(host, port) }
-    await this.weft(host, ['launch', ...peers, '--listen', `127.0.0.1:${port}`, '--nickname', host])
+    await this.weft(host, ['launch', ...peers, '--listen', `127.0.0.1:${port}`, '--nickname', host, '--key-file', KEY_FILE])
   }
 
   private addr (h: Host): string { return `127.0.0.1:${this.ports.get(h)!}` }
 
   async run (): Promise<void> {
     this.io.out(`weft demo: four peers on this machine, data in ${this.root}\n`)
-    this.say('1. Launch. host1 founds a cluster over 10.32.0.0/12; host2, host3 and host4 join it.')
+    this.say('1. Launch. A cluster key first: only peers launched with it can connect (copy it to every host).\n' +
+      '   host1 founds a cluster over 10.32.0.0/12; host2, host3 and host4 join it.')
+    await this.weft('host1', ['key', '--out', KEY_FILE])
     await this.launch('host1')
     for (const h of ['host2', 'host3', 'host4'] as const) await this.launch(h, [this.addr('host1')])
     for (const h of NAMES) await this.weft(h, ['wait-ready', '--timeout', '30'], { quiet: true })

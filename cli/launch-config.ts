@@ -3,10 +3,12 @@
  * node/ trusts the shape), and back to arguments for the daemonized child.
  */
 import { hostname } from 'node:os'
+import { resolve } from 'node:path'
 import { formatCidr, NetaddrError, parseCidr } from '../packages/netaddr/index.js'
 import { DEFAULT_LISTEN, DEFAULT_TUNING, type DaemonConfig, type InitMode, type Tuning } from '../node/config.js'
 import { comparePeerNames, isPeerName } from '../crdt/events/peer-id.js'
 import { dataDirPaths } from '../node/data-dir.js'
+import { readClusterKeyFile } from '../node/cluster-key.js'
 import { parseLogLevel, type LogLevel } from '../node/logger.js'
 import { UsageError } from './errors.js'
 import { advertiseToMultiaddr, listenToMultiaddr, peerToMultiaddr } from './peer-addr.js'
@@ -21,6 +23,7 @@ export interface LaunchOptions {
   foreground?: boolean
   json?: boolean
   init?: string
+  keyFile?: string
 }
 
 export { DEFAULT_LISTEN } from '../node/config.js'
@@ -45,6 +48,10 @@ export function buildLaunchConfig (peers: string[], opts: LaunchOptions, dataDir
     tuning: testHooks ? parseTuning(env.WEFT_TUNING) : {}
   }
   if (opts.range !== undefined) config.range = parseRange(opts.range)
+  // Read and checked here, before anything starts: a bad key is an error, never a keyless peer.
+  // Absolute, since a daemonized child runs in the data dir.
+  const keyFile = nonEmpty(opts.keyFile) ?? nonEmpty(env.WEFT_KEY_FILE)
+  if (keyFile !== undefined) config.clusterKey = readClusterKeyFile(resolve(keyFile))
   return config
 }
 
@@ -75,6 +82,10 @@ export function parseInit (text: string | undefined, peerCount: number): InitMod
     default:
       throw new UsageError(`invalid --init "${text}": expected consensus[=N], seed=PEERID,... or observer`)
   }
+}
+
+function nonEmpty (s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s
 }
 
 /** The `--init` argument that parses back to `init`. */
@@ -125,6 +136,8 @@ export function launchArgs (config: DaemonConfig): string[] {
     `--nickname=${config.nickname}`,
     ...(config.range !== undefined ? ['--range', config.range] : []),
     ...(config.init.mode !== 'founder' ? ['--init', initArg(config.init)] : []),
+    // The file, not the key: arguments are visible to every user in `ps`.
+    ...(config.clusterKey !== undefined ? ['--key-file', config.clusterKey.file] : []),
     '--log-level', level,
     '--', ...config.peers
   ]

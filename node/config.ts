@@ -1,3 +1,5 @@
+import type { ClusterKey } from './cluster-key.js'
+
 /**
  * What `weft launch` hands the daemon, already parsed and validated by the
  * CLI (cli/ owns argument parsing; node/ trusts this shape).
@@ -17,6 +19,8 @@ export interface DaemonConfig {
   peers: string[]
   /** How a peer with no cluster gets one (`--init`, DESIGN.md §3.1). */
   init: InitMode
+  /** `--key-file`: the libp2p private network's pre-shared key (DESIGN.md §3.3); none = an open network. */
+  clusterKey?: ClusterKey
   logLevel: 'debug' | 'info' | 'warn' | 'error'
   /** WEFT_TEST_HOOKS=1: enables /test/* control routes. */
   testHooks: boolean

@@ -3,11 +3,12 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { PeerName } from '../crdt/events/index.js'
 import { ControlApiError, startControlServer } from './api/server.js'
-import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './api/types.js'
+import type { DaemonApi, ResetJson, RmpeerResultJson, SecurityJson, StatusJson } from './api/types.js'
 import { Allocator } from './allocator/allocator.js'
 import { ALLOCATIONS_FILE, openAllocationStore } from './allocator/store.js'
 import type { AllocationStore } from './allocator/types.js'
 import { systemClock } from './clock.js'
+import { exposureWarning } from './cluster-key.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
@@ -61,6 +62,8 @@ export class Daemon implements DaemonApi {
   private takeoverVotes: TakeoverVotes | undefined
   /** When each peer was last seen: loaded from the store, handed to the network, saved every round. */
   private readonly liveness: Liveness
+  /** The cluster key in use, and the warning when there is none and the port is open beyond loopback. */
+  private readonly security: SecurityJson
 
   constructor (config: DaemonConfig, identity: Identity, logger: Logger) {
     this.config = config
@@ -70,6 +73,13 @@ export class Daemon implements DaemonApi {
     this.logger = logger
     this.log_ = logger.forComponent('weft:daemon')
     this.stopped = new Promise(resolve => { this.resolveStopped = resolve })
+    const key = config.clusterKey
+    this.security = {
+      clusterKey: key !== undefined,
+      keyFingerprint: key?.fingerprint ?? null,
+      keyFile: key?.file ?? null,
+      warning: exposureWarning(key, config.listen) ?? null
+    }
     this.ready = new ReadinessGate({
       clock: systemClock,
       logger,
@@ -110,6 +120,8 @@ export class Daemon implements DaemonApi {
   async start (): Promise<void> {
     // Stop cleanly on a signal from the very start (the store, the worker).
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void this.stop() })
+    if (this.security.warning !== null) this.log_.warn(this.security.warning)
+    if (this.config.clusterKey !== undefined) this.log_.info(`cluster key ${this.config.clusterKey.fingerprint} from ${this.config.clusterKey.file}: only peers holding it can connect`)
     // libp2p takes ~0.4 s to import: start once the worker has published the
     // persisted snapshot, so the first status answers right away and the
     // import overlaps with the document loading in the worker.
@@ -157,7 +169,8 @@ export class Daemon implements DaemonApi {
       listen: this.config.listen,
       announce: this.config.advertise,
       // The cap is the design's (DESIGN.md §3: 16), inbound and outbound together.
-      maxConnections: this.tuning.maxConnections
+      maxConnections: this.tuning.maxConnections,
+      ...(this.config.clusterKey !== undefined ? { psk: this.config.clusterKey.psk } : {})
     }, this.self)
     this.network = new Network({
       transport,
@@ -335,6 +348,7 @@ export class Daemon implements DaemonApi {
       startedAt: this.startedAt,
       now: systemClock.now(),
       allocated: this.allocator?.count ?? this.allocationStore?.all().length ?? 0,
+      security: this.security,
       lost: (this.allocator?.lost() ?? []).map(a => ({ id: a.id, address: a.address, subnet: a.subnet }))
     })
   }

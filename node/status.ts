@@ -1,5 +1,5 @@
 import type { PeerName } from '../crdt/events/index.js'
-import type { IpamState, StatusJson } from './api/types.js'
+import type { IpamState, SecurityJson, StatusJson } from './api/types.js'
 import { clonedMessage, UPGRADE_NEEDED, type ClonedIdentity, type LogState } from './log-service/types.js'
 import type { Network } from './net/network.js'
 import type { RingView, RingViewJson } from './ring-view.js'
@@ -19,6 +19,7 @@ export interface StatusInput {
   lost?: Array<{ id: string, address: string, subnet: string }>
   /** While there is no cluster: why (awaiting consensus, an observer waiting, …). */
   waiting?: { state: 'awaiting-consensus' | 'waiting-for-cluster', reason: string }
+  security: SecurityJson
 }
 
 /** Address counts: JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
@@ -80,6 +81,7 @@ export function buildStatus (input: StatusInput): StatusJson {
     })),
     conflicts: { total: view?.json.disputes.length ?? 0, unresolved: view?.openDisputes.length ?? 0 },
     events: view?.json.events ?? 0,
+    security: input.security,
     connections: network?.connections() ?? [],
     owned: me?.owned ?? [],
     version: weftVersion(),

@@ -11,6 +11,7 @@ type Register = (program: Command, io: CliIo) => void
 const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Register>]> = [
   ['launch', async () => (await import('./launch.js')).registerLaunch],
   ['id', async () => (await import('./id.js')).registerId],
+  ['key', async () => (await import('./key.js')).registerKey],
   ['status', async () => (await import('./status.js')).registerStatus],
   ['connect', async () => (await import('./connect.js')).registerConnect],
   ['forget', async () => (await import('./forget.js')).registerForget],

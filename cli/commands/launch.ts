@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { Option } from '../commander.js'
+import { exposureWarning } from '../../node/cluster-key.js'
 import type { DaemonConfig } from '../../node/config.js'
 import { acquirePidLock, dataDirPaths, PeerAlreadyRunningError, publishSocketPath, runningPid } from '../../node/data-dir.js'
 import { isReadyMessage, launchInBackground, LaunchError, type ReadyMessage } from '../../node/launch.js'
@@ -20,12 +21,15 @@ export function registerLaunch (program: Command, io: CliIo): void {
     .summary('start this peer (in the background unless --foreground)')
     .description('Starts the peer and returns once it is listening. A new peer with no PEER founds a cluster; ' +
       'with PEERs it joins the cluster it finds there. Relaunching keeps identity, log and allocations.\n\n' +
+      'With --key-file (or $WEFT_KEY_FILE), connections need the cluster key: a host without it is refused before ' +
+      'any weft protocol runs. Give it on every launch: it is not remembered.\n\n' +
       'PEER is HOST, HOST:PORT or a multiaddr (with or without /p2p/ID).')
     .argument('[peer...]', 'peers to dial')
     .addOption(new Option('--listen <addr>', 'HOST:PORT or multiaddr to listen on, repeatable').argParser(collect).default([], DEFAULT_LISTEN))
     .addOption(new Option('--advertise <addr>', 'address other peers dial, repeatable').argParser(collect).default([], 'the listen addresses'))
     .option('--nickname <name>', 'a name for humans (default: the hostname)')
     .option('--range <cidr>', 'the address range (default 10.32.0.0/12; must match the cluster\'s)')
+    .option('--key-file <file>', 'the cluster key (from `weft key`): only peers holding the same key can connect (default: $WEFT_KEY_FILE)')
     .option('--init <mode>', 'with no cluster yet: consensus[=N] (default with PEERs; N = PEERs + 1), seed=PEERID,... or observer')
     .option('--foreground', 'stay attached; stop with Ctrl-C')
     .addOption(new Option('--log-level <level>', 'log detail').choices(['debug', 'info', 'warn', 'error']).default('info'))
@@ -39,16 +43,21 @@ export function registerLaunch (program: Command, io: CliIo): void {
     const { buildLaunchConfig, launchArgs } = await import('../launch-config.js')
     const dataDir = dataDirOf(opts)
     const config = buildLaunchConfig(peers, opts, dataDir)
+    // Said by the launching command; a daemonized child logs it instead (node/daemon.ts).
+    const exposed = exposureWarning(config.clusterKey, config.listen)
+    const warnExposed = (): void => { if (exposed !== undefined && process.env.WEFT_DAEMONIZED !== '1') warn(io, exposed) }
     const print = (name: string, nickname: string): void => {
       if (opts.json === true) printJson(io, { name, nickname })
       else io.out(`${name} ${nickname}\n`)
     }
     if (daemon !== undefined) {
+      warnExposed()
       await runForeground(config, io, print, daemon)
       return
     }
     const pid = runningPid(dataDir)
     if (pid !== undefined) throw new PeerAlreadyRunningError(dataDir, pid)
+    warnExposed()
     let status
     try {
       status = await launchInBackground({ dataDir, args: launchArgs(config) })

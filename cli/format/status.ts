@@ -33,6 +33,7 @@ function formatSummary (s: StatusJson): string {
   return keyValues([
     ['peer', `${s.peer.name} ${s.peer.nickname}${s.peer.removed ? ' (removed)' : ''}`],
     ['listen', s.peer.listen.join(' ') || '-'],
+    ...securityLines(s),
     ['cluster', formatCluster(s)],
     ['ipam', formatState(s)],
     ['addresses', formatAddresses(s)],
@@ -41,6 +42,15 @@ function formatSummary (s: StatusJson): string {
     ['events', String(s.events)],
     ...lostLines(s)
   ])
+}
+
+/** The cluster key, or loudly its absence on a port open beyond loopback (DESIGN.md §3.3). */
+function securityLines (s: StatusJson): Array<[string, string]> {
+  const sec = s.security as StatusJson['security'] | undefined // absent from an older daemon's status
+  if (sec === undefined) return []
+  if (sec.clusterKey) return [['security', `cluster key ${sec.keyFingerprint ?? '?'}`]]
+  if (sec.warning !== null) return [['security', `WARNING: ${sec.warning}`]]
+  return [['security', 'no cluster key (listening on loopback only)']]
 }
 
 /** Allocations in space this peer lost: said loudly, they may be handed out twice. */

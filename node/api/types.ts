@@ -99,12 +99,24 @@ export interface StatusJson {
   }>
   conflicts: { total: number, unresolved: number }
   events: number
+  /** The cluster key (DESIGN.md §3.3), and the warning for a peer open beyond loopback without one. */
+  security: SecurityJson
   connections: ConnectionJson[]
   /** Ranges this peer owns, CIDR text. */
   owned: string[]
   version: string
   pid: number
   uptimeMs: number
+}
+
+export interface SecurityJson {
+  /** Whether connections need the cluster key (`launch --key-file`): a libp2p private network. */
+  clusterKey: boolean
+  /** A digest of the key (also printed by `weft key --json`), equal on hosts that share it; null without a key. */
+  keyFingerprint: string | null
+  keyFile: string | null
+  /** Set when this peer listens beyond loopback without a cluster key: any host that reaches it can join. */
+  warning: string | null
 }
 
 export interface ConnectionJson {

@@ -4,22 +4,27 @@ import { identify } from '@libp2p/identify'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerName } from '../../crdt/events/index.js'
-import { FrameTooLargeError, StreamClosedError, StreamTimeoutError, type ConnectionInfo, type FrameStream, type Transport } from './transport.js'
+import { handshakeReason, HandshakeWatch } from './handshake-watch.js'
+import { FrameTooLargeError, HandshakeFailedError, StreamClosedError, StreamTimeoutError, type ConnectionInfo, type FrameStream, type Transport } from './transport.js'
 
 /**
  * The real transport: libp2p with TCP, Noise, yamux, identify and ping
- * (reference/stack-spike.md §3), frames via lpStream.
+ * (reference/stack-spike.md §3), frames via lpStream; with a cluster key,
+ * a private network (pnet) under Noise.
  */
 export interface Libp2pTransportInit {
   privateKey: PrivateKey
   listen: string[]
   announce: string[]
   maxConnections: number
+  /** The cluster key's bytes in swarm key form (node/cluster-key.ts); none = an open network. */
+  psk?: Uint8Array
 }
 
 function withoutPeer (addr: string): string {
@@ -78,22 +83,32 @@ export class Libp2pTransport implements Transport {
   private readonly blocked = new Set<PeerName>()
   private readonly connectFns: Array<(p: PeerName) => void> = []
   private readonly disconnectFns: Array<(p: PeerName) => void> = []
+  private readonly handshakeFailureFns: Array<(f: { addr: string, reason: string }) => void> = []
+  private readonly handshakes: HandshakeWatch
   readonly self: PeerName
 
   constructor (init: Libp2pTransportInit, self: PeerName) {
     this.init = init
     this.self = self
+    this.handshakes = new HandshakeWatch(f => {
+      const reason = handshakeReason(this.keyed, 'inbound', f.detail)
+      for (const fn of this.handshakeFailureFns) fn({ addr: f.addr, reason })
+    })
   }
+
+  private get keyed (): boolean { return this.init.psk !== undefined }
 
   async start (): Promise<void> {
     const isBlocked = (p: PeerId): boolean => this.blocked.has(p.toString())
+    const pnet = this.init.psk !== undefined ? preSharedKey({ psk: this.init.psk }) : undefined
     try {
       this.node = await createLibp2p({
         privateKey: this.init.privateKey,
         addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
         transports: [tcp()],
-        connectionEncrypters: [noise()],
+        connectionEncrypters: [components => this.handshakes.encrypter(noise()(components))],
         streamMuxers: [yamux()],
+        connectionProtector: () => this.handshakes.protector(pnet?.()),
         services: { identify: identify(), ping: ping() },
         connectionGater: {
           denyDialPeer: isBlocked,
@@ -124,8 +139,14 @@ export class Libp2pTransport implements Transport {
   }
 
   async dial (addr: string, peer?: PeerName): Promise<PeerName> {
-    const conn = await this.node!.dial(multiaddr(peer !== undefined ? `${withoutPeer(addr)}/p2p/${peer}` : addr), { signal: AbortSignal.timeout(10_000) })
-    return conn.remotePeer.toString()
+    const progress = HandshakeWatch.dial()
+    try {
+      const conn = await this.node!.dial(multiaddr(peer !== undefined ? `${withoutPeer(addr)}/p2p/${peer}` : addr), { signal: AbortSignal.timeout(10_000), onProgress: progress.onProgress })
+      return conn.remotePeer.toString()
+    } catch (err) {
+      if (progress.failedHandshake()) throw new HandshakeFailedError(handshakeReason(this.keyed, 'outbound', (err as Error).message))
+      throw err
+    }
   }
 
   async hangUp (peer: PeerName): Promise<void> {
@@ -154,6 +175,7 @@ export class Libp2pTransport implements Transport {
 
   onConnect (fn: (peer: PeerName) => void): void { this.connectFns.push(fn) }
   onDisconnect (fn: (peer: PeerName) => void): void { this.disconnectFns.push(fn) }
+  onHandshakeFailure (fn: (f: { addr: string, reason: string }) => void): void { this.handshakeFailureFns.push(fn) }
 
   block (peer: PeerName): void {
     this.blocked.add(peer)

@@ -9,6 +9,7 @@ import { ChunkedTransfers, SNAPSHOT_PROTOCOL_ID } from './chunked.js'
 import { SYNC_PROTOCOL_ID } from './frames.js'
 import { Dialer, withoutPeer, type Target } from './dialer.js'
 import { Liveness } from './liveness.js'
+import { RefusedHosts } from './refused-hosts.js'
 import { MAX_TRANSFER_BYTES, SyncSession, type SessionEnd } from './session.js'
 import type { FrameStream, Transport } from './transport.js'
 
@@ -68,6 +69,8 @@ export class Network {
   private readonly hellos = new Map<PeerName, Hello>()
   /** Sync-protocol bytes of finished sessions, per peer. */
   private readonly pastBytes = new Map<PeerName, { in: number, out: number }>()
+  /** Hosts whose connections failed the handshake (no cluster key, or another). */
+  private readonly refused: RefusedHosts
   private chunks: ChunkedTransfers | undefined
   private roundTimer: unknown
   private stopping = false
@@ -77,6 +80,7 @@ export class Network {
     this.transport = deps.transport
     this.log = deps.logger.forComponent('weft:net')
     this.liveness = deps.liveness ?? new Liveness({ self: deps.self, now: () => deps.clock.now() })
+    this.refused = new RefusedHosts({ clock: deps.clock, logger: deps.logger })
     this.dialer = new Dialer({
       self: deps.self,
       transport: deps.transport,
@@ -101,6 +105,7 @@ export class Network {
     }, { maxFrame: tuning.frameLimit })
     this.transport.onConnect(peer => { this.onConnect(peer) })
     this.transport.onDisconnect(peer => { this.onDisconnect(peer) })
+    this.transport.onHandshakeFailure?.(f => { this.refused.note(f.addr, f.reason) })
     this.dialer.schedule()
     this.scheduleRound()
     this.log.info(`listening on ${this.listenAddrs().join(', ')}`)
@@ -360,6 +365,7 @@ export class Network {
         ...(t.peer !== undefined ? this.bytesJson(t.peer) : { bytesIn: 0, bytesOut: 0 })
       })
     }
+    out.push(...this.refused.rows())
     return out
   }
 

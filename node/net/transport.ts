@@ -23,6 +23,14 @@ export class StreamTimeoutError extends Error {
   override name = 'StreamTimeoutError'
 }
 
+/**
+ * A connection that failed before either side knew the other: with a
+ * cluster key, what a different key or none looks like (DESIGN.md §3.3).
+ */
+export class HandshakeFailedError extends Error {
+  override name = 'HandshakeFailedError'
+}
+
 /** A bidirectional stream of frames with one peer, on one protocol. */
 export interface FrameStream {
   readonly peer: PeerName
@@ -54,6 +62,8 @@ export interface Transport {
   handle: (protocol: string, handler: (stream: FrameStream) => void, opts: { maxFrame: number }) => Promise<void>
   onConnect: (fn: (peer: PeerName) => void) => void
   onDisconnect: (fn: (peer: PeerName) => void) => void
+  /** An inbound connection failed its handshake (a host without our cluster key, say); `addr` is its host. */
+  onHandshakeFailure?: (fn: (failure: { addr: string, reason: string }) => void) => void
   /** Refuses and drops a peer until unblocked (equivocation, test partitions). */
   block: (peer: PeerName) => void
   unblock: (peer: PeerName) => void

@@ -150,13 +150,13 @@ describe('errors and usage', () => {
 
   test('--help on the program and every command exits 0', async () => {
     const names = (await buildProgram()).commands.map(c => c.name())
-    assert.deepEqual(names.sort(), ['alloc', 'audit', 'check', 'claim', 'conflicts', 'connect', 'demo', 'forget', 'history', 'id', 'launch', 'ls', 'release', 'replay', 'reset', 'resolve', 'rmpeer', 'status', 'stop', 'verify', 'wait-ready'])
+    assert.deepEqual(names.sort(), ['alloc', 'audit', 'check', 'claim', 'conflicts', 'connect', 'demo', 'forget', 'history', 'id', 'key', 'launch', 'ls', 'release', 'replay', 'reset', 'resolve', 'rmpeer', 'status', 'stop', 'verify', 'wait-ready'])
     for (const args of [[], ...names.map(n => [n])]) {
       const r = await weft(...args, '--help')
       assert.equal(r.code, 0, args.join(' '))
       assert.match(r.out, /^Usage: weft/, args.join(' '))
-      // Every command acts on one peer's data dir, but the demo, which makes its own.
-      assert.match(r.out, args.length === 0 ? /Commands:/ : args[0] === 'demo' ? /temporary data dirs/ : /--data-dir <dir>/)
+      // Every command acts on one peer's data dir, but the demo, which makes its own, and key, which needs none.
+      assert.match(r.out, args.length === 0 ? /Commands:/ : args[0] === 'demo' ? /temporary data dirs/ : args[0] === 'key' ? /--out <file>/ : /--data-dir <dir>/)
     }
   })
 

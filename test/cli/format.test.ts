@@ -32,6 +32,7 @@ describe('status views', () => {
     assert.equal(text, [
       `peer       ${FAKE_PEER} host1`,
       'listen     /ip4/127.0.0.1/tcp/6783',
+      'security   cluster key 0123456789abcdef',
       'cluster    bafyreigenesis 10.32.0.0/12',
       'ipam       ready',
       'addresses  1048576 total, 524288 owned (50.0%), 3 allocated (0.0% of owned), 0 disputed (0.0%)',
@@ -40,6 +41,12 @@ describe('status views', () => {
       'events     12',
       ''
     ].join('\n'))
+  })
+  test('summary without a cluster key: quiet on loopback, a warning beyond it', () => {
+    const open = { clusterKey: false, keyFingerprint: null, keyFile: null, warning: null }
+    assert.match(formatStatus(fakeStatus({ security: open }), undefined, NOW), /^security {3}no cluster key \(listening on loopback only\)$/m)
+    const exposed = formatStatus(fakeStatus({ security: { ...open, warning: 'no cluster key, and listening beyond loopback on /ip4/0.0.0.0/tcp/6783: …' } }), undefined, NOW)
+    assert.match(exposed, /^security {3}WARNING: no cluster key, and listening beyond loopback on \/ip4\/0\.0\.0\.0\/tcp\/6783: …$/m)
   })
   test('summary with a reason and no cluster', () => {
     const text = formatStatus(fakeStatus({ ipam: { state: 'waiting-for-cluster', reason: 'no peer reachable yet', lostAllocations: [] }, cluster: { id: null, range: null } }), undefined, NOW)

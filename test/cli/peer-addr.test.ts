@@ -4,6 +4,10 @@ import { UsageError } from '../../cli/errors.js'
 import { advertiseToMultiaddr, listenToMultiaddr, peerToMultiaddr } from '../../cli/peer-addr.js'
 import { buildLaunchConfig, launchArgs, parseInit, parseTuning } from '../../cli/launch-config.js'
 import { ed25519SignerFromSeed } from '../../crdt/events/index.js'
+import { ClusterKeyError, newClusterKey, writeClusterKeyFile } from '../../node/cluster-key.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const ID = '12D3KooWNxZyy15r7UKr9BoNGKqtBSH3rFC1ntvohJrEXcL5XHf9'
 
@@ -120,6 +124,35 @@ describe('launch config', () => {
       assert.deepEqual(parseInit(args[i + 1], 1), config.init)
     }
     assert.ok(!launchArgs(buildLaunchConfig([], { nickname: 'n' }, '/d', {})).includes('--init'))
+  })
+  test('--key-file or $WEFT_KEY_FILE: read here, passed to the child as an absolute path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-lc-'))
+    try {
+      const a = join(dir, 'a.key')
+      const b = join(dir, 'b.key')
+      writeClusterKeyFile(a, newClusterKey().text)
+      writeClusterKeyFile(b, newClusterKey().text)
+      const cwd = process.cwd()
+      process.chdir(dir)
+      let relative
+      try {
+        relative = buildLaunchConfig([], { nickname: 'n', keyFile: 'a.key' }, '/d', {})
+      } finally {
+        process.chdir(cwd)
+      }
+      assert.equal(relative.clusterKey?.file, a)
+      const args = launchArgs(relative)
+      assert.equal(args[args.indexOf('--key-file') + 1], a)
+      assert.ok(!args.some(x => x.includes('/key/swarm')), 'the file, never the key, on the command line')
+      assert.equal(buildLaunchConfig([], { nickname: 'n' }, '/d', { WEFT_KEY_FILE: b }).clusterKey?.file, b)
+      assert.equal(buildLaunchConfig([], { nickname: 'n', keyFile: a }, '/d', { WEFT_KEY_FILE: b }).clusterKey?.file, a, 'the option wins')
+      assert.equal(buildLaunchConfig([], { nickname: 'n' }, '/d', { WEFT_KEY_FILE: '' }).clusterKey, undefined)
+      assert.ok(!launchArgs(buildLaunchConfig([], { nickname: 'n' }, '/d', {})).includes('--key-file'))
+      assert.throws(() => buildLaunchConfig([], { nickname: 'n', keyFile: join(dir, 'none') }, '/d', {}), (err: unknown) =>
+        err instanceof ClusterKeyError && !(err instanceof UsageError) && /no such file/.test(err.message))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
   test('bad range and nickname', () => {
     rejects(() => buildLaunchConfig([], { range: '10.32.1.0/12', nickname: 'a' }, '/d', {}), /invalid --range: .*host bits set .*10\.32\.0\.0\/12/)

@@ -9,6 +9,7 @@ import type { DaemonApi, StatusJson } from '../../node/api/types.js'
 import { startControlServer } from '../../node/api/server.js'
 import type { DaemonConfig } from '../../node/config.js'
 import { loadOrCreateIdentity } from '../../node/identity.js'
+import { exposureWarning } from '../../node/cluster-key.js'
 import { AllocError, type Allocation, type AllocatorApi } from '../../node/allocator/types.js'
 import {
   cidr, cidrContains, cidrSpan, formatAddress, formatCidr, NetaddrError, parseAddress, parseCidr, RangeSet, type Cidr
@@ -28,6 +29,7 @@ export function fakeStatus (overrides: Partial<StatusJson> = {}): StatusJson {
     ],
     conflicts: { total: 0, unresolved: 0 },
     events: 12,
+    security: { clusterKey: true, keyFingerprint: '0123456789abcdef', keyFile: '/etc/weft/cluster.key', warning: null },
     connections: [
       { peer: FAKE_OTHER, nickname: 'host2', addr: '/ip4/10.0.0.2/tcp/6783', state: 'connected', direction: 'outbound', since: '2026-11-24T09:59:00.000Z', reason: null, retryAt: null, bytesIn: 1200, bytesOut: 900 }
     ],
@@ -237,6 +239,7 @@ export async function runDaemon (config: DaemonConfig, events: { onReady?: (info
   const base = fakeStatus()
   const fake = new FakeDaemon(fakeStatus({
     peer: { ...base.peer, name: identity.peerName, nickname: config.nickname, listen: config.listen },
+    security: { clusterKey: config.clusterKey !== undefined, keyFingerprint: config.clusterKey?.fingerprint ?? null, keyFile: config.clusterKey?.file ?? null, warning: exposureWarning(config.clusterKey, config.listen) ?? null },
     pid: process.pid
   }), { testHooks: config.testHooks, allocator: true })
   const server = await startControlServer(config.socketPath, fake)

@@ -14,6 +14,8 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { identify } from '@libp2p/identify'
+import { preSharedKey } from '@libp2p/pnet'
+import { readFileSync } from 'node:fs'
 import type { Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -24,6 +26,7 @@ import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import { decodeFrame, encodeHello, encodeSync, FRAME_BYE, FRAME_HELLO, FRAME_SYNC, SYNC_PROTOCOL_ID, type Frame } from '../../node/net/frames.js'
 import { SYNC_PROTOCOL, type Hello } from '../../node/log-service/types.js'
+import { testKeyFile } from './weft-process.js'
 
 export type ReadResult = Frame | 'closed' | 'timeout'
 
@@ -84,8 +87,9 @@ export class RawSyncClient {
    * `sortBelow`: draw keys until this client's PeerId sorts below that peer's,
    * so that the daemon (the higher PeerId) leaves opening the session to this
    * client instead of also dialling /weft/sync back, which this client does not serve.
+   * `keyFile`: the cluster key (default: this test file's, which WeftPeer launches with; null: none).
    */
-  static async connect (addr: string, opts: { sortBelow?: PeerName } = {}): Promise<RawSyncClient> {
+  static async connect (addr: string, opts: { sortBelow?: PeerName, keyFile?: string | null } = {}): Promise<RawSyncClient> {
     let key = await generateKeyPair('Ed25519')
     while (opts.sortBelow !== undefined && comparePeerNames(peerIdFromPrivateKey(key).toString(), opts.sortBelow) >= 0) key = await generateKeyPair('Ed25519')
     const signer = ed25519SignerFromSeed(key.raw.subarray(0, 32))
@@ -95,6 +99,8 @@ export class RawSyncClient {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      // The test file's cluster key, as WeftPeer launches daemons with it.
+      ...(opts.keyFile !== null ? { connectionProtector: preSharedKey({ psk: readFileSync(opts.keyFile ?? testKeyFile()) }) } : {}),
       services: { identify: identify() },
       connectionManager: { inboundConnectionThreshold: 1000 }
     })

@@ -1,8 +1,9 @@
 /**
  * Real `weft` processes for multi-process tests: each WeftPeer is launched in
- * the background (the user's path) on 127.0.0.1 with WEFT_TEST_HOOKS=1 and its
- * own temp data dir. Call cleanup() from an `after` hook: it kills every
- * process launched here and removes the temp dirs.
+ * the background (the user's path) on 127.0.0.1 with WEFT_TEST_HOOKS=1, its
+ * own temp data dir and, unless told otherwise, this test file's cluster key
+ * (one per process: testKeyFile()). Call cleanup() from an `after` hook: it
+ * kills every process launched here and removes the temp dirs.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { ControlClient } from '../../node/api/client.js'
 import type { StatusJson } from '../../node/api/types.js'
 import { isProcessAlive, readPidFile } from '../../node/data-dir.js'
+import { newClusterKey, writeClusterKeyFile } from '../../node/cluster-key.js'
 
 export const WEFT_BIN = fileURLToPath(new URL('../../../bin/weft.js', import.meta.url))
 const RUN_TIMEOUT_MS = 60_000
@@ -46,10 +48,38 @@ export function tempDataDir (prefix = 'weft-'): string {
   return dir
 }
 
+let keyDir: string | undefined
+
+/**
+ * A new cluster key file (mode 0600, as `weft key --out` writes it) in a temp
+ * dir of its own, removed when this process exits (not by cleanup(): a file
+ * that calls cleanup() between tests still launches peers with its key).
+ */
+export function newKeyFile (): string {
+  if (keyDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-key-'))
+    keyDir = dir
+    process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+  }
+  const file = join(mkdtempSync(join(keyDir, 'k')), 'cluster.key')
+  writeClusterKeyFile(file, newClusterKey().text)
+  return file
+}
+
+let fileKey: string | undefined
+
+/** This test file's cluster key: every WeftPeer uses it unless given another (or `keyFile: null`). */
+export function testKeyFile (): string {
+  fileKey ??= newKeyFile()
+  return fileKey
+}
+
 /** Runs `node bin/weft.js ARGS`; never throws on a non-zero exit, only on a hang. */
 export async function runWeft (args: string[], env: Record<string, string> = {}, timeoutMs = RUN_TIMEOUT_MS): Promise<RunResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, WEFT_TEST_HOOKS: '1', ...env }
   delete childEnv.NODE_TEST_CONTEXT // the test runner's; a child must not report to it
+  // Keys are given explicitly (WeftPeer's --key-file): never one from the caller's shell.
+  if (env.WEFT_KEY_FILE === undefined) delete childEnv.WEFT_KEY_FILE
   const child = spawn(process.execPath, ['--enable-source-maps', WEFT_BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
@@ -76,6 +106,8 @@ export interface WeftPeerOptions {
   /** Reuse a data dir (default: a new temp dir). */
   dataDir?: string
   port?: number
+  /** The cluster key file: default this test file's (testKeyFile()); null launches without a key. */
+  keyFile?: string | null
 }
 
 export class WeftPeer {
@@ -106,7 +138,9 @@ export class WeftPeer {
 
   /** Launches (again) with the same data dir, port and options. */
   async relaunch (): Promise<void> {
-    const args = ['launch', '--listen', `127.0.0.1:${this.port}`, `--nickname=${this.opts.nickname}`, ...(this.opts.extraArgs ?? []), ...(this.opts.peers ?? [])]
+    const keyFile = this.opts.keyFile === undefined ? testKeyFile() : this.opts.keyFile
+    const args = ['launch', '--listen', `127.0.0.1:${this.port}`, `--nickname=${this.opts.nickname}`,
+      ...(keyFile !== null ? ['--key-file', keyFile] : []), ...(this.opts.extraArgs ?? []), ...(this.opts.peers ?? [])]
     const result = await this.run(args)
     if (result.code !== 0) throw new Error(`weft launch (${this.opts.nickname}) exited ${result.code}: ${result.stderr.trim()}`)
     this.name = result.stdout.trim().split(/\s+/)[0] ?? ''
