@@ -89,7 +89,7 @@ export async function stoppedPeerState (dataDir: string, self: PeerName): Promis
   let snapshot
   let store
   try {
-    store = Store.open(dataDir, { readOnly: true })
+    store = Store.open(dataDir, { readOnly: true, checkPages: true })
   } catch {
     return undefined // no store, or not readable: the caller's refusal says what to do
   }

@@ -4,7 +4,7 @@ import { decodeEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { Store, type EventBytes } from '../store/index.js'
-import { LogReaderError } from './reader.js'
+import { LogReaderError, readerOpenError } from './reader.js'
 import { verifyOnAllCores, verifyThreads, type VerifyFault } from './verify-pool.js'
 
 /**
@@ -34,10 +34,10 @@ export function verifyFailed (r: VerifyReport): boolean {
 export async function verifyDataDir (dataDir: string, threads = availableParallelism()): Promise<VerifyReport> {
   let store: Store
   try {
-    store = Store.open(dataDir, { readOnly: true })
+    // Like openLogReader: a stopped peer's files or the daemon's copy, so walk the pages first.
+    store = Store.open(dataDir, { readOnly: true, checkPages: true })
   } catch (err) {
-    if ((err as { code?: string }).code === 'io') throw new LogReaderError(`no weft data in ${dataDir}: ${(err as Error).message}`)
-    throw err
+    throw readerOpenError(dataDir, err)
   }
   try {
     const meta = store.getMeta()

@@ -46,7 +46,7 @@ export class Store {
   /** Creates `dataDir` if needed (read-write). Read-only opens work beside a read-write one, in this or another process. */
   static open (dataDir: string, opts: OpenOptions = {}): Store {
     const readOnly = opts.readOnly === true
-    const env = openEnv(dataDir, readOnly)
+    const env = openEnv(dataDir, readOnly, opts.checkPages === true)
     const store = new Store(join(dataDir, STORE_FILE), readOnly, env)
     let meta: StoreMeta | undefined
     try {
