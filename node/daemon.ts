@@ -17,7 +17,9 @@ import { Bootstrap } from './bootstrap.js'
 import { ReadinessGate, type Readiness } from './readiness.js'
 import { Liveness } from './net/liveness.js'
 import type { Network } from './net/network.js'
-import { RingView, type RingViewJson } from './ring-view.js'
+import { checkRingViewJson, RingView, type RingViewJson } from './ring-view.js'
+import { checkShape, finite, recordOf, ShapeError, strWhere } from './shape.js'
+import { isPeerName } from '../crdt/events/peer-id.js'
 import { Store, STORE_FILE } from './store/index.js'
 import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
@@ -479,19 +481,29 @@ export class Daemon implements DaemonApi {
 /**
  * What the store holds from the last run, read-only: the ring snapshot
  * (undefined for a new or unreadable store) and when peers were last seen.
+ * Both are checked. Both are caches, so a malformed one is ignored with a
+ * warning rather than refused: the snapshot is the fold of the log, which
+ * the log worker redoes and saves again; the times are relearnt as peers talk.
  */
 async function readPersisted (dataDir: string, log: Logger): Promise<{ view: RingViewJson | undefined, seen: Record<PeerName, number> }> {
   let store: Store | undefined
   try {
     store = Store.open(dataDir, { readOnly: true })
-    const rec = store.getSnapshot()
+    let view: RingViewJson | undefined
+    try {
+      const rec = store.getSnapshot()
+      view = rec === undefined || rec.snapshot === null ? undefined : checkRingViewJson(rec.snapshot)
+    } catch (err) {
+      if (!(err instanceof ShapeError) && (err as { code?: string }).code !== 'corrupt') throw err
+      log.warn(`ignoring the saved ring snapshot in ${store.path}, which is rebuilt from the log: ${(err as Error).message}`)
+    }
     let seen: Record<PeerName, number> = {}
     try {
-      seen = store.getSeen()
+      seen = checkShape(store.getSeen(), recordOf(strWhere('a peer name', isPeerName), finite))
     } catch (err) {
       log.warn(`could not read when peers were last seen: ${(err as Error).message}`)
     }
-    return { view: rec?.snapshot === null || rec === undefined ? undefined : rec.snapshot as RingViewJson, seen }
+    return { view, seen }
   } catch (err) {
     if ((err as { code?: string }).code !== 'io') log.warn(`could not read the saved ring snapshot: ${(err as Error).message}`)
     return { view: undefined, seen: {} }

@@ -6,6 +6,7 @@ import { checkPages } from '../store/page-check.js'
 import { makeDirs } from '../data-dir.js'
 import { StoreError, toStoreError } from '../store/errors.js'
 import { decodeJson, encodeJson } from '../store/codec.js'
+import { count } from '../shape.js'
 import type { Allocation, AllocationStore } from './types.js'
 
 /**
@@ -55,7 +56,7 @@ export function openAllocationStore (dataDir: string): AllocationStore {
   try {
     allocs = root.openDB<Buffer, [string, string]>({ name: 'allocs', encoding: 'binary' })
     meta = root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' })
-    const format = decodeJson<number>(meta.get(FORMAT_KEY), `${file} format`)
+    const format = decodeJson(meta.get(FORMAT_KEY), `${file} format`, count)
     if (format !== undefined && format !== ALLOCATIONS_FORMAT) {
       throw new StoreError('version', `${file} has allocation format ${String(format)}; this weft reads format ${ALLOCATIONS_FORMAT}`)
     }

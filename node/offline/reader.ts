@@ -1,6 +1,6 @@
 import { decodeEvent, type EventId, type SignedEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
-import { ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
+import { checkRingViewJson, ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
 import { Store, type StoreMeta } from '../store/index.js'
 
 /**
@@ -75,7 +75,12 @@ export function openLogReader (dataDir: string): LogReader {
     },
     savedView: () => {
       const rec = store.getSnapshot()
-      return rec === undefined || rec.snapshot === null ? undefined : rec.snapshot as RingViewJson
+      if (rec === undefined || rec.snapshot === null) return undefined
+      try {
+        return checkRingViewJson(rec.snapshot)
+      } catch (err) {
+        throw new LogReaderError(`${store.path}: the saved ring snapshot is malformed (${(err as Error).message})`, { cause: err })
+      }
     },
     view: () => {
       view ??= new RingView(ringViewFromSnapshot(reader.ring().snapshot())!)
