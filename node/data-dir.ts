@@ -76,14 +76,16 @@ export function dataDirPaths (dir: string, env: NodeJS.ProcessEnv = process.env)
 
 /**
  * DATA_DIR/weft.sock when it fits the unix limit, else a name derived from the
- * data dir in $XDG_RUNTIME_DIR (or the temp dir). Deterministic, so a client
- * with the same environment computes the same path even without weft.sock.path.
+ * data dir in weft-UID, this user's own 0700 directory under $XDG_RUNTIME_DIR
+ * (or the temp dir, where anyone could otherwise plant a socket by that name:
+ * node/api/socket-dir.ts). Deterministic, so a client with the same
+ * environment computes the same path even without weft.sock.path.
  */
-export function chooseSocketPath (dir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function chooseSocketPath (dir: string, env: NodeJS.ProcessEnv = process.env, uid = process.geteuid?.()): string {
   const inDir = join(dir, 'weft.sock')
   if (Buffer.byteLength(inDir) <= MAX_SOCKET_PATH_BYTES) return inDir
   const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16)
-  const fallback = join(nonEmpty(env.XDG_RUNTIME_DIR) ?? tmpdir(), `weft-${digest}.sock`)
+  const fallback = join(nonEmpty(env.XDG_RUNTIME_DIR) ?? tmpdir(), `weft-${uid ?? 'user'}`, `weft-${digest}.sock`)
   if (Buffer.byteLength(fallback) > MAX_SOCKET_PATH_BYTES) {
     throw new DataDirError(`control socket path ${fallback} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter data dir or XDG_RUNTIME_DIR`, 'socket-path')
   }

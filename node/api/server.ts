@@ -12,6 +12,7 @@ import type { AllocErrorCode, AllocatorApi } from '../allocator/types.js'
 import { errorCode, WeftError } from '../../crdt/errors.js'
 import { silentLogger, type Logger } from '../logger.js'
 import { allocIdProblem } from './alloc-id.js'
+import { prepareSocketDir } from './socket-dir.js'
 
 export { allocIdProblem, MAX_ALLOC_ID_CHARS } from './alloc-id.js'
 
@@ -267,6 +268,8 @@ export interface ControlServer {
 
 export async function startControlServer (socketPath: string, api: DaemonApi, logger: Logger = silentLogger, table: Route[] = routes): Promise<ControlServer> {
   const log = logger.forComponent('weft:control')
+  const tightened = prepareSocketDir(socketPath)
+  if (tightened !== undefined) log.warn(tightened)
   await removeStaleSocket(socketPath)
   const server = createServer((req, res) => { void serve(req, res, api, table, log) })
   server.requestTimeout = 0 // wait-ready long-polls for up to 10 minutes

@@ -56,13 +56,13 @@ describe('paths and the socket', () => {
       [p.identity, p.store, p.socket, p.pid, p.log, p.socketPathFile],
       ['/d/identity.key', '/d/store.mdb', '/d/weft.sock', '/d/weft.pid', '/d/weft.log', '/d/weft.sock.path'])
   })
-  test('a 200-character data dir falls back to XDG_RUNTIME_DIR, deterministically', () => {
+  test('a 200-character data dir falls back to this user\'s directory in XDG_RUNTIME_DIR or the temp dir, deterministically', () => {
     const long = '/' + 'a'.repeat(199)
-    const a = chooseSocketPath(long, { XDG_RUNTIME_DIR: '/run/user/1000' })
-    assert.match(a, /^\/run\/user\/1000\/weft-[0-9a-f]{16}\.sock$/)
-    assert.equal(chooseSocketPath(long, { XDG_RUNTIME_DIR: '/run/user/1000' }), a)
-    assert.notEqual(chooseSocketPath(long + 'b', { XDG_RUNTIME_DIR: '/run/user/1000' }), a)
-    assert.match(chooseSocketPath(long, {}), new RegExp(`^${tmpdir()}/weft-[0-9a-f]{16}\\.sock$`))
+    const a = chooseSocketPath(long, { XDG_RUNTIME_DIR: '/run/user/1000' }, 1000)
+    assert.match(a, /^\/run\/user\/1000\/weft-1000\/weft-[0-9a-f]{16}\.sock$/)
+    assert.equal(chooseSocketPath(long, { XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), a)
+    assert.notEqual(chooseSocketPath(long + 'b', { XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), a)
+    assert.match(chooseSocketPath(long, {}, 1001), new RegExp(`^${tmpdir()}/weft-1001/weft-[0-9a-f]{16}\\.sock$`))
   })
   test('the limit is 107 bytes, counted in UTF-8', () => {
     const fits = '/' + 'a'.repeat(MAX_SOCKET_PATH_BYTES - '/weft.sock'.length - 1)
