@@ -11,7 +11,7 @@ import { systemClock } from './clock.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
-import { clonedMessage, UPGRADE_NEEDED } from './log-service/types.js'
+import { clonedMessage, MAX_KNOWN_ADDRESSES, UPGRADE_NEEDED } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import { Bootstrap } from './bootstrap.js'
 import { ReadinessGate, type Readiness } from './readiness.js'
@@ -20,7 +20,7 @@ import type { Network } from './net/network.js'
 import { checkRingViewJson, RingView, type RingViewJson } from './ring-view.js'
 import { checkShape, finite, recordOf, ShapeError, strWhere } from './shape.js'
 import { isPeerName } from '../crdt/events/peer-id.js'
-import { Store, STORE_FILE } from './store/index.js'
+import { Store, STORE_FILE, type KnownPeer } from './store/index.js'
 import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
@@ -214,7 +214,7 @@ export class Daemon implements DaemonApi {
       tuning: this.tuning
     })
     await consensus.start()
-    const known = await this.log.knownPeers()
+    const known = await this.dialableKnownPeers()
     this.network.addTargets(this.config.peers, 'launch')
     for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
     this.bootstrap = new Bootstrap({
@@ -234,6 +234,32 @@ export class Daemon implements DaemonApi {
     await this.writeJoin()
     if (this.log.latestView !== undefined) this.onView(this.log.latestView)
     this.ready.startGrace()
+  }
+
+  /**
+   * The stored addresses to dial, checked as `weft connect` checks them now:
+   * one stored before that (garbage, a UDP address, a bad /p2p/ part) can
+   * never be dialled, so it is forgotten, with a warning; past
+   * MAX_KNOWN_ADDRESSES, the rest are not dialled (`weft forget` makes room).
+   */
+  private async dialableKnownPeers (): Promise<KnownPeer[]> {
+    const { peerToMultiaddr } = await import('./peer-addr.js')
+    const good: KnownPeer[] = []
+    const bad: string[] = []
+    for (const k of await this.log.knownPeers()) {
+      try {
+        peerToMultiaddr(k.addr, 'address')
+        good.push(k)
+      } catch (err) {
+        this.log_.warn(`forgetting a stored address that cannot be dialled: ${(err as Error).message}`)
+        bad.push(k.addr)
+      }
+    }
+    if (bad.length > 0) await this.log.forgetPeers(bad).catch(err => { this.log_.warn(`could not forget bad addresses: ${(err as Error).message}`) })
+    if (good.length > MAX_KNOWN_ADDRESSES) {
+      this.log_.warn(`the store keeps ${good.length} addresses to dial; dialling the first ${MAX_KNOWN_ADDRESSES} (\`weft forget\` the others)`)
+    }
+    return good.slice(0, MAX_KNOWN_ADDRESSES)
   }
 
   /** Saves when peers were last seen, every `ms` while running: rmpeer's guard must survive a relaunch. */

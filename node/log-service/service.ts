@@ -17,7 +17,7 @@ import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
-import { AppendRefusedError, clonedMessage, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -500,8 +500,15 @@ export class LogService implements LogWorkerApi {
     return this.serial(() => this.store?.knownPeers((addr, err) => { this.log.warn(`skipping a known peer address: ${err.message}`) }) ?? [])
   }
 
+  /** Stores addresses to dial, all or none: never past MAX_KNOWN_ADDRESSES (KnownAddressesFullError). */
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> {
     return this.serial(async () => {
+      const known = new Set(this.store!.knownPeers(() => {}).map(p => p.addr))
+      const fresh = [...new Set(addrs)].filter(a => !known.has(a))
+      if (known.size + fresh.length > MAX_KNOWN_ADDRESSES) {
+        throw new KnownAddressesFullError(`this peer already keeps ${known.size} addresses to dial, and keeps at most ${MAX_KNOWN_ADDRESSES}: ` +
+          `adding ${fresh.length} more would pass that; \`weft forget\` some first`)
+      }
       for (const addr of addrs) await this.store!.putKnownPeer({ addr, source })
     })
   }
