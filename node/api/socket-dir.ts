@@ -40,7 +40,11 @@ export function prepareSocketDir (socketPath: string): string | undefined {
   if (uid === undefined) return undefined
   const st = ownDirectory(dir, uid, 'the control socket')
   if ((st.mode & 0o077) === 0) return undefined
-  chmodSync(dir, 0o700)
+  try {
+    chmodSync(dir, 0o700)
+  } catch (err) {
+    throw new SocketDirError('unsafe-dir', `the directory ${dir} of the control socket is mode ${mode(st)}, and making it 0700 failed: ${(err as Error).message}`, { cause: err })
+  }
   return `made ${dir} mode 0700 (it was ${mode(st)}): the control socket's directory must be this user's alone`
 }
 
