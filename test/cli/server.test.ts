@@ -90,8 +90,9 @@ describe('control server', () => {
     const many = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: Array.from({ length: 257 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) }))
     assert.equal(many.status, 400)
     assert.equal(many.json.error.message, 'at most 256 addresses at once, got 257')
-    const huge = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: Array.from({ length: 30_000 }, (_, i) => `h${i}`) }))
-    assert.equal(huge.status, 413)
+    // Refused unread: a 413, unless the server's drop of the connection overtakes the answer while the body is still being written.
+    const huge = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: Array.from({ length: 30_000 }, (_, i) => `h${i}`) })).catch((err: NodeJS.ErrnoException) => ({ status: err.code, json: null }))
+    assert.ok(huge.status === 413 || huge.status === 'EPIPE' || huge.status === 'ECONNRESET', String(huge.status))
     assert.equal(fake.calls.length, calls, 'nothing bad reached the daemon')
     // Forgetting takes any address: it may have been stored before addresses were checked.
     await client.forget(['garbage-not-a-multiaddr!', '10.0.0.7:7000'])

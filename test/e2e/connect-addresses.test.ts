@@ -44,7 +44,9 @@ test('connect: bad addresses are refused by the CLI and by the control API; the 
     assert.equal(err?.status, 400, addr)
     assert.equal(err?.code, 'invalid-address')
   }
-  assert.equal((await api('/connect', Array.from({ length: 30_000 }, (_, i) => `h${i}`)))?.status, 413)
+  // Refused before it is read: a 413, or (the daemon drops the connection after answering) a reset while the client still writes.
+  const huge = await api('/connect', Array.from({ length: 30_000 }, (_, i) => `h${i}`))
+  assert.ok(huge?.status === 413 || huge?.code === 'connection-reset', `${huge?.code ?? 'accepted'}: ${huge?.message ?? ''}`)
 
   // 256 addresses are kept; one more is refused until one is forgotten.
   const full = Array.from({ length: 256 }, (_, i) => `127.0.0.1:${40_000 + i}`)
