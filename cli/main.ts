@@ -3,6 +3,7 @@ import type { Command as CommandType } from 'commander'
 import { Command, CommanderError } from './commander.js'
 import { CliError } from './errors.js'
 import { registerCommands } from './commands/index.js'
+import { guardOutput } from './format/text.js'
 
 export interface CliIo {
   out: (text: string) => void
@@ -45,7 +46,9 @@ export async function buildProgram (io: CliIo = processIo, args: readonly string
 }
 
 /** Runs the CLI and returns the process exit status. */
-export async function main (argv: string[], io: CliIo = processIo): Promise<number> {
+export async function main (argv: string[], rawIo: CliIo = processIo): Promise<number> {
+  // Nothing reaches the terminal with a raw control character in it, whatever printed it.
+  const io: CliIo = { out: text => { rawIo.out(guardOutput(text)) }, err: text => { rawIo.err(guardOutput(text)) } }
   const program = await buildProgram(io, argv.slice(2))
   try {
     await program.parseAsync(argv)

@@ -3,7 +3,9 @@ import type { Clock } from './clock.js'
 import type { InitMode, Tuning } from './config.js'
 import { Election, type ElectionReply, type ElectionRequest, type SeedSet } from './consensus/election.js'
 import { helloInit, isVoterOf } from './consensus/init.js'
-import type { AcceptorState } from './consensus/paxos.js'
+import { acceptorStateShape, type AcceptorState } from './consensus/paxos.js'
+import { arrayOf, checkShape, object, ShapeError, strWhere } from './shape.js'
+import { isPeerName } from '../crdt/events/peer-id.js'
 import type { HelloInit, LogState } from './log-service/types.js'
 import type { Logger } from './logger.js'
 import type { ElectionWire } from './consensus/election.js'
@@ -79,7 +81,7 @@ export class Bootstrap {
         this.log.info('observer: waiting for a peer that has a cluster')
         return
       case 'consensus': {
-        const initial = await this.deps.log.getAcceptor(INSTANCE) as AcceptorState<SeedSet> | undefined
+        const initial = checkedAcceptor(await this.deps.log.getAcceptor(INSTANCE))
         this.election = new Election({
           self,
           group: { n: init.n, range },
@@ -155,5 +157,18 @@ export class Bootstrap {
     if (init.mode === 'observer') return { state: 'waiting-for-cluster', reason: `observer: waiting for a peer that has a cluster${missing}` }
     if (init.mode === 'seed') return { state: 'waiting-for-cluster', reason: `waiting for the cluster of seeds ${init.seeds.join(', ')}${missing}` }
     return { state: 'waiting-for-cluster', reason: `no cluster yet: waiting for a peer to answer${missing}` }
+  }
+}
+
+const seedSetShape = object({ seeds: arrayOf(strWhere('a peer name', isPeerName)) })
+
+/** The stored bootstrap acceptor state, checked: an acceptor must never answer from a state it misread. */
+function checkedAcceptor (x: unknown): AcceptorState<SeedSet> | undefined {
+  if (x === undefined) return undefined
+  try {
+    return checkShape(x, acceptorStateShape(seedSetShape))
+  } catch (err) {
+    if (!(err instanceof ShapeError)) throw err
+    throw new Error(`the store's bootstrap vote record (state key acceptor:${INSTANCE}) is malformed (${err.message}): this peer cannot vote on founding the cluster; move its data dir aside and launch it as a new peer`, { cause: err })
   }
 }

@@ -12,14 +12,16 @@ import { exposureWarning } from './cluster-key.js'
 import { DEFAULT_RANGE, DEFAULT_TUNING, type DaemonConfig, type Tuning } from './config.js'
 import { libp2pPrivateKey, loadOrCreateIdentity, type Identity } from './identity.js'
 import { LogClient } from './log-service/client.js'
-import { clonedMessage, UPGRADE_NEEDED } from './log-service/types.js'
+import { clonedMessage, MAX_KNOWN_ADDRESSES, UPGRADE_NEEDED } from './log-service/types.js'
 import { createLogger, lineSink, type Logger } from './logger.js'
 import { Bootstrap } from './bootstrap.js'
 import { ReadinessGate, type Readiness } from './readiness.js'
 import { Liveness } from './net/liveness.js'
 import type { Network } from './net/network.js'
-import { RingView, type RingViewJson } from './ring-view.js'
-import { Store, STORE_FILE } from './store/index.js'
+import { checkRingViewJson, RingView, type RingViewJson } from './ring-view.js'
+import { checkShape, finite, recordOf, ShapeError, strWhere } from './shape.js'
+import { isPeerName } from '../crdt/events/peer-id.js'
+import { Store, STORE_FILE, type KnownPeer } from './store/index.js'
 import { DaemonMetrics } from './metrics.js'
 import { buildStatus } from './status.js'
 import { runTestHook } from './test-hooks.js'
@@ -225,7 +227,7 @@ export class Daemon implements DaemonApi {
       tuning: this.tuning
     })
     await consensus.start()
-    const known = await this.log.knownPeers()
+    const known = await this.dialableKnownPeers()
     this.network.addTargets(this.config.peers, 'launch')
     for (const k of known) this.network.addTargets([k.addr], k.source === 'join' ? 'join' : 'connect', k.peer)
     this.bootstrap = new Bootstrap({
@@ -245,6 +247,32 @@ export class Daemon implements DaemonApi {
     await this.writeJoin()
     if (this.log.latestView !== undefined) this.onView(this.log.latestView)
     this.ready.startGrace()
+  }
+
+  /**
+   * The stored addresses to dial, checked as `weft connect` checks them now:
+   * one stored before that (garbage, a UDP address, a bad /p2p/ part) can
+   * never be dialled, so it is forgotten, with a warning; past
+   * MAX_KNOWN_ADDRESSES, the rest are not dialled (`weft forget` makes room).
+   */
+  private async dialableKnownPeers (): Promise<KnownPeer[]> {
+    const { peerToMultiaddr } = await import('./peer-addr.js')
+    const good: KnownPeer[] = []
+    const bad: string[] = []
+    for (const k of await this.log.knownPeers()) {
+      try {
+        peerToMultiaddr(k.addr, 'address')
+        good.push(k)
+      } catch (err) {
+        this.log_.warn(`forgetting a stored address that cannot be dialled: ${(err as Error).message}`)
+        bad.push(k.addr)
+      }
+    }
+    if (bad.length > 0) await this.log.forgetPeers(bad).catch(err => { this.log_.warn(`could not forget bad addresses: ${(err as Error).message}`) })
+    if (good.length > MAX_KNOWN_ADDRESSES) {
+      this.log_.warn(`the store keeps ${good.length} addresses to dial; dialling the first ${MAX_KNOWN_ADDRESSES} (\`weft forget\` the others)`)
+    }
+    return good.slice(0, MAX_KNOWN_ADDRESSES)
   }
 
   /** Saves when peers were last seen, every `ms` while running: rmpeer's guard must survive a relaunch. */
@@ -493,19 +521,29 @@ export class Daemon implements DaemonApi {
 /**
  * What the store holds from the last run, read-only: the ring snapshot
  * (undefined for a new or unreadable store) and when peers were last seen.
+ * Both are checked. Both are caches, so a malformed one is ignored with a
+ * warning rather than refused: the snapshot is the fold of the log, which
+ * the log worker redoes and saves again; the times are relearnt as peers talk.
  */
 async function readPersisted (dataDir: string, log: Logger): Promise<{ view: RingViewJson | undefined, seen: Record<PeerName, number> }> {
   let store: Store | undefined
   try {
     store = Store.open(dataDir, { readOnly: true })
-    const rec = store.getSnapshot()
+    let view: RingViewJson | undefined
+    try {
+      const rec = store.getSnapshot()
+      view = rec === undefined || rec.snapshot === null ? undefined : checkRingViewJson(rec.snapshot)
+    } catch (err) {
+      if (!(err instanceof ShapeError) && (err as { code?: string }).code !== 'corrupt') throw err
+      log.warn(`ignoring the saved ring snapshot in ${store.path}, which is rebuilt from the log: ${(err as Error).message}`)
+    }
     let seen: Record<PeerName, number> = {}
     try {
-      seen = store.getSeen()
+      seen = checkShape(store.getSeen(), recordOf(strWhere('a peer name', isPeerName), finite))
     } catch (err) {
       log.warn(`could not read when peers were last seen: ${(err as Error).message}`)
     }
-    return { view: rec?.snapshot === null || rec === undefined ? undefined : rec.snapshot as RingViewJson, seen }
+    return { view, seen }
   } catch (err) {
     if ((err as { code?: string }).code !== 'io') log.warn(`could not read the saved ring snapshot: ${(err as Error).message}`)
     return { view: undefined, seen: {} }

@@ -4,14 +4,17 @@
  * pid file.
  */
 import { createHash } from 'node:crypto'
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import { WeftError } from '../crdt/errors.js'
 
 export interface DataDirPaths {
   dir: string
   identity: string
   store: string
+  /** The local allocations (node/allocator/store.ts). */
+  allocations: string
   /** The control socket clients should use (DATA_DIR/weft.sock unless that is too long). */
   socket: string
   /** Written when the socket falls back outside the data dir, so clients find it. */
@@ -23,14 +26,19 @@ export interface DataDirPaths {
 /** Usable bytes in a unix socket path (sun_path is 108 bytes including the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107
 
-export class DataDirError extends Error {
+export type DataDirErrorCode = 'io' | 'socket-path'
+
+export class DataDirError extends WeftError<DataDirErrorCode> {
   override name = 'DataDirError'
+  constructor (message: string, code: DataDirErrorCode = 'io', options?: ErrorOptions) {
+    super(code, message, options)
+  }
 }
 
-export class PeerAlreadyRunningError extends Error {
+export class PeerAlreadyRunningError extends WeftError<'running'> {
   override name = 'PeerAlreadyRunningError'
   constructor (readonly dir: string, readonly pid: number) {
-    super(`a peer is already running in ${dir} (pid ${pid})`)
+    super('running', `a peer is already running in ${dir} (pid ${pid})`)
   }
 }
 
@@ -58,6 +66,7 @@ export function dataDirPaths (dir: string, env: NodeJS.ProcessEnv = process.env)
     dir,
     identity: join(dir, 'identity.key'),
     store: join(dir, 'store.mdb'),
+    allocations: join(dir, 'allocations.mdb'),
     socket: chooseSocketPath(dir, env),
     socketPathFile: join(dir, 'weft.sock.path'),
     pid: join(dir, 'weft.pid'),
@@ -67,16 +76,18 @@ export function dataDirPaths (dir: string, env: NodeJS.ProcessEnv = process.env)
 
 /**
  * DATA_DIR/weft.sock when it fits the unix limit, else a name derived from the
- * data dir in $XDG_RUNTIME_DIR (or the temp dir). Deterministic, so a client
- * with the same environment computes the same path even without weft.sock.path.
+ * data dir in weft-UID, this user's own 0700 directory under $XDG_RUNTIME_DIR
+ * (or the temp dir, where anyone could otherwise plant a socket by that name:
+ * node/api/socket-dir.ts). Deterministic, so a client with the same
+ * environment computes the same path even without weft.sock.path.
  */
-export function chooseSocketPath (dir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function chooseSocketPath (dir: string, env: NodeJS.ProcessEnv = process.env, uid = process.geteuid?.()): string {
   const inDir = join(dir, 'weft.sock')
   if (Buffer.byteLength(inDir) <= MAX_SOCKET_PATH_BYTES) return inDir
   const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16)
-  const fallback = join(nonEmpty(env.XDG_RUNTIME_DIR) ?? tmpdir(), `weft-${digest}.sock`)
+  const fallback = join(nonEmpty(env.XDG_RUNTIME_DIR) ?? tmpdir(), `weft-${uid ?? 'user'}`, `weft-${digest}.sock`)
   if (Buffer.byteLength(fallback) > MAX_SOCKET_PATH_BYTES) {
-    throw new DataDirError(`control socket path ${fallback} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter data dir or XDG_RUNTIME_DIR`)
+    throw new DataDirError(`control socket path ${fallback} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter data dir or XDG_RUNTIME_DIR`, 'socket-path')
   }
   return fallback
 }
@@ -103,19 +114,99 @@ export function publishSocketPath (paths: DataDirPaths): void {
   renameSync(tmp, paths.socketPathFile)
 }
 
+/**
+ * The files an LMDB store leaves in a data dir once a peer has launched
+ * there: the two stores and their lock files (which outlive a deleted store).
+ */
+export const STORE_TRACES = ['store.mdb', 'store.mdb-lock', 'allocations.mdb', 'allocations.mdb-lock'] as const
+
+/** Which of STORE_TRACES the data dir holds: a peer ran here when any does. */
+export function storeTraces (dir: string): string[] {
+  return STORE_TRACES.filter(name => {
+    try {
+      statSync(join(dir, name))
+      return true
+    } catch (err) {
+      // Unreadable is not absent: count it, so that nothing is created beside it.
+      return (err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR'
+    }
+  })
+}
+
 /** Creates the data dir (mode 0700) if missing. */
 export function ensureDataDir (dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-  } catch (err) {
-    throw new DataDirError(`cannot create data dir ${dir}: ${(err as Error).message}`)
+  makeDirs(dir, 0o700, 'data dir')
+}
+
+/**
+ * `mkdir -p` that always ends. Node's recursive mkdir loops forever where
+ * mkdir says ENOENT although the parent exists (`/proc/nope`: Node 20 retries
+ * the parent, finds it, and retries the child, for ever); here every
+ * component is created once, top down, and any refusal is an error.
+ */
+export function makeDirs (dir: string, mode: number, what = 'directory'): void {
+  const fail = (err: unknown): never => {
+    throw new DataDirError(`cannot create ${what} ${dir}: ${(err as Error).message}`, 'io', { cause: err })
+  }
+  const absolute = resolve(dir)
+  const missing: string[] = []
+  for (let d = absolute; ; d = dirname(d)) {
+    let isDir: boolean
+    try {
+      isDir = statSync(d).isDirectory()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail(err)
+      if (dirname(d) === d) fail(err)
+      missing.push(d)
+      continue
+    }
+    if (!isDir) fail(new Error(`${d} is not a directory`))
+    break
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, { mode })
+    } catch (err) {
+      // Made meanwhile by another process: fine if it is a directory.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !isDirectory(d)) fail(err)
+    }
   }
 }
 
-/** The pid in DIR/weft.pid if a live process holds it. */
+function isDirectory (path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The pid in DIR/weft.pid if a live weft daemon holds it. A pid file outlives
+ * a daemon killed with SIGKILL (or SIGBUS), and its pid may then be reused by
+ * any process: one that is not a weft daemon does not count.
+ */
 export function runningPid (dir: string): number | undefined {
   const pid = readPidFile(join(dir, 'weft.pid'))
-  return pid !== undefined && isProcessAlive(pid) ? pid : undefined
+  return pid !== undefined && isProcessAlive(pid) && isWeftDaemon(pid) ? pid : undefined
+}
+
+/**
+ * Whether a live process looks like a weft daemon: its command line runs
+ * weft (bin/weft.js, or an installed `weft`) with `launch`. Without /proc
+ * (not Linux) nothing tells, so any live process counts, as before.
+ */
+export function isWeftDaemon (pid: number): boolean {
+  let cmdline: string
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    // ENOENT with /proc present: the process just went away.
+    return !(code === 'ENOENT' && isDirectory('/proc/self'))
+  }
+  const args = cmdline.split('\0')
+  return args.some((a, i) => /^weft(\.js)?$/.test(basename(a)) && args[i + 1] === 'launch')
 }
 
 export function readPidFile (file: string): number | undefined {
@@ -178,8 +269,8 @@ export function acquirePidLock (dir: string, pid = process.pid): () => void {
       rmSync(tmp, { force: true })
     }
     const holder = readPidFile(file)
-    if (holder !== undefined && holder !== pid && isProcessAlive(holder)) throw new PeerAlreadyRunningError(dir, holder)
-    // Stale (dead holder, unreadable, or this pid from an earlier run): remove it
+    if (holder !== undefined && holder !== pid && isProcessAlive(holder) && isWeftDaemon(holder)) throw new PeerAlreadyRunningError(dir, holder)
+    // Stale (dead holder, not a weft daemon, unreadable, or this pid from an earlier run): remove it
     // unless another process replaced it meanwhile, then retry the exclusive create.
     if (readPidFile(file) === holder) rmSync(file, { force: true })
   }

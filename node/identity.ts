@@ -12,7 +12,8 @@ import { closeSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, statSyn
 import { dirname, join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { ed25519SignerFromSeed, peerNameToBytes } from '../crdt/events/index.js'
-import { ensureDataDir } from './data-dir.js'
+import { WeftError } from '../crdt/errors.js'
+import { ensureDataDir, storeTraces } from './data-dir.js'
 
 export interface Identity {
   /** The libp2p PeerId string, e.g. 12D3KooW…; the peer name everywhere. */
@@ -31,29 +32,33 @@ export interface Identity {
 const KEY_PREFIX = Uint8Array.of(0x08, 0x01, 0x12, 0x40)
 const KEY_LENGTH = KEY_PREFIX.length + 64
 
-export class IdentityError extends Error {
+export type IdentityErrorCode =
+  | 'invalid'  // the key file is not an Ed25519 key of ours
+  | 'missing'  // no key beside a store that needs one
+  | 'io'       // it cannot be read or written
+
+export class IdentityError extends WeftError<IdentityErrorCode> {
   override name = 'IdentityError'
+  constructor (code: IdentityErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options)
+  }
 }
 
 export function identityPath (dataDir: string): string {
   return join(dataDir, 'identity.key')
 }
 
-/** Loads DATA_DIR/identity.key, or creates it (and the data dir) when missing. */
+/**
+ * Loads DATA_DIR/identity.key, or creates it (and the data dir) when missing.
+ * Never beside a store: a store belongs to the key that wrote it, and a new
+ * key there would sign as another peer over the old one's log and space.
+ */
 export async function loadOrCreateIdentity (dataDir: string): Promise<Identity> {
   const file = identityPath(dataDir)
-  let bytes: Buffer | undefined
-  try {
-    bytes = readFileSync(file)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new IdentityError(`cannot read identity ${file}: ${(err as Error).message}`)
-    }
-  }
-  if (bytes !== undefined) {
-    const modeWarning = checkMode(file)
-    return { ...decodeKey(file, bytes), created: false, ...(modeWarning !== undefined ? { modeWarning } : {}) }
-  }
+  const loaded = loadIdentity(dataDir)
+  if (loaded !== undefined) return loaded
+  const traces = storeTraces(dataDir)
+  if (traces.length > 0) throw missingIdentityError(dataDir, traces)
 
   ensureDataDir(dataDir)
   if (!writeKeyFileOnce(file, newKeyBytes())) {
@@ -61,6 +66,27 @@ export async function loadOrCreateIdentity (dataDir: string): Promise<Identity> 
     return { ...decodeKey(file, readFileSync(file)), created: false }
   }
   return { ...decodeKey(file, readFileSync(file)), created: true }
+}
+
+/** Loads DATA_DIR/identity.key; undefined when there is none (nothing is created). */
+export function loadIdentity (dataDir: string): Identity | undefined {
+  const file = identityPath(dataDir)
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new IdentityError('io', `cannot read identity ${file}: ${(err as Error).message}`, { cause: err })
+  }
+  const modeWarning = checkMode(file)
+  return { ...decodeKey(file, bytes), created: false, ...(modeWarning !== undefined ? { modeWarning } : {}) }
+}
+
+/** identity.key is gone but the stores it signed for remain (`traces`: their file names). */
+export function missingIdentityError (dataDir: string, traces: readonly string[]): IdentityError {
+  return new IdentityError('missing', `${identityPath(dataDir)} is missing, but ${dataDir} holds a peer's store (${traces.join(', ')}), ` +
+    'which belongs to that key: a new key would be another peer. Put identity.key back; or, to start this host as a new peer, ' +
+    `move ${dataDir} aside and launch again (then \`weft rmpeer\` the old peer on another peer to reclaim its space)`)
 }
 
 /** A fresh Ed25519 key in the key file's layout. */
@@ -77,7 +103,7 @@ function newKeyBytes (): Uint8Array {
 
 function decodeKey (file: string, bytes: Uint8Array): Omit<Identity, 'created'> {
   const fail = (why: string): never => {
-    throw new IdentityError(`identity ${file} is not a valid key (${why}); move it away to create a new identity`)
+    throw new IdentityError('invalid', `identity ${file} is not a valid key (${why}); move it away to create a new identity`)
   }
   if (bytes.length === KEY_LENGTH + 0 && bytes[0] === 0x08 && bytes[1] !== 0x01) fail(`it holds a key of type ${bytes[1] ?? '?'}; weft needs Ed25519`)
   if (bytes.length !== KEY_LENGTH || KEY_PREFIX.some((b, i) => bytes[i] !== b)) fail('not a libp2p Ed25519 private key')
@@ -142,7 +168,7 @@ function writeKeyFileOnce (file: string, bytes: Uint8Array): boolean {
     }
     return true
   } catch (err) {
-    throw new IdentityError(`cannot write identity ${file}: ${(err as Error).message}`)
+    throw new IdentityError('io', `cannot write identity ${file}: ${(err as Error).message}`, { cause: err })
   } finally {
     rmSync(tmp, { force: true })
   }

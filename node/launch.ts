@@ -5,11 +5,11 @@
  * (the control socket alone is not enough: it answers while the log loads).
  */
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { StatusJson } from './api/types.js'
 import { ControlClient, formatSeconds } from './api/client.js'
-import { dataDirPaths, ensureDataDir } from './data-dir.js'
+import { dataDirPaths, ensureDataDir, readPidFile } from './data-dir.js'
 
 export const LAUNCH_TIMEOUT_MS = 30_000
 const LOG_TAIL_LINES = 10
@@ -69,6 +69,8 @@ export async function launchInBackground (opts: BackgroundLaunchOptions): Promis
     child.on('message', m => { if (isReadyMessage(m)) done({ ready: true }) })
     child.once('error', err => { done({ ready: false, error: new LaunchError(`cannot start the peer: ${err.message}`) }) })
     child.once('exit', (code, signal) => {
+      // A child killed by a signal (SIGBUS, SIGKILL) could not remove its pid file.
+      if (readPidFile(paths.pid) === pid) rmSync(paths.pid, { force: true })
       const how = signal !== null ? `signal ${signal}` : `exit code ${code ?? '?'}`
       done({ ready: false, error: exitError(how, readLogTail(paths.log, logStart), paths.log) })
     })

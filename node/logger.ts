@@ -3,6 +3,8 @@
  * Lines go to one sink (the data dir's log file, and stderr in the
  * foreground) as `TIME LEVEL component message`.
  */
+import { printable } from '../packages/printable/index.js'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -34,7 +36,9 @@ export function lineSink (out: (line: string) => void, level: LogLevel = 'info',
   return {
     write (lvl, component, message) {
       if (ORDER[lvl] < ORDER[level]) return
-      out(`${new Date(now()).toISOString()} ${lvl.toUpperCase().padEnd(5)} ${component} ${message}\n`)
+      // One line each, whatever the message holds: a control character in it (a
+      // remote host's text that no boundary escaped) cannot forge or end a line.
+      out(`${new Date(now()).toISOString()} ${lvl.toUpperCase().padEnd(5)} ${printable(component)} ${printable(message)}\n`)
     }
   }
 }

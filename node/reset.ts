@@ -3,7 +3,7 @@ import type { EventId, PeerName } from '../crdt/events/index.js'
 import type { Allocation } from './allocator/types.js'
 import type { ResetJson } from './api/types.js'
 import { LifecycleError } from './lifecycle.js'
-import type { RingView, RingViewJson } from './ring-view.js'
+import type { RingView } from './ring-view.js'
 import { count } from './status.js'
 
 /**
@@ -83,23 +83,26 @@ export function removedResult (view: RingView, removed: { by: PeerName, event: E
  * only a running peer can hand that over). Reads the data dir read-only.
  */
 export async function stoppedPeerState (dataDir: string, self: PeerName): Promise<{ removed: ResetJson } | { left: EventId } | undefined> {
-  const [{ Store }, { readAllocations }, { RingView }] = await Promise.all([
+  const [{ Store }, { readAllocations }, { RingView, checkRingViewJson }] = await Promise.all([
     import('./store/index.js'), import('./allocator/store.js'), import('./ring-view.js')
   ])
   let snapshot
   let store
   try {
-    store = Store.open(dataDir, { readOnly: true })
+    store = Store.open(dataDir, { readOnly: true, checkPages: true })
   } catch {
     return undefined // no store, or not readable: the caller's refusal says what to do
   }
   try {
     snapshot = store.getSnapshot()?.snapshot
+    if (snapshot !== undefined && snapshot !== null) snapshot = checkRingViewJson(snapshot)
+  } catch {
+    return undefined // a malformed snapshot: as if none (the caller's refusal says what to do)
   } finally {
     await store.close()
   }
   if (snapshot === undefined || snapshot === null) return undefined
-  const view = new RingView(snapshot as RingViewJson)
+  const view = new RingView(snapshot)
   const removed = view.peer(self)?.removed
   if (removed === undefined) return undefined
   if (removed.by === self) return { left: removed.event }

@@ -1,6 +1,8 @@
 import { formatCidr, parseCidr, RangeSet, type Family } from '../packages/netaddr/index.js'
 import type { EventId, PeerName } from '../crdt/events/index.js'
+import { isPeerName } from '../crdt/events/peer-id.js'
 import type { RemovalInfo, RingSnapshot } from '../crdt/ring/index.js'
+import { arrayOf, bool, checkShape, count, finite, literal, object, str, strWhere, type Shape } from './shape.js'
 
 /**
  * The ring snapshot in a JSON-safe form: what the store persists with the
@@ -81,6 +83,70 @@ export function ringViewFromSnapshot (s: RingSnapshot): RingViewJson | undefined
     overridden: s.overridden.map(o => ({ id: o.id, by: [...o.by] })),
     equivocations: s.equivocations.map(q => ({ ...q, events: [...q.events] }))
   }
+}
+
+const eventId = strWhere('an event id', s => /^[0-9a-f]{64}$/.test(s))
+const peerName = strWhere('a peer name', isPeerName)
+
+/**
+ * The shape of a RingViewJson, checked where one is read back from disk (the
+ * persisted snapshot): a view that RingView and status would trip over later
+ * is refused at once. CIDRs must parse, in the view's family.
+ */
+function ringViewShape (family: Family): Shape<RingViewJson> {
+  const cidr = strWhere(`an IPv${family} CIDR`, s => {
+    try {
+      return parseCidr(s).family === family
+    } catch {
+      return false
+    }
+  })
+  return object({
+    v: literal(1),
+    clusterId: eventId,
+    family: literal(4, 6),
+    range: cidr,
+    events: count,
+    heads: arrayOf(eventId),
+    readOnly: bool,
+    disputed: arrayOf(cidr),
+    unowned: arrayOf(cidr),
+    peers: arrayOf(object({
+      name: peerName,
+      addrs: arrayOf(str),
+      seed: bool,
+      member: bool,
+      owned: arrayOf(cidr)
+    }, {
+      nickname: str,
+      removed: object({
+        by: peerName,
+        event: eventId,
+        kind: literal('takeover', 'leave', 'resolve'),
+        time: finite
+      }, { approved: object({ votes: arrayOf(peerName), of: count }) })
+    })),
+    disputes: arrayOf(object({
+      id: eventId,
+      kind: literal('overlap', 'removal'),
+      parties: arrayOf(eventId),
+      evidenceOnly: arrayOf(eventId),
+      ranges: arrayOf(cidr),
+      status: literal('open', 'settled'),
+      settledBy: arrayOf(eventId),
+      atStake: arrayOf(peerName),
+      claimants: arrayOf(peerName)
+    })),
+    voids: arrayOf(object({ id: eventId, kind: str, reason: str }, { author: peerName })),
+    overridden: arrayOf(object({ id: eventId, by: arrayOf(eventId) })),
+    equivocations: arrayOf(object({ author: peerName, seq: count, events: arrayOf(eventId), flaggedBy: eventId }))
+  }) as Shape<RingViewJson>
+}
+
+/** `x` as a RingViewJson, or a ShapeError naming the first field that is wrong. */
+export function checkRingViewJson (x: unknown): RingViewJson {
+  const family = (x as { family?: unknown } | null)?.family
+  return checkShape(x, ringViewShape(family === 6 ? 6 : 4))
 }
 
 /** Read helpers over a RingViewJson, with range sets built once. */

@@ -57,6 +57,9 @@ export function registerLaunch (program: Command, io: CliIo): void {
     }
     const pid = runningPid(dataDir)
     if (pid !== undefined) throw new PeerAlreadyRunningError(dataDir, pid)
+    // Refused here, before a log file or a child exists; the daemon walks the pages too.
+    const { checkLaunchable } = await import('../../node/launch-check.js')
+    checkLaunchable(dataDir, { pages: false })
     warnExposed()
     let status
     try {
@@ -73,7 +76,9 @@ async function runForeground (config: DaemonConfig, io: CliIo, print: (name: str
   const paths = dataDirPaths(config.dataDir)
   const release = acquirePidLock(config.dataDir)
   try {
-    const { loadOrCreateIdentity } = await import('../../node/identity.js')
+    // Holding the pid lock, so nothing writes the stores while their pages are walked.
+    const [{ loadOrCreateIdentity }, { checkLaunchable }] = await Promise.all([import('../../node/identity.js'), import('../../node/launch-check.js')])
+    checkLaunchable(config.dataDir, { pages: true })
     const identity = await loadOrCreateIdentity(config.dataDir)
     if (identity.modeWarning !== undefined) warn(io, identity.modeWarning)
     publishSocketPath(paths)

@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs'
 import type { Command } from 'commander'
-import { dataDirPaths, isProcessAlive, readPidFile } from '../../node/data-dir.js'
+import { runningPid } from '../../node/data-dir.js'
 import type { ResetJson } from '../../node/api/types.js'
 import { formatAllocation } from '../../node/allocator/types.js'
 import { addDataDirOption, addJsonOption, clientFor, dataDirOf, printJson, warn, type DataDirOptions } from '../common.js'
@@ -22,8 +22,7 @@ export function registerReset (program: Command, io: CliIo): void {
   cmd.action(async (opts: DataDirOptions & { force?: boolean, json?: boolean }) => {
     const dir = dataDirOf(opts)
     const force = opts.force === true
-    const pid = readPidFile(dataDirPaths(dir).pid)
-    const running = pid !== undefined && isProcessAlive(pid)
+    const running = runningPid(dir) !== undefined
     if (!running) {
       const name = await peerNameOf(dir)
       const state = name === undefined ? undefined : await (await import('../../node/reset.js')).stoppedPeerState(dir, name)
@@ -84,9 +83,8 @@ function deleteDataDir (dir: string): void {
 
 async function peerNameOf (dir: string): Promise<string | undefined> {
   try {
-    const { loadOrCreateIdentity, identityPath } = await import('../../node/identity.js')
-    if (!existsSync(identityPath(dir))) return undefined
-    return (await loadOrCreateIdentity(dir)).peerName
+    const { loadIdentity } = await import('../../node/identity.js')
+    return loadIdentity(dir)?.peerName
   } catch {
     return undefined
   }

@@ -3,6 +3,16 @@ import { addDataDirOption, addJsonOption, dataDirOf, printJson, type DataDirOpti
 import { CliError } from '../errors.js'
 import type { CliIo } from '../main.js'
 import { withReadableDataDir } from '../../node/offline/readable.js'
+import type { VerifyReport } from '../../node/offline/verify.js'
+
+function snapshotLine (r: VerifyReport): string {
+  switch (r.snapshot) {
+    case 'matches': return 'matches the fold of the log'
+    case 'missing': return 'missing (the daemon writes it)'
+    case 'differs': return 'DIFFERS from the fold of the log'
+    case 'malformed': return `MALFORMED (${r.snapshotProblem ?? '?'}); the daemon rewrites it from the log at its next launch`
+  }
+}
 
 export function registerVerify (program: Command, io: CliIo): void {
   const cmd = program.command('verify')
@@ -26,10 +36,10 @@ export function registerVerify (program: Command, io: CliIo): void {
       io.out(`causal structure: ${r.causalFaults.length === 0 ? 'ok' : `${r.causalFaults.length} fault${r.causalFaults.length === 1 ? '' : 's'}`}\n`)
       for (const f of r.causalFaults) io.out(`  ${f.id}: ${f.code}: ${f.message}\n`)
       io.out(`ownership rule: ${r.voids === 0 ? 'no void events' : `${r.voids} void event${r.voids === 1 ? '' : 's'}, kept and flagged (\`weft conflicts\` lists them)`}\n`)
-      io.out(`saved ring snapshot: ${r.snapshot === 'matches' ? 'matches the fold of the log' : r.snapshot === 'missing' ? 'missing (the daemon writes it)' : 'DIFFERS from the fold of the log'}\n`)
+      io.out(`saved ring snapshot: ${snapshotLine(r)}\n`)
     }
     if (verifyFailed(r)) {
-      const n = r.byteFaults.length + r.causalFaults.length + (r.snapshot === 'differs' ? 1 : 0)
+      const n = r.byteFaults.length + r.causalFaults.length + (r.snapshot === 'differs' || r.snapshot === 'malformed' ? 1 : 0)
       throw new CliError(`${n} fault${n === 1 ? '' : 's'} in ${dataDirOf(opts)}`)
     }
   })

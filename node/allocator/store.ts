@@ -1,9 +1,12 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { open, type Database, type Key, type RootDatabase } from 'lmdb'
 import { checkDataFile } from '../store/header.js'
+import { checkPages } from '../store/page-check.js'
+import { makeDirs } from '../data-dir.js'
 import { StoreError, toStoreError } from '../store/errors.js'
 import { decodeJson, encodeJson } from '../store/codec.js'
+import { count } from '../shape.js'
 import type { Allocation, AllocationStore } from './types.js'
 
 /**
@@ -34,9 +37,9 @@ export function openAllocationStore (dataDir: string): AllocationStore {
   // Before lmdb-js sees the file: on a damaged one it crashes the process (node/store/header.ts).
   const state = checkDataFile(file)
   try {
-    mkdirSync(dataDir, { recursive: true })
+    makeDirs(dataDir, 0o700)
   } catch (err) {
-    throw new StoreError('io', `cannot create ${dataDir}: ${(err as Error).message}`, { cause: err })
+    throw new StoreError('io', (err as Error).message, { cause: err })
   }
   if (state !== 'missing' && openHere.has(fileKey(file))) {
     throw new StoreError('locked', `${file} is already open in this process; close it first`)
@@ -53,7 +56,7 @@ export function openAllocationStore (dataDir: string): AllocationStore {
   try {
     allocs = root.openDB<Buffer, [string, string]>({ name: 'allocs', encoding: 'binary' })
     meta = root.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' })
-    const format = decodeJson<number>(meta.get(FORMAT_KEY), `${file} format`)
+    const format = decodeJson(meta.get(FORMAT_KEY), `${file} format`, count)
     if (format !== undefined && format !== ALLOCATIONS_FORMAT) {
       throw new StoreError('version', `${file} has allocation format ${String(format)}; this weft reads format ${ALLOCATIONS_FORMAT}`)
     }
@@ -156,12 +159,16 @@ function fileKey (file: string): string {
 }
 
 /**
- * Reads every allocation of a data dir read-only (offline commands, beside a
- * running daemon): never creates or writes the file. Missing file: none.
+ * Reads every allocation of a data dir read-only (offline commands, on a
+ * stopped peer's files or a copy the daemon made): never creates or writes
+ * the file, and walks its pages first (a damaged file would SIGBUS).
+ * Missing file: none.
  */
 export async function readAllocations (dataDir: string): Promise<Allocation[]> {
   const file = join(dataDir, ALLOCATIONS_FILE)
-  if (checkDataFile(file) === 'missing') return []
+  const state = checkPages(file)
+  if (state === 'missing') return []
+  if (state === 'empty') throw new StoreError('corrupt', `${file} is not a valid LMDB store (empty file)`)
   let root: RootDatabase<Buffer, Key> | undefined
   try {
     root = open<Buffer, Key>({ path: file, compression: false, encoding: 'binary', maxDbs: 4, readOnly: true })

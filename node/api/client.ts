@@ -7,6 +7,7 @@ import { connect } from 'node:net'
 import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './types.js'
 import type { Allocation } from '../allocator/types.js'
 import { findSocketPath } from '../data-dir.js'
+import { checkSocketOwner } from './socket-dir.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
 /** `alloc` may wait for readiness and for a donation (~35 s) before answering. */
@@ -119,6 +120,7 @@ export class ControlClient {
    * call) until the peer stops or `signal` aborts. Resolves when it ends.
    */
   async followEvents (onRow: (row: unknown) => void, signal?: AbortSignal): Promise<void> {
+    checkSocketOwner(this.socketPath)
     await new Promise<void>((resolve, reject) => {
       const req = httpRequest({ ...this.connection(), path: '/events', method: 'GET', ...(signal !== undefined ? { signal } : {}) }, res => {
         if (res.statusCode !== 200) {
@@ -163,6 +165,8 @@ export class ControlClient {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs
     const payload = body === undefined ? undefined : JSON.stringify(body)
     const what = `${method} ${path.split('?')[0] ?? path}`
+    // Before anything is sent: a socket that another user owns, or could have replaced, gets no request.
+    checkSocketOwner(this.socketPath)
     return await new Promise<T>((resolve, reject) => {
       let settled = false
       const finish = (err: Error | undefined, value?: T): void => {

@@ -12,10 +12,16 @@ import type { AllocErrorCode, AllocatorApi } from '../allocator/types.js'
 import { errorCode, WeftError } from '../../crdt/errors.js'
 import { silentLogger, type Logger } from '../logger.js'
 import { allocIdProblem } from './alloc-id.js'
+import { prepareSocketDir } from './socket-dir.js'
+import { MAX_KNOWN_ADDRESSES } from '../log-service/types.js'
+import { MAX_ADDRESS_CHARS, PeerAddrError, peerToMultiaddr } from '../peer-addr.js'
+import { printable } from '../../packages/printable/index.js'
 
 export { allocIdProblem, MAX_ALLOC_ID_CHARS } from './alloc-id.js'
 
 export const MAX_BODY_BYTES = 1024 * 1024
+/** A full list of addresses, escaped, with room to spare. */
+const ADDRESS_LIST_BYTES = MAX_KNOWN_ADDRESSES * (MAX_ADDRESS_CHARS + 16) * 2
 export const MAX_WAIT_READY_MS = 10 * 60_000
 const DEFAULT_WAIT_READY_MS = 60_000
 const CLOSE_GRACE_MS = 2_000
@@ -52,6 +58,8 @@ export interface Route {
   method: 'GET' | 'POST'
   /** Literal segments and `:name` parameters, e.g. `/test/:name`. */
   path: string
+  /** A smaller body limit than MAX_BODY_BYTES. */
+  maxBodyBytes?: number
   handle: (req: RouteRequest) => Promise<unknown>
 }
 
@@ -60,12 +68,23 @@ export const routes: Route[] = [
   {
     method: 'POST',
     path: '/connect',
-    handle: async ({ api, body }) => { await api.connect(stringList(body, 'peers')); return {} }
+    maxBodyBytes: ADDRESS_LIST_BYTES,
+    handle: async ({ api, body }) => {
+      const addrs = addressList(body, text => peerToMultiaddr(text, 'address'))
+      try {
+        await api.connect(addrs)
+      } catch (err) {
+        throw asControlError(err)
+      }
+      return {}
+    }
   },
   {
     method: 'POST',
     path: '/forget',
-    handle: async ({ api, body }) => { await api.forget(stringList(body, 'peers')); return {} }
+    maxBodyBytes: ADDRESS_LIST_BYTES,
+    // Any address is forgotten, valid or not: it may have been stored before addresses were checked.
+    handle: async ({ api, body }) => { await api.forget(addressList(body, text => { try { return peerToMultiaddr(text, 'address') } catch { return text } })); return {} }
   },
   {
     method: 'GET',
@@ -177,6 +196,25 @@ export const routes: Route[] = [
   }
 ]
 
+/**
+ * `weft connect`'s and `weft forget`'s addresses: a bounded list of bounded
+ * strings, each made a multiaddr by `parse` (HOST:PORT forms included); a bad
+ * one is a 400 saying which and why, its text escaped.
+ */
+function addressList (body: unknown, parse: (text: string) => string): string[] {
+  const list = stringList(body, 'peers')
+  if (list.length > MAX_KNOWN_ADDRESSES) throw new ControlApiError(`at most ${MAX_KNOWN_ADDRESSES} addresses at once, got ${list.length}`, 'invalid-address')
+  return list.map(text => {
+    if (text.length > MAX_ADDRESS_CHARS) throw new ControlApiError(`invalid address "${printable(text.slice(0, 80))}…": longer than ${MAX_ADDRESS_CHARS} characters`, 'invalid-address')
+    try {
+      return parse(text)
+    } catch (err) {
+      if (err instanceof PeerAddrError) throw new ControlApiError(err.message, err.code)
+      throw err
+    }
+  })
+}
+
 function stringList (body: unknown, field: string): string[] {
   const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[field] : undefined
   if (!Array.isArray(value) || value.length === 0 || !value.every(v => typeof v === 'string' && v !== '')) {
@@ -208,7 +246,7 @@ function optionalString (body: Record<string, unknown>, field: string): string |
  * control API (DESIGN.md §6): the caller's conflict (409), bad input (400),
  * not possible now (503). The CLI prints any of them as one line, exit 1.
  */
-export const ERROR_STATUS: Record<AllocErrorCode | 'refused', number> = {
+export const ERROR_STATUS: Record<AllocErrorCode | 'refused' | 'too-many-addresses', number> = {
   refused: 409,
   'in-use': 409,
   'owned-elsewhere': 409,
@@ -216,6 +254,7 @@ export const ERROR_STATUS: Record<AllocErrorCode | 'refused', number> = {
   removed: 409,
   leaving: 409,
   'read-only': 409,
+  'too-many-addresses': 409,
   'bad-request': 400,
   'out-of-range': 400,
   'not-ready': 503,
@@ -267,6 +306,8 @@ export interface ControlServer {
 
 export async function startControlServer (socketPath: string, api: DaemonApi, logger: Logger = silentLogger, table: Route[] = routes): Promise<ControlServer> {
   const log = logger.forComponent('weft:control')
+  const tightened = prepareSocketDir(socketPath)
+  if (tightened !== undefined) log.warn(tightened)
   await removeStaleSocket(socketPath)
   const server = createServer((req, res) => { void serve(req, res, api, table, log) })
   server.requestTimeout = 0 // wait-ready long-polls for up to 10 minutes
@@ -282,7 +323,7 @@ async function serve (req: IncomingMessage, res: ServerResponse, api: DaemonApi,
   try {
     const url = new URL(req.url ?? '/', 'http://weft')
     const { route, params } = matchRoute(table, req.method ?? '', url.pathname)
-    const body = await readJsonBody(req)
+    const body = await readJsonBody(req, route.maxBodyBytes ?? MAX_BODY_BYTES)
     const result = await route.handle({ api, params, query: url.searchParams, body })
     if (result instanceof TextResponse) {
       res.writeHead(200, { 'content-type': result.contentType, 'content-length': Buffer.byteLength(result.body) })
@@ -332,14 +373,14 @@ function decodeSegment (segment: string): string {
   }
 }
 
-async function readJsonBody (req: IncomingMessage): Promise<unknown> {
+async function readJsonBody (req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY_BYTES) throw tooLarge()
+  if (declared > limit) throw tooLarge(limit)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_BODY_BYTES) throw tooLarge()
+    if (size > limit) throw tooLarge(limit)
     chunks.push(chunk)
   }
   if (size === 0) return undefined
@@ -350,8 +391,8 @@ async function readJsonBody (req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function tooLarge (): ControlApiError {
-  return new ControlApiError(`request body over ${MAX_BODY_BYTES} bytes`, 'payload-too-large', 413)
+function tooLarge (limit: number): ControlApiError {
+  return new ControlApiError(`request body over ${limit} bytes`, 'payload-too-large', 413)
 }
 
 function describeError (err: unknown): { status: number, code: string, message: string } {

@@ -1,5 +1,6 @@
 import type { PeerName } from '../../crdt/events/index.js'
-import { comparePeerNames } from '../../crdt/events/peer-id.js'
+import { comparePeerNames, isPeerName } from '../../crdt/events/peer-id.js'
+import { count, object, strWhere, type Shape } from '../shape.js'
 
 /**
  * Single-decree Paxos (Lamport, "Paxos made simple"): the pure steps, with
@@ -28,6 +29,13 @@ export interface Accepted<V> { ballot: Ballot, value: V }
 export interface AcceptorState<V> {
   promised?: Ballot
   accepted?: Accepted<V>
+}
+
+const ballotShape: Shape<Ballot> = object({ round: count, proposer: strWhere('a peer name', isPeerName) })
+
+/** The shape of an acceptor's stored state, its values checked by `value`: it is read back from the store at launch. */
+export function acceptorStateShape<V> (value: Shape<V>): Shape<AcceptorState<V>> {
+  return object({}, { promised: ballotShape, accepted: object({ ballot: ballotShape, value }) }) as Shape<AcceptorState<V>>
 }
 
 export type PaxosRequest<V> =

@@ -7,16 +7,17 @@ import {
 import { automerge, type EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
-import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { checkRingViewJson, RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { ShapeError } from '../shape.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
-import { Store, STORE_FORMAT, type KnownPeer } from '../store/index.js'
+import { Store, StoreError, STORE_FORMAT, type KnownPeer, type SnapshotRecord } from '../store/index.js'
 import { joinRefusal, latestByAuthor, topological } from './batch.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
-import { AppendRefusedError, clonedMessage, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -84,6 +85,23 @@ export class LogService implements LogWorkerApi {
     return run
   }
 
+  /**
+   * The ring snapshot saved with the log, checked. It is a cache of the fold
+   * of the log's events, which open() redoes anyway: a malformed one is
+   * ignored with a warning, and rewritten once the fold is done.
+   */
+  private persistedSnapshot (store: Store): SnapshotRecord | undefined {
+    try {
+      const rec = store.getSnapshot()
+      if (rec !== undefined && rec.snapshot !== null) checkRingViewJson(rec.snapshot)
+      return rec
+    } catch (err) {
+      if (!(err instanceof ShapeError) && !(err instanceof StoreError && err.code === 'corrupt')) throw err
+      this.log.warn(`ignoring the saved ring snapshot, which is rebuilt from the log: ${err.message}`)
+      return undefined
+    }
+  }
+
   private setState (state: LogState): void {
     this.logState = state
     this.init.notify(this.currentView !== undefined ? { type: 'view', view: this.currentView, state } : { type: 'state', state })
@@ -108,7 +126,7 @@ export class LogService implements LogWorkerApi {
         this.log.error(clonedMessage(this.self, meta.cloned))
         this.init.notify({ type: 'cloned', cloned: meta.cloned })
       }
-      const persisted = store.getSnapshot()
+      const persisted = this.persistedSnapshot(store)
       if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
       const started = this.init.now()
       const clusterId = meta?.clusterId
@@ -478,11 +496,19 @@ export class LogService implements LogWorkerApi {
   // ---- peers we know how to reach -------------------------------------------
 
   knownPeers (): Promise<KnownPeer[]> {
-    return this.serial(() => this.store?.knownPeers() ?? [])
+    // One bad record must not stop the launch: it is skipped, and said (`weft connect` re-adds an address).
+    return this.serial(() => this.store?.knownPeers((addr, err) => { this.log.warn(`skipping a known peer address: ${err.message}`) }) ?? [])
   }
 
+  /** Stores addresses to dial, all or none: never past MAX_KNOWN_ADDRESSES (KnownAddressesFullError). */
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> {
     return this.serial(async () => {
+      const known = new Set(this.store!.knownPeers(() => {}).map(p => p.addr))
+      const fresh = [...new Set(addrs)].filter(a => !known.has(a))
+      if (known.size + fresh.length > MAX_KNOWN_ADDRESSES) {
+        throw new KnownAddressesFullError(`this peer already keeps ${known.size} addresses to dial, and keeps at most ${MAX_KNOWN_ADDRESSES}: ` +
+          `adding ${fresh.length} more would pass that; \`weft forget\` some first`)
+      }
       for (const addr of addrs) await this.store!.putKnownPeer({ addr, source })
     })
   }

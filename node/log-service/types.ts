@@ -71,6 +71,19 @@ export class AppendRefusedError extends WeftError<'refused'> {
   constructor (message: string) { super('refused', message) }
 }
 
+/**
+ * How many addresses to dial a peer keeps (`weft connect`'s, in the store):
+ * far more than a cluster has peers, few enough that dialling them all, on
+ * every launch, costs nothing to speak of.
+ */
+export const MAX_KNOWN_ADDRESSES = 256
+
+/** `weft connect` would take the stored addresses past MAX_KNOWN_ADDRESSES. */
+export class KnownAddressesFullError extends WeftError<'too-many-addresses'> {
+  override name = 'KnownAddressesFullError'
+  constructor (message: string) { super('too-many-addresses', message) }
+}
+
 export class NoClusterError extends WeftError<'no-cluster'> {
   override name = 'NoClusterError'
   constructor (message: string) { super('no-cluster', message) }

@@ -1,4 +1,5 @@
 import type { PeerName } from '../../crdt/events/index.js'
+import { printable } from '../../packages/printable/index.js'
 import { isPeerName } from '../../crdt/events/peer-id.js'
 import type { ElectionReply, ElectionRequest, ElectionWire } from '../consensus/election.js'
 import type { Accepted, Ballot } from '../consensus/paxos.js'
@@ -74,7 +75,7 @@ export function parseConsensusRequest (bytes: Uint8Array): ConsensusRequest {
 function parseTakeoverReply (bytes: Uint8Array): TakeoverVoteReply {
   const x = JSON.parse(dec.decode(bytes)) as unknown
   if (!isObj(x)) throw new Error('malformed reply')
-  if (typeof x.refused === 'string') return { refused: x.refused.slice(0, 1000), ...(isPeer(x.takenBy) ? { takenBy: x.takenBy } : {}) }
+  if (typeof x.refused === 'string') return { refused: printable(x.refused.slice(0, 1000)), ...(isPeer(x.takenBy) ? { takenBy: x.takenBy } : {}) }
   if (x.ok === false) return { ok: false, promised: ballotOf(x.promised) }
   if (x.ok !== true) throw new Error('malformed reply')
   let accepted: Accepted<TakeoverValue> | undefined
@@ -90,7 +91,7 @@ function parseTakeoverReply (bytes: Uint8Array): TakeoverVoteReply {
 function parseReply (bytes: Uint8Array): ElectionReply {
   const x = JSON.parse(dec.decode(bytes)) as unknown
   if (!isObj(x)) throw new Error('malformed reply')
-  if (typeof x.refused === 'string') return { refused: x.refused.slice(0, 1000) }
+  if (typeof x.refused === 'string') return { refused: printable(x.refused.slice(0, 1000)) }
   if (x.started === true) return { started: true }
   if (x.ok === false) return { ok: false, promised: ballotOf(x.promised) }
   if (x.ok !== true) throw new Error('malformed reply')

@@ -1,5 +1,6 @@
 import type { Hello } from '../log-service/types.js'
 import { MAX_SEEN_REPORT, type SeenReport } from './liveness.js'
+import { printable } from '../../packages/printable/index.js'
 
 /**
  * Frames on /weft/sync/1.0.0: length-prefixed, first byte the type.
@@ -99,6 +100,18 @@ function checkInit (x: unknown, bad: (why: string) => never): void {
   } else if (i.mode !== 'observer' && i.mode !== 'founder') bad('init')
 }
 
+/**
+ * The hello's texts that are shown (the nickname in `status connections`,
+ * the range in refusals) with control characters escaped: whatever a remote
+ * host chose must not reach a terminal or a log line raw (DESIGN.md §3.3).
+ */
+function escapeHello (hello: Hello): Hello {
+  hello.peer.nickname = printable(hello.peer.nickname)
+  if (hello.range !== undefined) hello.range = printable(hello.range)
+  if (hello.init?.mode === 'consensus') hello.init.range = printable(hello.init.range)
+  return hello
+}
+
 function checkHello (x: unknown): Hello {
   const bad = (why: string): never => { throw new ProtocolError(`bad hello: ${why}`) }
   if (!isObj(x)) return bad('not an object')
@@ -124,12 +137,13 @@ export function decodeFrame (bytes: Uint8Array): Frame {
   const type = bytes[0]
   const payload = bytes.subarray(1)
   switch (type) {
-    case FRAME_HELLO: return { type, hello: checkHello(parseJson(payload, 'hello')) }
+    case FRAME_HELLO: return { type, hello: escapeHello(checkHello(parseJson(payload, 'hello'))) }
     case FRAME_SYNC: return { type, message: payload }
     case FRAME_BYE: {
       const x = parseJson(payload, 'bye')
       if (!isObj(x) || !isStr(x.code) || typeof x.message !== 'string') throw new ProtocolError('bad bye frame')
-      return { type, code: x.code, message: x.message.slice(0, 2000), evidence: checkEvidence(x.evidence) }
+      // Shown in `status connections` and logged: escaped here, where it enters.
+      return { type, code: printable(x.code), message: printable(x.message.slice(0, 2000)), evidence: checkEvidence(x.evidence) }
     }
     case FRAME_SYNC_REF: return { type, ref: parseJson(payload, 'transfer reference') }
     case FRAME_SEEN: {

@@ -1,4 +1,5 @@
 import { comparePeerNames, type EventId, type PeerName } from '../../crdt/events/index.js'
+import { printable } from '../../packages/printable/index.js'
 import type { ConnectionJson } from '../api/types.js'
 import type { Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
@@ -252,11 +253,14 @@ export class Network {
       return
     }
     const now = this.deps.clock.now()
-    const retryAt = this.dialer.backoffPeer(peer, `${end.code}: ${end.message}`)
+    // Kept for `status connections` and logged: escaped (a BYE's text is the peer's to choose).
+    const code = printable(end.code)
+    const message = printable(end.message)
+    const retryAt = this.dialer.backoffPeer(peer, `${code}: ${message}`)
     this.dropped.delete(peer) // re-inserted last: the map's order is the age order
-    this.dropped.set(peer, { code: end.code, message: end.message, at: now, retryAt, byUs: end.byUs })
+    this.dropped.set(peer, { code, message, at: now, retryAt, byUs: end.byUs })
     this.forgetOldDropped()
-    const line = `${end.byUs ? 'dropped' : 'dropped by'} ${peer}: ${end.message}`
+    const line = `${end.byUs ? 'dropped' : 'dropped by'} ${peer}: ${message}`
     if (end.code === 'dispute' || end.code === 'equivocation' || end.code === 'wrong-cluster') this.log.error(line)
     else this.log.warn(line)
     if (end.gate !== undefined) this.block(end.gate)

@@ -8,6 +8,7 @@ import { checkRef, type ChunkedTransfers } from './chunked.js'
 import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
 import { decodeFrame, encodeBye, encodeHello, encodeSeen, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SEEN, FRAME_SYNC_REF, ProtocolError } from './frames.js'
 import type { SeenReport } from './liveness.js'
+import { printable } from '../../packages/printable/index.js'
 
 /**
  * One sync session with one peer over /weft/sync/1.0.0 (DESIGN.md §3): both
@@ -174,7 +175,7 @@ export class SyncSession {
 
   /** Takes a hello (the first, or an update): the session's end if we refuse it, else undefined. */
   private async judge (hello: Hello): Promise<SessionEnd | undefined> {
-    if (hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${hello.peer.name}, but the connection is with ${this.peer}`)
+    if (hello.peer.name !== this.peer) throw new ProtocolError(`hello names peer ${printable(hello.peer.name)}, but the connection is with ${this.peer}`)
     this.remote = hello
     this.deps.onHello(this.peer, hello)
     if (hello.seen !== undefined) this.deps.onSeen(this.peer, hello.seen)

@@ -1,4 +1,5 @@
 import { formatCidr, parseCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
+import { printable } from '../../packages/printable/index.js'
 import type { AuthoredEvent, BodyOf, PeerName } from '../../crdt/events/index.js'
 import { donation, hostSet } from '../allocator/addresses.js'
 import type { Allocator, SpaceRequester } from '../allocator/allocator.js'
@@ -242,7 +243,7 @@ export class SpaceService implements SpaceRequester {
       try {
         const a = await this.ask(o.peer, { op: 'donate', subnet: text }, Math.min(this.deps.donateTimeoutMs ?? 10_000, timeoutMs))
         if ('ok' in a && a.ok) return { donor: o.peer, transfer: a.transfer, ranges: a.ranges }
-        reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'reason' in a ? a.reason : 'refused'}`)
+        reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${'reason' in a ? printable(String(a.reason)) : 'refused'}`)
       } catch (err) {
         reasons.push(`${view?.peer(o.peer)?.nickname ?? o.peer}: ${(err as Error).message}`)
       }

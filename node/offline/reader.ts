@@ -1,6 +1,6 @@
 import { decodeEvent, type EventId, type SignedEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
-import { ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
+import { checkRingViewJson, ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
 import { Store, type StoreMeta } from '../store/index.js'
 
 /**
@@ -11,6 +11,14 @@ import { Store, type StoreMeta } from '../store/index.js'
  */
 export class LogReaderError extends Error {
   override name = 'LogReaderError'
+}
+
+/** A store that will not open, as the offline commands say it. */
+export function readerOpenError (dataDir: string, err: unknown): unknown {
+  const code = (err as { code?: string }).code
+  if (code === 'io') return new LogReaderError(`no weft data in ${dataDir}: ${(err as Error).message}`, { cause: err })
+  if (code === 'corrupt') return new LogReaderError(`${(err as Error).message}: this peer's log cannot be read here, but the other peers hold the same events`, { cause: err })
+  return err
 }
 
 export interface LogReader {
@@ -31,11 +39,10 @@ export interface LogReader {
 export function openLogReader (dataDir: string): LogReader {
   let store: Store
   try {
-    store = Store.open(dataDir, { readOnly: true })
+    // Offline commands read a stopped peer's files or the daemon's copy: nothing writes them, so walk the pages.
+    store = Store.open(dataDir, { readOnly: true, checkPages: true })
   } catch (err) {
-    const code = (err as { code?: string }).code
-    if (code === 'io') throw new LogReaderError(`no weft data in ${dataDir}: ${(err as Error).message}`)
-    throw err
+    throw readerOpenError(dataDir, err)
   }
   const meta = store.getMeta()
   if (meta?.clusterId === undefined) {
@@ -68,7 +75,12 @@ export function openLogReader (dataDir: string): LogReader {
     },
     savedView: () => {
       const rec = store.getSnapshot()
-      return rec === undefined || rec.snapshot === null ? undefined : rec.snapshot as RingViewJson
+      if (rec === undefined || rec.snapshot === null) return undefined
+      try {
+        return checkRingViewJson(rec.snapshot)
+      } catch (err) {
+        throw new LogReaderError(`${store.path}: the saved ring snapshot is malformed (${(err as Error).message})`, { cause: err })
+      }
     },
     view: () => {
       view ??= new RingView(ringViewFromSnapshot(reader.ring().snapshot())!)

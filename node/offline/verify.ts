@@ -2,9 +2,10 @@ import { availableParallelism } from 'node:os'
 import { CausalError } from '../../crdt/causal/index.js'
 import { decodeEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
-import { ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
-import { Store, type EventBytes } from '../store/index.js'
-import { LogReaderError } from './reader.js'
+import { checkRingViewJson, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
+import { ShapeError } from '../shape.js'
+import { Store, StoreError, type EventBytes } from '../store/index.js'
+import { LogReaderError, readerOpenError } from './reader.js'
 import { verifyOnAllCores, verifyThreads, type VerifyFault } from './verify-pool.js'
 
 /**
@@ -24,20 +25,33 @@ export interface VerifyReport {
   causalFaults: VerifyFault[]
   /** Void events: they break the ownership rule, kept and flagged by design. */
   voids: number
-  snapshot: 'matches' | 'differs' | 'missing'
+  snapshot: 'matches' | 'differs' | 'missing' | 'malformed'
+  /** What is wrong with a malformed snapshot. */
+  snapshotProblem?: string
 }
 
 export function verifyFailed (r: VerifyReport): boolean {
-  return r.byteFaults.length > 0 || r.causalFaults.length > 0 || r.snapshot === 'differs'
+  return r.byteFaults.length > 0 || r.causalFaults.length > 0 || r.snapshot === 'differs' || r.snapshot === 'malformed'
+}
+
+/** The saved ring snapshot, checked: a malformed one is a fault to report, not a reason to stop. */
+function savedSnapshot (store: Store): { view: RingViewJson | undefined } | { problem: string } {
+  try {
+    const rec = store.getSnapshot()
+    return { view: rec === undefined || rec.snapshot === null ? undefined : checkRingViewJson(rec.snapshot) }
+  } catch (err) {
+    if (err instanceof ShapeError || (err instanceof StoreError && err.code === 'corrupt')) return { problem: err.message }
+    throw err
+  }
 }
 
 export async function verifyDataDir (dataDir: string, threads = availableParallelism()): Promise<VerifyReport> {
   let store: Store
   try {
-    store = Store.open(dataDir, { readOnly: true })
+    // Like openLogReader: a stopped peer's files or the daemon's copy, so walk the pages first.
+    store = Store.open(dataDir, { readOnly: true, checkPages: true })
   } catch (err) {
-    if ((err as { code?: string }).code === 'io') throw new LogReaderError(`no weft data in ${dataDir}: ${(err as Error).message}`)
-    throw err
+    throw readerOpenError(dataDir, err)
   }
   try {
     const meta = store.getMeta()
@@ -46,7 +60,7 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
     // Both in one macrotask: lmdb-js reads see one transaction per macrotask,
     // so the events and the snapshot agree even while the daemon writes.
     const stored = [...store.eventBytesInOrder()]
-    const saved = store.getSnapshot()?.snapshot as RingViewJson | null | undefined
+    const saved = savedSnapshot(store)
     // Fold while the pool checks the bytes (its workers need nothing more from
     // this thread until they report); fold again without the faulty ones if
     // there are any.
@@ -56,8 +70,9 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
     if (byteFaults.length > 0) folded = foldStored(meta.clusterId, stored, new Set(byteFaults.map(f => f.id)))
     const { ring, causalFaults } = folded
     const fold = ringViewFromSnapshot(ring.snapshot())
-    const snapshot = saved === undefined || saved === null ? 'missing' : JSON.stringify(saved) === JSON.stringify(fold) ? 'matches' : 'differs'
+    const snapshot = 'problem' in saved ? 'malformed' : saved.view === undefined ? 'missing' : JSON.stringify(saved.view) === JSON.stringify(fold) ? 'matches' : 'differs'
     return {
+      ...('problem' in saved ? { snapshotProblem: saved.problem } : {}),
       events: stored.length,
       threads: verifyThreads(stored.length, threads),
       ms: Math.round(performance.now() - started),

@@ -1,4 +1,6 @@
+import { checkShape, ShapeError, type Shape } from '../shape.js'
 import { StoreError } from './errors.js'
+import { eventHeaderShape } from './shapes.js'
 import type { StoredEvent } from './types.js'
 
 /**
@@ -27,14 +29,25 @@ export function encodeJson (value: unknown, what = 'value'): Buffer {
   return Buffer.from(jsonText(value, what), 'utf8')
 }
 
-export function decodeJson<T> (bytes: Uint8Array | undefined, what: string): T | undefined {
+/** A JSON record, checked against its shape: StoreError('corrupt') naming it when it does not decode or fit. */
+export function decodeJson<T> (bytes: Uint8Array | undefined, what: string, shape: Shape<T>): T | undefined {
   if (bytes === undefined) return undefined
+  let value: unknown
   try {
-    return JSON.parse(fromUtf8.decode(bytes)) as T
+    value = JSON.parse(fromUtf8.decode(bytes))
   } catch (err) {
     throw new StoreError('corrupt', `the store's ${what} record does not decode: ${(err as Error).message}`, { cause: err })
   }
+  try {
+    return checkShape(value, shape)
+  } catch (err) {
+    if (!(err instanceof ShapeError)) throw err
+    throw new StoreError('corrupt', `the store's ${what} record is malformed (${err.message})`, { cause: err })
+  }
 }
+
+/** For records whose reader checks them itself (acceptor states). */
+export const anyJson: Shape<unknown> = x => x
 
 /** Text that is already JSON, spliced into a larger record without re-serialising. */
 export function jsonText (value: unknown, what: string): string {
@@ -64,7 +77,8 @@ export function decodeEvent (id: string, value: Uint8Array): StoredEvent {
   const v = bytesOf(value)
   if (v.length < 5 || v[0] !== EVENT_VALUE_VERSION) throw new StoreError('corrupt', `the store's record of event ${id} does not decode`)
   const len = new DataView(v.buffer, v.byteOffset, v.byteLength).getUint32(1)
-  const header = decodeJson<EventHeader>(v.subarray(5, 5 + len), `event ${id}`)!
+  if (5 + len > v.length) throw new StoreError('corrupt', `the store's record of event ${id} does not decode`)
+  const header: EventHeader = decodeJson(v.subarray(5, 5 + len), `event ${id}`, eventHeaderShape)!
   const e: StoredEvent = { id, bytes: v.subarray(5 + len), lamport: header.l, time: header.t, kind: header.k }
   if (header.a !== undefined) e.author = header.a
   return e

@@ -1,8 +1,10 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { open, type Database, type Key, type RootDatabase } from 'lmdb'
+import { makeDirs } from '../data-dir.js'
 import { StoreError, toStoreError } from './errors.js'
 import { checkDataFile } from './header.js'
+import { checkPages } from './page-check.js'
 
 /** The data file inside the data dir; an extension makes lmdb-js use one file plus `store.mdb-lock`. */
 export const STORE_FILE = 'store.mdb'
@@ -59,16 +61,17 @@ const openHere = new Map<string, { rw: number, ro: number }>()
  * bench/store and bench/alloc did not show as slower.
  */
 
-export function openEnv (dataDir: string, readOnly: boolean): OpenEnv {
+export function openEnv (dataDir: string, readOnly: boolean, walkPages = false): OpenEnv {
   const file = join(dataDir, STORE_FILE)
-  const state = checkDataFile(file)
+  const checked = walkPages ? checkPages(file) : checkDataFile(file)
+  const state = typeof checked === 'string' ? checked : 'valid'
   if (readOnly && state === 'missing') throw new StoreError('io', `no store at ${file}`)
   if (readOnly && state === 'empty') throw new StoreError('corrupt', `${file} is not a valid LMDB store (empty file)`)
   if (!readOnly) {
     try {
-      mkdirSync(dataDir, { recursive: true })
+      makeDirs(dataDir, 0o700)
     } catch (err) {
-      throw new StoreError('io', `cannot create ${dataDir}: ${(err as Error).message}`, { cause: err })
+      throw new StoreError('io', (err as Error).message, { cause: err })
     }
   }
   const before = state === 'missing' ? undefined : fileKey(file)

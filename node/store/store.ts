@@ -1,6 +1,10 @@
 import type { RangeOptions, RootDatabase, Key } from 'lmdb'
 import type { EventId, PeerName } from '../../crdt/events/index.js'
-import { bytesOf, copyOf, decodeEvent, decodeJson, encodeJson, eventBytesOf } from './codec.js'
+import { anyJson, bytesOf, copyOf, decodeEvent, decodeJson, encodeJson, eventBytesOf } from './codec.js'
+import type { Shape } from '../shape.js'
+import {
+  allocationRefShape, allocationShape, headsShape, knownPeerShape, lamportShape, metaShape, seenShape, snapshotRecordShape
+} from './shapes.js'
 import { openEnv, STORE_FILE, type Dbs } from './env.js'
 import { StoreError, toStoreError } from './errors.js'
 import { adoptionWrite, allocationsWrite, compactionWrite, readCounter } from './writes.js'
@@ -46,7 +50,7 @@ export class Store {
   /** Creates `dataDir` if needed (read-write). Read-only opens work beside a read-write one, in this or another process. */
   static open (dataDir: string, opts: OpenOptions = {}): Store {
     const readOnly = opts.readOnly === true
-    const env = openEnv(dataDir, readOnly)
+    const env = openEnv(dataDir, readOnly, opts.checkPages === true)
     const store = new Store(join(dataDir, STORE_FILE), readOnly, env)
     let meta: StoreMeta | undefined
     try {
@@ -75,7 +79,7 @@ export class Store {
   // meta
 
   getMeta (): StoreMeta | undefined {
-    return decodeJson<StoreMeta>(this.#read().state.get('meta'), 'meta')
+    return this.#json(this.#read().state.get('meta'), 'meta', metaShape)
   }
 
   async putMeta (meta: StoreMeta): Promise<void> {
@@ -85,7 +89,7 @@ export class Store {
 
   /** When each peer was last seen (ms), as the daemon last saved it (node/net/liveness.ts). */
   getSeen (): Record<PeerName, number> {
-    return decodeJson<Record<PeerName, number>>(this.#read().state.get('seen'), 'seen') ?? {}
+    return this.#json(this.#read().state.get('seen'), 'seen', seenShape) ?? {}
   }
 
   async putSeen (seen: Record<PeerName, number>): Promise<void> {
@@ -95,7 +99,7 @@ export class Store {
 
   /** An election's acceptor state (node/consensus): durable before the acceptor answers. */
   getAcceptor (instance: string): unknown {
-    return decodeJson<unknown>(this.#read().state.get(`acceptor:${instance}`), `acceptor ${instance}`)
+    return this.#json(this.#read().state.get(`acceptor:${instance}`), `acceptor ${instance}`, anyJson)
   }
 
   async putAcceptor (instance: string, state: unknown): Promise<void> {
@@ -114,7 +118,7 @@ export class Store {
   }
 
   docHeads (): string[] {
-    return decodeJson<string[]>(this.#read().state.get('docHeads'), 'docHeads') ?? []
+    return this.#json(this.#read().state.get('docHeads'), 'docHeads', headsShape) ?? []
   }
 
   /** Replaces all chunks with one full save (compaction); one txn. */
@@ -127,7 +131,7 @@ export class Store {
 
   getEvent (id: EventId): StoredEvent | undefined {
     const dbs = this.#read()
-    const lamport = decodeJson<number>(dbs.events.get(id), `event ${id}`)
+    const lamport = this.#json(dbs.events.get(id), `event ${id}`, lamportShape)
     if (lamport === undefined) return undefined
     const value = dbs.topo.get([lamport, id])
     if (value === undefined) throw new StoreError('corrupt', `${this.path}: event ${id} is indexed but its record is missing`)
@@ -178,14 +182,29 @@ export class Store {
   }
 
   getSnapshot (): SnapshotRecord | undefined {
-    return decodeJson<SnapshotRecord>(this.#read().state.get('snapshot'), 'snapshot')
+    return this.#json(this.#read().state.get('snapshot'), 'snapshot', snapshotRecordShape)
   }
 
   // peers we know how to reach
 
-  knownPeers (): KnownPeer[] {
+  /**
+   * The addresses this peer dials. A record that is malformed, or filed
+   * under another address, is StoreError('corrupt'); with `skip`, it is
+   * reported there and left out instead (a cache: the operator can re-add
+   * an address, and must not be locked out of launching by one).
+   */
+  knownPeers (skip?: (addr: string, err: StoreError) => void): KnownPeer[] {
     const out: KnownPeer[] = []
-    for (const { key, value } of this.#read().peers.getRange()) out.push(decodeJson<KnownPeer>(value, `known peer ${key}`)!)
+    for (const { key, value } of this.#read().peers.getRange()) {
+      try {
+        const p = this.#json(value, `known peer ${key}`, knownPeerShape)!
+        if (p.addr !== key) throw new StoreError('corrupt', `${this.path}: the store's known peer ${key} record is malformed (it names ${p.addr})`)
+        out.push(p)
+      } catch (err) {
+        if (skip === undefined || !(err instanceof StoreError)) throw err
+        skip(key, err)
+      }
+    }
     return out
   }
 
@@ -213,19 +232,19 @@ export class Store {
   // allocations, keyed by (subnet, id), with a secondary index by address
 
   getAllocation (subnet: string, id: string): Allocation | undefined {
-    return decodeJson<Allocation>(this.#read().allocs.get([subnet, id]), `allocation ${id}`)
+    return this.#json(this.#read().allocs.get([subnet, id]), `allocation ${id}`, allocationShape)
   }
 
   allocationByAddress (address: string): Allocation | undefined {
     const dbs = this.#read()
-    const ref = decodeJson<[string, string]>(dbs.allocAddr.get(address), `address ${address}`)
-    return ref === undefined ? undefined : decodeJson<Allocation>(dbs.allocs.get(ref), `allocation ${ref[1]}`)
+    const ref = this.#json(dbs.allocAddr.get(address), `address ${address}`, allocationRefShape)
+    return ref === undefined ? undefined : this.#json(dbs.allocs.get(ref), `allocation ${ref[1]}`, allocationShape)
   }
 
   /** Every allocation, by subnet then id. */
   allocations (): Allocation[] {
     const out: Allocation[] = []
-    for (const { key, value } of this.#read().allocs.getRange()) out.push(decodeJson<Allocation>(value, `allocation ${key[1]}`)!)
+    for (const { key, value } of this.#read().allocs.getRange()) out.push(this.#json(value, `allocation ${key[1]}`, allocationShape)!)
     return out
   }
 
@@ -250,6 +269,16 @@ export class Store {
   }
 
   // plumbing
+
+  /** A JSON record checked against its shape; errors name this store's file. */
+  #json<T> (bytes: Uint8Array | undefined, what: string, shape: Shape<T>): T | undefined {
+    try {
+      return decodeJson(bytes, what, shape)
+    } catch (err) {
+      if (err instanceof StoreError) err.message = `${this.path}: ${err.message}`
+      throw err
+    }
+  }
 
   #read (): Dbs {
     if (this.#closed) throw new StoreError('closed', `${this.path}: the store is closed`)

@@ -65,6 +65,12 @@ export interface Allocation {
 
 export interface OpenOptions {
   readOnly?: boolean
+  /**
+   * Walk every page before opening (page-check.ts), so a damaged file is a
+   * StoreError('corrupt') rather than a SIGBUS. Only for files nobody writes
+   * meanwhile: a stopped peer's, or a copy.
+   */
+  checkPages?: boolean
 }
 
 /** An event as the offline commands read it: id and lamport from the index key, and the bytes. */

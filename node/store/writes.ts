@@ -1,5 +1,7 @@
 import type { Dbs } from './env.js'
 import { copyOf, checkLamport, decodeJson, encodeEvent, encodeJson, jsonText } from './codec.js'
+import { count as countShape } from '../shape.js'
+import { allocationRefShape, allocationShape } from './shapes.js'
 import type { Adoption, Allocation } from './types.js'
 
 /**
@@ -10,7 +12,7 @@ import type { Adoption, Allocation } from './types.js'
  */
 
 export function readCounter (dbs: Dbs, key: 'eventCount' | 'docNext'): number {
-  return decodeJson<number>(dbs.state.get(key), key) ?? 0
+  return decodeJson(dbs.state.get(key), key, countShape) ?? 0
 }
 
 export function adoptionWrite (dbs: Dbs, a: Adoption): () => void {
@@ -31,7 +33,7 @@ export function adoptionWrite (dbs: Dbs, a: Adoption): () => void {
       if (held === undefined) count++
       else {
         // Same id, same event: only a changed lamport (a caller's bug) would leave a stale record.
-        const old = decodeJson<number>(held, `event ${e.id}`)
+        const old = decodeJson(held, `event ${e.id}`, countShape)
         if (old !== e.lamport && old !== undefined) dbs.topo.removeSync([old, e.id])
       }
       dbs.events.putSync(e.id, encodeJson(e.lamport))
@@ -65,11 +67,11 @@ export function allocationsWrite (dbs: Dbs, puts: Allocation[], deletes: Array<{
 
   // Drops the address index entry only if it still points at this allocation.
   const unindex = (address: string, subnet: string, id: string): void => {
-    const ref = decodeJson<[string, string]>(dbs.allocAddr.get(address), `address ${address}`)
+    const ref = decodeJson(dbs.allocAddr.get(address), `address ${address}`, allocationRefShape)
     if (ref !== undefined && ref[0] === subnet && ref[1] === id) dbs.allocAddr.removeSync(address)
   }
   const held = (subnet: string, id: string): Allocation | undefined =>
-    decodeJson<Allocation>(dbs.allocs.get([subnet, id]), `allocation ${id}`)
+    decodeJson(dbs.allocs.get([subnet, id]), `allocation ${id}`, allocationShape)
 
   return () => {
     // Releases first, so a release and a re-allocation of one id in one call leave the allocation.

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { printJson, printJsonEach } from '../../cli/common.js'
 import { formatStatus, statusSectionJson } from '../../cli/format/status.js'
-import { percent, relativeTime, table } from '../../cli/format/text.js'
+import { guardOutput, percent, relativeTime, table } from '../../cli/format/text.js'
 import { FAKE_OTHER, FAKE_PEER, fakeStatus } from '../helpers/fake-daemon.js'
 
 const NOW = Date.parse('2026-11-24T10:00:30.000Z')
@@ -116,5 +116,32 @@ describe('JSON output', () => {
       assert.equal(text(io => { printJsonEach(io, items, 700) }), whole, `printJsonEach, ${n} items`)
       assert.equal(text(io => { printJsonEach(io, (function * () { yield * items })()) }), whole, `printJsonEach of a generator, ${n} items`)
     }
+  })
+})
+
+describe('text from other hosts', () => {
+  test('status tables and key-value lines escape control characters in every cell', () => {
+    const s = fakeStatus()
+    s.peer.nickname = 'me\u001b[2J'
+    s.peers[0]!.nickname = 'host2\u001b]0;title\u0007'
+    s.connections[0]!.nickname = 'evil\u009b31m'
+    s.connections[0]!.reason = 'bye: \r\nweft: all peers ok'
+    const all = [undefined, 'peers', 'ipam', 'connections'].map(section => formatStatus(s, section as never, NOW)).join('')
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(all), JSON.stringify(all))
+    assert.ok(all.includes('me\\x1b[2J'))
+    assert.ok(all.includes('host2\\x1b]0;title\\x07'))
+    assert.ok(all.includes('evil\\x9b31m'))
+    assert.ok(all.includes('bye: \\x0d\\x0aweft: all peers ok'))
+    assert.equal(table(['A'], [['x\u001b']]), 'A\nx\\x1b\n')
+  })
+
+  test('the output guard leaves newlines and valid JSON as they are, with the same values', () => {
+    const value = { a: 'x\u009b[31m\u202e\u2028', b: ['\u001b'] }
+    const text = JSON.stringify(value, null, 2) + '\n'
+    const guarded = guardOutput(text)
+    assert.ok(!/[\u0080-\u009f\u202e\u2028]/.test(guarded))
+    assert.deepEqual(JSON.parse(guarded), value)
+    assert.equal(guardOutput('line 1\nline\u001b[2J 2\n'), 'line 1\nline\\u001b[2J 2\n')
+    assert.equal(guardOutput('plain\n'), 'plain\n')
   })
 })

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IdentityError, loadOrCreateIdentity } from '../../node/identity.js'
@@ -51,4 +51,21 @@ test('an invalid key file is refused, not replaced', async () => {
     return true
   })
   assert.equal(readFileSync(join(dir, 'identity.key'), 'utf8'), 'not a key')
+})
+
+test('no key beside a store: refused, naming the key and the recovery, and no key is left behind', async () => {
+  for (const trace of ['store.mdb', 'store.mdb-lock', 'allocations.mdb', 'allocations.mdb-lock']) {
+    const dir = join(root, `orphan-${trace}`)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, trace), 'x')
+    await assert.rejects(loadOrCreateIdentity(dir), (err: unknown) => {
+      assert.ok(err instanceof IdentityError)
+      assert.equal(err.code, 'missing')
+      assert.ok(err.message.startsWith(`${join(dir, 'identity.key')} is missing, but ${dir} holds a peer's store (${trace})`), err.message)
+      assert.match(err.message, /Put identity\.key back; or, to start this host as a new peer, move .* aside/)
+      assert.ok(!err.message.includes('\n'))
+      return true
+    })
+    assert.deepEqual(readdirSync(dir), [trace])
+  }
 })

@@ -6,9 +6,9 @@
 import { describe, test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isProcessAlive } from '../../node/data-dir.js'
 import { cleanup, runWeft, tempDataDir, WEFT_BIN, WeftPeer } from '../helpers/weft-process.js'
@@ -98,7 +98,8 @@ describe('background launch (fake daemon)', () => {
     mkdirSync(dir)
     const peer = await WeftPeer.launch({ nickname: 'gamma', env, dataDir: dir })
     const published = readFileSync(join(dir, 'weft.sock.path'), 'utf8').trim()
-    assert.match(published, /weft-[0-9a-f]{16}\.sock$/)
+    assert.match(published, new RegExp(`/weft-${process.geteuid?.() ?? 'user'}/weft-[0-9a-f]{16}\\.sock$`))
+    assert.equal(statSync(dirname(published)).mode & 0o777, 0o700, 'the fallback directory is this user\'s alone')
     assert.equal((await peer.run(['status', '--json'])).code, 0)
     await peer.stop()
     assert.equal(existsSync(published), false)

@@ -56,6 +56,16 @@ describe('PEER to multiaddr', () => {
     rejects(() => peerToMultiaddr('/ip4/999.2.3.4/tcp/5'), /invalid PEER "\/ip4\/999.2.3.4\/tcp\/5": /)
     rejects(() => peerToMultiaddr('/garbage'), /invalid PEER/)
   })
+
+  test('only what weft can dial: a /p2p/ part must be a weft peer name; no control characters, no port 0, bounded', () => {
+    rejects(() => peerToMultiaddr('/ip4/127.0.0.1/tcp/1/p2p/garbage'), /^invalid PEER "\/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/garbage": \/p2p\/garbage is not a weft peer name \(weft peer names look like 12D3KooW…; `weft id` prints one\)$/)
+    rejects(() => peerToMultiaddr('/ip4/1.2.3.4/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'), /is not a weft peer name/)
+    rejects(() => peerToMultiaddr('/ip4/1.2.3.4/tcp/0'), /port must be 1\.\.65535/)
+    rejects(() => peerToMultiaddr('/dns4/bad_name!/tcp/1'), /bad DNS name "bad_name!"/)
+    rejects(() => peerToMultiaddr('host\u001b[31m'), /^invalid PEER "host\\x1b\[31m": it contains spaces or control characters$/)
+    rejects(() => peerToMultiaddr('/dns4/a\u202eb/tcp/1'), /"\/dns4\/a\\u\{202e\}b\/tcp\/1": it contains spaces or control characters/)
+    rejects(() => peerToMultiaddr('h'.repeat(401)), /^invalid PEER "h{80}…": longer than 400 characters$/)
+  })
 })
 
 describe('--listen and --advertise', () => {

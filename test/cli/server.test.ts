@@ -65,6 +65,40 @@ describe('control server', () => {
     }
   })
 
+  test('POST /connect takes only addresses weft can dial: normalised, bounded, and a bad one named with its text escaped', async () => {
+    const id = '12D3KooWNxZyy15r7UKr9BoNGKqtBSH3rFC1ntvohJrEXcL5XHf9'
+    await client.connect(['10.0.0.7:7000', `/ip4/10.0.0.8/tcp/1/p2p/${id}`])
+    assert.deepEqual(fake.calls.at(-1), { method: 'connect', args: [['/ip4/10.0.0.7/tcp/7000', `/ip4/10.0.0.8/tcp/1/p2p/${id}`]] })
+    const calls = fake.calls.length
+    const bad: Array<[string, RegExp]> = [
+      ['garbage-not-a-multiaddr!', /^invalid address "garbage-not-a-multiaddr!": expected HOST, HOST:PORT or a multiaddr$/],
+      ['/ip4/10.0.0.1/udp/6783', /expected a multiaddr like \/ip4\|ip6\|dns4\|dns6\|dns\/HOST\/tcp\/PORT\[\/p2p\/ID\]/],
+      ['/ip4/127.0.0.1/tcp/1/p2p/notapeerid', /\/p2p\/notapeerid is not a weft peer name/],
+      ['/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N', /is not a weft peer name/],
+      ['/ip4/127.0.0.1/tcp/0', /port must be 1\.\.65535/],
+      ['host\u001b[2J\u001b]0;owned\u0007:1', /^invalid address "host\\x1b\[2J\\x1b\]0;owned\\x07:1": it contains spaces or control characters$/],
+      ['/dns4/\u009bevil/tcp/1', /it contains spaces or control characters/],
+      ['a'.repeat(5000), /^invalid address "a{80}…": longer than 400 characters$/]
+    ]
+    for (const [addr, message] of bad) {
+      const res = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.9', addr] }))
+      assert.equal(res.status, 400, addr)
+      assert.equal(res.json.error.code, 'invalid-address')
+      assert.match(res.json.error.message, message)
+      assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(res.json.error.message), 'no raw control characters in the answer')
+    }
+    const many = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: Array.from({ length: 257 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) }))
+    assert.equal(many.status, 400)
+    assert.equal(many.json.error.message, 'at most 256 addresses at once, got 257')
+    // Refused unread: a 413, unless the server's drop of the connection overtakes the answer while the body is still being written.
+    const huge = await raw(socket, 'POST', '/connect', JSON.stringify({ peers: Array.from({ length: 30_000 }, (_, i) => `h${i}`) })).catch((err: NodeJS.ErrnoException) => ({ status: err.code, json: null }))
+    assert.ok(huge.status === 413 || huge.status === 'EPIPE' || huge.status === 'ECONNRESET', String(huge.status))
+    assert.equal(fake.calls.length, calls, 'nothing bad reached the daemon')
+    // Forgetting takes any address: it may have been stored before addresses were checked.
+    await client.forget(['garbage-not-a-multiaddr!', '10.0.0.7:7000'])
+    assert.deepEqual(fake.calls.at(-1), { method: 'forget', args: [['garbage-not-a-multiaddr!', '/ip4/10.0.0.7/tcp/7000']] })
+  })
+
   test('malformed JSON is 400 bad-json', async () => {
     const res = await raw(socket, 'POST', '/connect', '{"peers": [')
     assert.equal(res.status, 400)
