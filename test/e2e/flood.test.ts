@@ -20,8 +20,11 @@ import { waitFor } from '../helpers/wait.js'
 
 let daemon: WeftPeer
 const clients: RawSyncClient[] = []
+// The dials and drains below time out by AbortSignal.timeout, whose timer keeps nothing running.
+const keepAlive = setInterval(() => {}, 1000)
 
 after(async () => {
+  clearInterval(keepAlive)
   await Promise.all(clients.map(async c => { await c.stop().catch(() => {}) }))
   await cleanup()
 })

@@ -108,12 +108,19 @@ export class RawSyncClient {
       await node.stop()
       throw new Error(`raw-sync-client: signer ${signer.author} is not the node's PeerId ${node.peerId.toString()}`)
     }
+    // AbortSignal.timeout's timer does not keep Node running: a dial stalled under
+    // load, with no socket left open, let the test runner end the test as
+    // "the event loop has already resolved". This timer keeps it alive until
+    // the timeout can fire.
+    const alive = setTimeout(() => {}, 11_000)
     try {
       const stream = await node.dialProtocol(multiaddr(addr), SYNC_PROTOCOL_ID, { signal: AbortSignal.timeout(10_000) })
       return new RawSyncClient(node, stream, signer)
     } catch (err) {
       await node.stop()
       throw err
+    } finally {
+      clearTimeout(alive)
     }
   }
 
@@ -167,7 +174,13 @@ export class RawSyncClient {
    */
   async sendRaw (bytes: Uint8Array): Promise<void> {
     const ok = this.stream.send(concat([encodeVarint(bytes.length), bytes]))
-    if (!ok) await this.stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    if (ok) return
+    const alive = setTimeout(() => {}, 11_000) // see connect: AbortSignal.timeout alone keeps nothing running
+    try {
+      await this.stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    } finally {
+      clearTimeout(alive)
+    }
   }
 
   async sendHello (hello: Hello): Promise<void> { await this.sendRaw(encodeHello(hello)) }
