@@ -38,3 +38,13 @@ export class EventClock implements Clock {
 
 /** Runs every pending promise continuation (setImmediate comes after the microtask queue drains). */
 export const flush = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+/** Time that jumps: every timer fires on the next turn of the event loop, and `now` moves by its delay. */
+export function jumpingClock (): Clock {
+  let t = 0
+  return {
+    now: () => t,
+    setTimeout: (fn, ms) => setImmediate(() => { t += ms; fn() }),
+    clearTimeout: h => { clearImmediate(h as ReturnType<typeof setImmediate>) }
+  }
+}

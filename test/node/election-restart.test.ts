@@ -2,19 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ed25519SignerFromSeed, type PeerName } from '../../crdt/events/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
-import type { Clock } from '../../node/clock.js'
+import { jumpingClock } from '../helpers/event-clock.js'
 import { Election, type ElectionReply, type ElectionRequest, type SeedSet } from '../../node/consensus/election.js'
 import type { AcceptorState } from '../../node/consensus/paxos.js'
-
-/** Time that jumps: every timer fires on the next turn of the event loop, and `now` moves by its delay. */
-function jumpingClock (): Clock {
-  let t = 0
-  return {
-    now: () => t,
-    setTimeout: (fn, ms) => setImmediate(() => { t += ms; fn() }),
-    clearTimeout: h => { clearImmediate(h as ReturnType<typeof setImmediate>) }
-  }
-}
 
 const turns = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await new Promise(resolve => setImmediate(resolve)) }
 

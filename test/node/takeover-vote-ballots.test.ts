@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createVerifier, ed25519SignerFromSeed, quorumOf, verifyApproval, type PeerName } from '../../crdt/events/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
-import type { Clock } from '../../node/clock.js'
+import { jumpingClock } from '../helpers/event-clock.js'
 import type { AcceptorState, Ballot } from '../../node/consensus/paxos.js'
 import { TakeoverVotes, VoteTimeoutError, type TakeoverValue, type TakeoverVoteReply, type TakeoverVoteRequest, type VoteOutcome } from '../../node/consensus/takeover.js'
 
@@ -16,16 +16,6 @@ import { TakeoverVotes, VoteTimeoutError, type TakeoverValue, type TakeoverVoteR
 const SIGNERS = Array.from({ length: 5 }, (_, i) => ed25519SignerFromSeed(new Uint8Array(32).fill(0x61 + i)))
   .sort((a, b) => comparePeerNames(a.author, b.author))
 const CLUSTER = 'ab'.repeat(32)
-
-/** Time that jumps: every timer fires on the next turn of the event loop, and `now` moves by its delay. */
-function jumpingClock (): Clock {
-  let t = 0
-  return {
-    now: () => t,
-    setTimeout: (fn, ms) => setImmediate(() => { t += ms; fn() }),
-    clearTimeout: h => { clearImmediate(h as ReturnType<typeof setImmediate>) }
-  }
-}
 
 type State = Record<PeerName, AcceptorState<TakeoverValue>>
 
