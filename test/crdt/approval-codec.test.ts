@@ -3,10 +3,11 @@ import assert from 'node:assert/strict'
 import * as dagCbor from '@ipld/dag-cbor'
 import { parseCidr } from '../../packages/netaddr/index.js'
 import {
-  decodeEvent, EventError, signApproval, signEvent, type EventErrorCode, type SignedEvent, type Signer, type TakeoverApproval
+  decodeEvent, signApproval, signEvent, type SignedEvent, type Signer, type TakeoverApproval
 } from '../../crdt/events/index.js'
 import { compareBytes, peerNameToBytes } from '../../crdt/events/peer-id.js'
 import { SIGNERS } from '../helpers/arbitraries.js'
+import { rejects } from '../helpers/event-errors.js'
 
 /**
  * A takeover's approval (DESIGN.md §3.2): format 2, written only when a
@@ -17,15 +18,6 @@ import { SIGNERS } from '../helpers/arbitraries.js'
 const [alice, bob, carol, dave] = SIGNERS as [Signer, Signer, Signer, Signer]
 const CLUSTER = 'c1'.repeat(32)
 const DEP = 'aa'.repeat(32)
-
-function rejects (fn: () => unknown, code: EventErrorCode, message?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof EventError, `expected EventError, got ${String(err)}`)
-    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.message}`)
-    if (message !== undefined) assert.match(err.message, message)
-    return true
-  })
-}
 
 /** alice takes over dave; `voters` sign the approval (of `of` members). */
 function approval (voters: Signer[], of = 4, round = 3): TakeoverApproval {

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict'
 import * as dagCbor from '@ipld/dag-cbor'
 import { cidr, parseCidr, type Cidr } from '../../packages/netaddr/index.js'
 import {
-  createGenesis, createVerifier, decodeEvent, EventError, eventId, MAX_EVENT_BYTES, signEvent, type EventErrorCode,
+  createGenesis, createVerifier, decodeEvent, EventError, eventId, MAX_EVENT_BYTES, signEvent,
   type SignedEvent, type Signer, type UnsignedEvent, type Verifier
 } from '../../crdt/events/index.js'
 import { encodeCbor, PEERS, SIGNERS, signerFor } from '../helpers/arbitraries.js'
+import { rejects } from '../helpers/event-errors.js'
 
 /**
  * Unit tests of the event codec (DESIGN.md §2.1–2.2): one hand-made input per
@@ -22,15 +23,6 @@ const DEP_B = 'bb'.repeat(32)
 const DEP_C = 'cc'.repeat(32)
 
 const c = (s: string): Cidr => parseCidr(s)
-
-function rejects (fn: () => unknown, code: EventErrorCode, message?: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof EventError, `expected EventError, got ${String(err)}`)
-    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.message}`)
-    if (message !== undefined) assert.match(err.message, message)
-    return true
-  })
-}
 
 function transfer (overrides: Partial<UnsignedEvent> = {}, signer: Signer = alice): SignedEvent {
   return signEvent({
