@@ -41,7 +41,7 @@ export interface RingViewJson {
   }>
   voids: Array<{ id: EventId, kind: string, author?: PeerName, reason: string }>
   overridden: Array<{ id: EventId, by: EventId[] }>
-  equivocations: Array<{ author: PeerName, seq: number, events: EventId[], flaggedBy: EventId }>
+  equivocations: Array<{ author: PeerName, seq: number, events: EventId[], flaggedBy: EventId, settled: boolean }>
 }
 
 const cidrs = (set: RangeSet | undefined): string[] => set === undefined ? [] : set.toCidrs().map(formatCidr)
@@ -139,7 +139,7 @@ function ringViewShape (family: Family): Shape<RingViewJson> {
     })),
     voids: arrayOf(object({ id: eventId, kind: str, reason: str }, { author: peerName })),
     overridden: arrayOf(object({ id: eventId, by: arrayOf(eventId) })),
-    equivocations: arrayOf(object({ author: peerName, seq: count, events: arrayOf(eventId), flaggedBy: eventId }))
+    equivocations: arrayOf(object({ author: peerName, seq: count, events: arrayOf(eventId), flaggedBy: eventId, settled: bool }))
   }) as Shape<RingViewJson>
 }
 

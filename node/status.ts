@@ -79,7 +79,11 @@ export function buildStatus (input: StatusInput): StatusJson {
       lastSeen: iso(network?.lastSeen(p.name)),
       addrs: p.addrs
     })),
-    conflicts: { total: view?.json.disputes.length ?? 0, unresolved: view?.openDisputes.length ?? 0 },
+    // Disputes, and forks (equivocations) until their author is removed (DESIGN.md §2.7).
+    conflicts: {
+      total: (view?.json.disputes.length ?? 0) + (view?.json.equivocations.length ?? 0),
+      unresolved: (view?.openDisputes.length ?? 0) + (view?.json.equivocations.filter(q => !q.settled).length ?? 0)
+    },
     events: view?.json.events ?? 0,
     security: input.security,
     connections: network?.connections() ?? [],

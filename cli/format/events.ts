@@ -57,7 +57,8 @@ export function formatConflicts (c: ConflictsJson): string {
   for (const v of c.voids) lines.push(`void        ${formatRow(v, widths)}`)
   for (const o of c.overridden) lines.push(`overridden  ${formatRow(o, widths)}`)
   for (const q of c.equivocations) {
-    lines.push(`equivocation  ${peerLabel(q.author)} reused seq ${q.seq}: ${q.events.map(shortId).join(' vs ')}; flagged by ${shortId(q.flaggedBy)}`)
+    const hint = q.settled ? 'settled: its author is removed' : `open; run: weft rmpeer ${q.author.nickname ?? q.author.peer}`
+    lines.push(`equivocation  ${peerLabel(q.author)} reused seq ${q.seq}: ${q.events.map(shortId).join(' vs ')}; flagged by ${shortId(q.flaggedBy)}; ${hint}`)
   }
   if (lines.length === 0) return 'no conflicts\n'
   return lines.join('\n') + '\n'

@@ -1,4 +1,7 @@
 import type { EventId, PeerName, SignedEvent, WeftEvent } from '../events/index.js'
+import { isQuarantined, NO_FORKS, type Forks } from './forks.js'
+
+export { ForkFinder, forkInConflict, forksGrew, forksIn, forksKey, isQuarantined, mergeForks, NO_FORKS, type ForkProof, type Forks } from './forks.js'
 
 /**
  * The causal structure of the log: one node per event with its version
@@ -32,6 +35,12 @@ export interface CausalNode {
   readonly author: number
   readonly seq: number
   readonly lamport: number
+  /**
+   * The author's fork made it evidence only (forks.ts): it is in no chain
+   * and in no version vector, so nothing "sees" it; it still counts for
+   * heads and lamports, as the document holds it.
+   */
+  readonly quarantined: boolean
   /** vv[p] = highest seq of peer p in this event's causal past, itself included. */
   readonly vv: Int32Array
   readonly deps: readonly CausalNode[]
@@ -46,6 +55,9 @@ export class CausalIndex {
   private readonly chains: CausalNode[][] = []
   private genesisNode: CausalNode | undefined
   private headSet = new Set<CausalNode>()
+
+  /** Authors whose events from some seq on are quarantined; fixed for the index's life. */
+  constructor (readonly forks: Forks = NO_FORKS) {}
 
   get size (): number { return this.order.length }
   get genesis (): CausalNode | undefined { return this.genesisNode }
@@ -94,6 +106,7 @@ export class CausalIndex {
     }
     if (this.genesisNode === undefined) throw new CausalError('not-genesis', id, `event ${id} arrived before the genesis`)
     const a = this.peerIdx.get(event.author)
+    const quarantined = isQuarantined(this.forks, event.author, event.seq)
     let maxLamport = 0
     let prevSeq = 0
     for (const d of deps) {
@@ -103,6 +116,8 @@ export class CausalIndex {
     if (event.lamport !== maxLamport + 1) {
       throw new CausalError('bad-lamport', id, `event ${id} has lamport ${event.lamport}, expected ${maxLamport + 1}`)
     }
+    // A quarantined event's seq and rivals are the fork itself: not checked.
+    if (quarantined) return deps
     if (a !== undefined && event.seq <= this.latestSeq(a) && this.bySeq(a, event.seq)?.id !== id) {
       throw new CausalError('equivocation', id, `event ${id} reuses seq ${event.seq} of ${event.author}, already held as ${this.bySeq(a, event.seq)?.id ?? '?'}`)
     }
@@ -117,6 +132,7 @@ export class CausalIndex {
     const { id, event } = signed
     const author = event.kind === 'genesis' ? -1 : this.peer(event.author)
     const seq = event.kind === 'genesis' ? 0 : event.seq
+    const quarantined = event.kind !== 'genesis' && isQuarantined(this.forks, event.author, event.seq)
     const n = this.peerNames.length
     // A copy of the first dep's vector when it has every peer (the usual
     // case): one allocation, where a new array and a set cost twice as much.
@@ -130,12 +146,12 @@ export class CausalIndex {
       const dv = deps[k]!.vv
       for (let i = 0; i < dv.length; i++) if (dv[i]! > vv[i]!) vv[i] = dv[i]!
     }
-    if (author >= 0) vv[author] = seq
-    const node: CausalNode = { idx: this.order.length, id, signed, event, author, seq, lamport: event.lamport, vv, deps }
+    if (author >= 0 && !quarantined) vv[author] = seq
+    const node: CausalNode = { idx: this.order.length, id, signed, event, author, seq, lamport: event.lamport, quarantined, vv, deps }
     this.byId.set(id, node)
     this.order.push(node)
-    if (author >= 0) this.chains[author]!.push(node)
-    else this.genesisNode = node
+    if (author < 0) this.genesisNode = node
+    else if (!quarantined) this.chains[author]!.push(node)
     for (const d of deps) this.headSet.delete(d)
     this.headSet.add(node)
     return node
@@ -143,12 +159,14 @@ export class CausalIndex {
 
   /** True when `f` is in the causal past of `e`, or is `e`. */
   hasSeen (e: CausalNode, f: CausalNode): boolean {
+    if (f.quarantined) return e === f
     if (f.author < 0) return true
     return (e.vv[f.author] ?? 0) >= f.seq
   }
 
   /** Same test from a bare version vector (a head set's merged vv). */
   vvHasSeen (vv: Int32Array, f: CausalNode): boolean {
+    if (f.quarantined) return false
     if (f.author < 0) return true
     return (vv[f.author] ?? 0) >= f.seq
   }
@@ -185,8 +203,8 @@ export class CausalIndex {
     while (this.order.length > size) {
       const node = this.order.pop()!
       this.byId.delete(node.id)
-      if (node.author >= 0) this.chains[node.author]!.pop()
-      else this.genesisNode = undefined
+      if (node.author < 0) this.genesisNode = undefined
+      else if (!node.quarantined) this.chains[node.author]!.pop()
     }
     const covered = new Set<CausalNode>()
     for (const n of this.order) for (const d of n.deps) covered.add(d)

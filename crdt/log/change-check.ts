@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { isQuarantined, type Forks } from '../causal/forks.js'
 import { decodeEvent, EventError, peerNameToBytes, type PeerName, type SignedEvent, type Verifier } from '../events/index.js'
 import type { ChangeMeta, DecodedChange } from './automerge-raw.js'
 import { LogError } from './errors.js'
@@ -14,6 +15,11 @@ import { bucketOf, SKELETON_CHANGE_HASH } from './skeleton.js'
  * always adds it, the author's previous change, and exactly one `set`
  * with no predecessors into bucket id[0..2] under key id, whose value hashes
  * to the id.
+ *
+ * A quarantined event (its author forked: crdt/causal/forks.ts) has an
+ * actor of its own instead, like the genesis: actor = first 16 bytes of its
+ * id, seq 1, deps exactly the changes of its deps. Both sides of a fork can
+ * then live in one document, which Automerge refuses for one (actor, seq).
  */
 
 export function actorFor (author: PeerName): string {
@@ -32,6 +38,16 @@ export interface ChangeContext {
   /** Metadata of a dep change, for the startOp rule. */
   metaOf: (changeHash: string) => Pick<ChangeMeta, 'maxOp'> | undefined
   verifier: Verifier | null
+  /** The forks the receiving document is written under. */
+  forks: Forks
+}
+
+/** The actor and Automerge seq an event's change must have under `forks`. */
+export function changeIdentity (signed: SignedEvent, forks: Forks): { actor: string, seq: number, ownActor: boolean } {
+  const e = signed.event
+  if (e.kind === 'genesis') return { actor: genesisActor(signed.id), seq: 1, ownActor: true }
+  if (isQuarantined(forks, e.author, e.seq)) return { actor: genesisActor(signed.id), seq: 1, ownActor: true }
+  return { actor: actorFor(e.author), seq: e.seq, ownActor: false }
 }
 
 function bad (change: DecodedChange, why: string): LogError {
@@ -57,10 +73,13 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   if (change.time !== 0) throw bad(change, 'has a time')
   if (change.message !== null && change.message !== '') throw bad(change, 'has a message')
   const e = signed.event
-  const expectedActor = e.kind === 'genesis' ? genesisActor(signed.id) : actorFor(e.author)
-  if (change.actor !== expectedActor) throw bad(change, `actor ${change.actor} does not belong to the event's author`)
-  const expectedSeq = e.kind === 'genesis' ? 1 : e.seq
-  if (change.seq !== expectedSeq) throw bad(change, `Automerge seq ${change.seq} is not the event's seq ${expectedSeq}`)
+  const expected = changeIdentity(signed, ctx.forks)
+  if (change.actor !== expected.actor) {
+    throw bad(change, expected.ownActor && e.kind !== 'genesis'
+      ? `actor ${change.actor} is its author's, but the author forked at seq ${ctx.forks.get(e.author)}: its events from there have actors of their own`
+      : `actor ${change.actor} does not belong to the event's author`)
+  }
+  if (change.seq !== expected.seq) throw bad(change, `Automerge seq ${change.seq} is not the event's seq ${expected.seq}`)
   const depIds = new Set<string>()
   let maxOp = 0
   for (const h of change.deps) {
@@ -74,6 +93,11 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   }
   if (e.kind === 'genesis') {
     if (change.deps.length !== 1 || change.deps[0] !== SKELETON_CHANGE_HASH) throw bad(change, 'a genesis change depends on the skeleton only')
+  } else if (expected.ownActor) {
+    const want = new Set(e.deps)
+    if (change.deps.includes(SKELETON_CHANGE_HASH) || depIds.size !== want.size || [...want].some(d => !depIds.has(d)) || change.deps.length !== want.size) {
+      throw bad(change, 'its deps are not the changes of the event\'s deps')
+    }
   } else {
     // Automerge always adds the actor's own previous change to a new
     // change's deps, even when it is not a head. So the deps are exactly the

@@ -60,7 +60,6 @@ export function selectEvents (events: Iterable<SignedEvent>, at: ReplayPoint): S
 
 /** Folds the events a replay point selects into a fresh ring. */
 export function replay (clusterId: EventId, events: Iterable<SignedEvent>, at: ReplayPoint): OwnershipRing {
-  const ring = new OwnershipRing(clusterId)
-  for (const e of selectEvents(events, at)) ring.apply(e)
-  return ring
+  // Forks proved by the selected events only: the ring as it stood then.
+  return OwnershipRing.fold(clusterId, selectEvents(events, at))
 }

@@ -1,5 +1,5 @@
 import { RangeSet } from '../../packages/netaddr/index.js'
-import type { CausalNode } from '../causal/index.js'
+import { compareTopological, forkInConflict, forksIn, isQuarantined, mergeForks, NO_FORKS, type CausalNode, type ForkProof, type Forks } from '../causal/index.js'
 import type { EventId, PeerName, SignedEvent } from '../events/index.js'
 import { judge } from './authority.js'
 import { bodyGrants, disputeRecord, frontierIn, partiesOf, unionOf } from './moves.js'
@@ -20,9 +20,30 @@ export class OwnershipRing {
   private cached: RingSnapshot | undefined
   private batchStart: { size: number, segments: ReturnType<SegmentMap['save']> | undefined, futureEvents: number } | undefined
 
-  constructor (clusterId: EventId) {
-    this.s = new RingState(clusterId)
+  constructor (clusterId: EventId, forks: Forks = NO_FORKS) {
+    this.s = new RingState(clusterId, forks)
   }
+
+  /**
+   * Folds a whole event set, quarantining every fork it proves (DESIGN.md
+   * §2.7). The way to fold stored events, and to refold when a fork turns
+   * up (`unfoldedForks`, or a CausalError 'equivocation' from `apply`).
+   */
+  static fold (clusterId: EventId, events: readonly SignedEvent[], extraForks: Forks = NO_FORKS): OwnershipRing {
+    const forks = mergeForks(forksIn(events), extraForks)
+    const ring = new OwnershipRing(clusterId, forks)
+    for (const e of [...events].sort((a, b) => compareTopological(eventOrder(a), eventOrder(b)))) ring.apply(e)
+    return ring
+  }
+
+  /** Authors whose events from some seq on this fold quarantines. */
+  get forks (): Forks { return this.s.causal.forks }
+
+  /** Forks proved by folded conflicts that this fold does not quarantine: refold with them. */
+  get unfoldedForks (): readonly ForkProof[] { return this.s.unfoldedForks }
+
+  /** Every event held, quarantined ones too, in the order folded. */
+  allEvents (): SignedEvent[] { return this.s.causal.nodes.map(n => n.signed) }
 
   get clusterId (): EventId { return this.s.clusterId }
   get size (): number { return this.s.causal.size }
@@ -72,6 +93,13 @@ export class OwnershipRing {
       return ev
     }
     s.peerIdx(e.author)
+    const proof = forkInConflict(e)
+    if (proof !== undefined && !isQuarantined(this.forks, proof.author, proof.seq)) s.push(s.unfoldedForks, proof)
+    if (node.quarantined) {
+      ev.status = 'void'
+      ev.reason = `evidence only: ${e.author} signed two events with seq ${this.forks.get(e.author)!}, so its events from that seq on have no effect`
+      return ev
+    }
     if (e.kind === 'future') {
       ev.status = 'future'
       ev.reason = `event format v${e.v} needs a newer weft`
@@ -344,4 +372,8 @@ export class OwnershipRing {
     this.cached ??= buildSnapshot(this.s)
     return this.cached
   }
+}
+
+function eventOrder (e: SignedEvent): { lamport: number, id: string } {
+  return { lamport: e.event.lamport, id: e.id }
 }

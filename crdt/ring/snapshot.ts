@@ -60,7 +60,11 @@ export interface DisputeSnapshot {
 
 export interface VoidSnapshot { readonly id: EventId, readonly kind: EventKind | 'future', readonly author?: PeerName, readonly reason: string }
 export interface OverrideSnapshot { readonly id: EventId, readonly by: readonly EventId[] }
-export interface EquivocationSnapshot { readonly author: PeerName, readonly seq: number, readonly events: readonly EventId[], readonly flaggedBy: EventId }
+/**
+ * A flagged fork (DESIGN.md §2.7): settled once its author stands removed
+ * (`rmpeer` takes its space, or it left), open until then.
+ */
+export interface EquivocationSnapshot { readonly author: PeerName, readonly seq: number, readonly events: readonly EventId[], readonly flaggedBy: EventId, readonly settled: boolean }
 
 export interface RingSnapshot {
   readonly clusterId: EventId
@@ -189,11 +193,23 @@ export function buildSnapshot (s: RingState): RingSnapshot {
     disputes,
     voids,
     overridden,
-    equivocations: s.equivocations.map(q => ({ author: causal.peers[q.author]!, seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy.node.id }))
-      .sort((a, b) => (a.flaggedBy < b.flaggedBy ? -1 : 1)),
+    equivocations: flaggedForks(s, new Set(peers.filter(p => p.removed !== undefined).map(p => p.name))),
     readOnly: s.futureEvents > 0,
     heads: causal.heads().map(n => n.id).sort(),
     events: causal.size,
     disputed: family === undefined ? undefined : RangeSet.fromSpans(family, disputedSpans)
   }
+}
+
+/** One row per fork (author, seq), however many conflicts flagged it: the first flag by id. */
+function flaggedForks (s: RingState, removed: ReadonlySet<PeerName>): EquivocationSnapshot[] {
+  const byFork = new Map<string, EquivocationSnapshot>()
+  for (const q of s.equivocations) {
+    const author = s.causal.peers[q.author]!
+    const key = `${author}/${q.seq}`
+    const row: EquivocationSnapshot = { author, seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy.node.id, settled: removed.has(author) }
+    const was = byFork.get(key)
+    if (was === undefined || row.flaggedBy < was.flaggedBy) byFork.set(key, row)
+  }
+  return [...byFork.values()].sort((a, b) => (a.flaggedBy < b.flaggedBy ? -1 : 1))
 }

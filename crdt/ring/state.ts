@@ -1,5 +1,5 @@
 import type { Family, RangeSet } from '../../packages/netaddr/index.js'
-import { CausalIndex, type CausalNode } from '../causal/index.js'
+import { CausalIndex, NO_FORKS, type CausalNode, type ForkProof, type Forks } from '../causal/index.js'
 import type { EventId } from '../events/index.js'
 import type { SegmentMap } from './segments.js'
 import type { DisputeRecord, EvidenceDispute, PeerRecord, RemovalDispute, RingEvent } from './records.js'
@@ -17,7 +17,7 @@ export interface Equivocation {
  * (validate-the-diff, DESIGN.md §3).
  */
 export class RingState {
-  readonly causal = new CausalIndex()
+  readonly causal: CausalIndex
   readonly clusterId: EventId
   family: Family | undefined
   clusterRange: RangeSet | undefined
@@ -30,12 +30,15 @@ export class RingState {
   readonly removalDisputes: RemovalDispute[] = []
   readonly settledBy = new Map<EventId, RingEvent[]>()
   readonly equivocations: Equivocation[] = []
+  /** Forks that folded conflicts prove but this fold does not quarantine yet. */
+  readonly unfoldedForks: ForkProof[] = []
   futureEvents = 0
   moveSerial = 0
   private undoLog: Array<() => void> | undefined
 
-  constructor (clusterId: EventId) {
+  constructor (clusterId: EventId, forks: Forks = NO_FORKS) {
     this.clusterId = clusterId
+    this.causal = new CausalIndex(forks)
   }
 
   peer (idx: number): PeerRecord {

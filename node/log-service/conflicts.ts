@@ -3,7 +3,7 @@ import type { ConflictBody, EventId, PeerName, SignedEvent } from '../../crdt/ev
 import type { DisputeRecord, OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import type { RingViewJson } from '../ring-view.js'
-import { equivocationInEvidence, equivocationInMessage, EquivocationCheckError, type Equivocation } from './equivocation.js'
+import { equivocationInEvidence, equivocationInMessage, EquivocationCheckError, forkEvidence, staleForkIn, type Equivocation } from './equivocation.js'
 import { AppendRefusedError, type AppendResult, type ClonedIdentity, type ReceiveOutcome } from './types.js'
 
 /**
@@ -54,7 +54,19 @@ export async function checkEquivocation (deps: ConflictDeps, peer: PeerName, mes
     if (err instanceof EquivocationCheckError) return { kind: 'rejected', reason: err.code, message: err.message, conflicts: [] }
     throw err
   }
-  return found === undefined ? undefined : await onEquivocation(deps, peer, found)
+  if (found !== undefined) return await onEquivocation(deps, peer, found)
+  const stale = staleForkIn(ring, message)
+  if (stale === undefined) return undefined
+  // The sender wrote a forked author's event under that author's actor: it
+  // has not heard of the fork. Hang up with the evidence, which it checks
+  // and then rewrites its document as we did (DESIGN.md §2.7).
+  return {
+    kind: 'rejected',
+    reason: 'equivocation',
+    message: `${peer} has not heard that ${who(deps, stale)} (${stale}) forked at seq ${ring.forks.get(stale)}: sending it the evidence`,
+    conflicts: [],
+    evidence: forkEvidence(ring, stale) ?? []
+  }
 }
 
 /** A peer hung up offering event bytes as evidence of an equivocation: flag it too when they prove one. */
@@ -67,7 +79,10 @@ export async function checkEvidence (deps: ConflictDeps, peer: PeerName, evidenc
 
 /**
  * Someone else's identity: record both events in a signed conflict (once),
- * gate the author. Our own: this data dir or another was copied; we cannot
+ * gate the author. The conflict makes the fork part of our log, so the log
+ * service refolds and rewrites the document with the author's events from
+ * that seq quarantined (DESIGN.md §2.7), and the two sides' holders can
+ * merge. Our own: this data dir or another was copied; we cannot
  * tell which is the original, and anything more we sign makes it worse, so
  * stop writing and syncing (persisted), and send the peer both events so
  * it flags and gates this identity in the rest of the cluster.
@@ -77,7 +92,7 @@ async function onEquivocation (deps: ConflictDeps, peer: PeerName, { held, rival
   if (ev.kind === 'genesis') throw new Error('a genesis cannot equivocate') // firstRival skips them
   const { author, seq } = ev
   const rivals = [held.id, rival.id].sort()
-  const evidence = [held.signed.bytes, rival.bytes]
+  const evidence = [held.bytes, rival.bytes]
   const message = `equivocation by ${author}: events ${held.id} and ${rival.id} share seq ${seq}`
   if (author === deps.self) {
     await deps.markCloned({ seq, ours: held.id, theirs: rival.id, supplier: peer, at: deps.now() })

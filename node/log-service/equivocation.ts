@@ -1,21 +1,21 @@
-import type { CausalNode } from '../../crdt/causal/index.js'
+import { forkInConflict, isQuarantined } from '../../crdt/causal/index.js'
 import { decodeEvent, type SignedEvent } from '../../crdt/events/index.js'
 import { changeEventBytes, LogError, messageChanges } from '../../crdt/log/index.js'
 import type { OwnershipRing } from '../../crdt/ring/index.js'
 
 /**
- * Finding equivocations (DESIGN.md §2.1, §2.5): two correctly signed events
- * with one (author, seq). Automerge refuses the second change of an
- * (actor, seq) and fails the whole message, losing the evidence, so a sync
- * message's changes are looked at before it is received; and a peer that
- * hangs up over one offers both events in its BYE, so the other side can
- * check them itself (the only way a cloned peer's rival event reaches a
- * peer when the clone is the one that noticed).
+ * Finding forks (equivocations, DESIGN.md §2.1, §2.7): two correctly signed
+ * events with one (author, seq) that the fold does not quarantine yet.
+ * They turn up in a sync message's changes (looked at before it is
+ * received: until we rewrite our document, Automerge would refuse the
+ * second change of an (actor, seq)), in a conflict that carries both as
+ * evidence, or in the BYE of a peer that hung up over one: the way a peer
+ * whose document predates the fork learns of it from one that knows.
  */
 export interface Equivocation {
-  /** The event we hold. */
-  held: CausalNode
-  /** Its rival: same author and seq, another id; signature verified. */
+  /** One side: held here, or carried beside the other. */
+  held: SignedEvent
+  /** The other side: same author and seq, another id; signature verified. */
   rival: SignedEvent
 }
 
@@ -31,30 +31,83 @@ export class EquivocationCheckError extends Error {
 /** At most this many evidence events are looked at per BYE. */
 export const MAX_EVIDENCE = 4
 
+function verified (c: { id: string, bytes: Uint8Array }): SignedEvent {
+  try {
+    return decodeEvent(c.bytes, { expectedId: c.id })
+  } catch (err) {
+    throw new EquivocationCheckError('bad-event', (err as Error).message)
+  }
+}
+
 /**
- * The first event of `candidates` (id + bytes, unverified) that reuses the
- * seq of one we hold. Undecodable candidates are skipped (the copy's
- * validation names them); the rival's signature is verified before it
- * counts: a forged "rival" is a bad event, not evidence.
+ * The first fork that `candidates` (id + bytes, unverified) prove and the
+ * fold does not quarantine: a candidate that reuses the seq of an event we
+ * hold, two candidates with one author and seq, or a candidate conflict
+ * carrying both sides. Undecodable candidates are skipped (the copy's
+ * validation names them); the sides' signatures are verified before they
+ * count: a forged "rival" is a bad event, not evidence.
  */
 function firstRival (ring: OwnershipRing, candidates: Iterable<{ id: string, bytes: Uint8Array }>): Equivocation | undefined {
+  const seen = new Map<string, { id: string, bytes: Uint8Array }>()
   for (const c of candidates) {
-    if (ring.has(c.id)) continue
     let e: SignedEvent
     try {
       e = decodeEvent(c.bytes, { verifier: null, expectedId: c.id })
     } catch {
       continue
     }
-    if (e.event.kind === 'genesis') continue
-    const idx = ring.causal.peerIndexOf(e.event.author)
-    const held = idx === undefined ? undefined : ring.causal.bySeq(idx, e.event.seq)
-    if (held === undefined || held.id === e.id) continue
-    try {
-      return { held, rival: decodeEvent(c.bytes, { expectedId: c.id }) }
-    } catch (err) {
-      throw new EquivocationCheckError('bad-event', (err as Error).message)
+    const ev = e.event
+    const inConflict = forkInConflict(ev)
+    if (inConflict !== undefined && !isQuarantined(ring.forks, inConflict.author, inConflict.seq) && ev.kind === 'conflict') {
+      const [a, b] = ev.body.evidence.slice(0, 2).map(bytes => verified({ id: decodeEvent(bytes, { verifier: null }).id, bytes }))
+      return { held: a!, rival: b! }
     }
+    if (ev.kind === 'genesis' || ev.kind === 'future' || ring.has(c.id) || isQuarantined(ring.forks, ev.author, ev.seq)) continue
+    const idx = ring.causal.peerIndexOf(ev.author)
+    // An author our log has never named proves nothing about our cluster.
+    if (idx === undefined) continue
+    const held = ring.causal.bySeq(idx, ev.seq)
+    if (held !== undefined && held.id !== c.id) return { held: held.signed, rival: verified(c) }
+    const key = `${ev.author}/${ev.seq}`
+    const other = seen.get(key)
+    if (other !== undefined && other.id !== c.id) return { held: verified(other), rival: verified(c) }
+    seen.set(key, c)
+  }
+  return undefined
+}
+
+/** Both sides of the fork that quarantines `author`'s events, to send a peer that does not know it. */
+export function forkEvidence (ring: OwnershipRing, author: string): Uint8Array[] | undefined {
+  const seq = ring.forks.get(author)
+  if (seq === undefined) return undefined
+  for (const c of ring.state.conflicts) {
+    const proof = forkInConflict(c.node.event)
+    if (proof?.author === author && proof.seq === seq && c.node.event.kind === 'conflict') return c.node.event.body.evidence.slice(0, 2)
+  }
+  const sides = ring.causal.nodes.filter(n => n.event.kind !== 'genesis' && n.event.kind !== 'future' && n.event.author === author && n.seq === seq)
+  return sides.length >= 2 ? sides.slice(0, 2).map(n => n.signed.bytes) : undefined
+}
+
+/**
+ * The forked author of an event in `message` that the sender wrote under
+ * its author's actor although our fold quarantines it: the sender has not
+ * heard of the fork, and needs the evidence.
+ */
+export function staleForkIn (ring: OwnershipRing, message: Uint8Array): string | undefined {
+  if (ring.forks.size === 0) return undefined
+  let changes: ReturnType<typeof messageChanges>
+  try {
+    changes = messageChanges(message)
+  } catch {
+    return undefined
+  }
+  for (const change of changes) {
+    const eb = changeEventBytes(change)
+    if (eb === undefined) continue
+    try {
+      const ev = decodeEvent(eb.bytes, { verifier: null, expectedId: eb.id }).event
+      if (ev.kind !== 'genesis' && ev.kind !== 'future' && isQuarantined(ring.forks, ev.author, ev.seq) && change.actor !== eb.id.slice(0, 32)) return ev.author
+    } catch {}
   }
   return undefined
 }

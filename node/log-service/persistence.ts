@@ -1,3 +1,4 @@
+import type { Forks } from '../../crdt/causal/index.js'
 import { decodeEvent, type EventId, type PeerName, type SignedEvent } from '../../crdt/events/index.js'
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
@@ -34,12 +35,9 @@ export function toStored (e: SignedEvent): StoredEvent {
 
 /** Folds the store's events in order into a ring of cluster `clusterId`. */
 export function foldStore (store: Store, clusterId: EventId): OwnershipRing {
-  const ring = new OwnershipRing(clusterId)
-  for (const e of store.eventsInOrder()) {
-    // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
-    ring.apply(decodeEvent(e.bytes, { verifier: null, trusted: true, expectedId: e.id }))
-  }
-  return ring
+  // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
+  const events = [...store.eventsInOrder()].map(e => decodeEvent(e.bytes, { verifier: null, trusted: true, expectedId: e.id }))
+  return OwnershipRing.fold(clusterId, events)
 }
 
 /** The document's chunks in the store: which heads they reach, and their sizes. */
@@ -57,9 +55,9 @@ export class DocChunks {
   }
 
   /** Loads the document from the store's chunks, or creates it when there are none. */
-  load (store: Store, self: PeerName): EventLog {
+  load (store: Store, self: PeerName, forks: Forks): EventLog {
     const chunks = store.docChunks()
-    const doc = chunks.length > 0 ? EventLog.load(self, chunks) : EventLog.create(self)
+    const doc = chunks.length > 0 ? EventLog.load(self, chunks, forks) : EventLog.create(self, forks)
     this.chunkCount = chunks.length
     this.baseBytes = chunks[0]?.length ?? 0
     this.incrementBytes = chunks.slice(1).reduce((n, c) => n + c.length, 0)
@@ -83,6 +81,14 @@ export class DocChunks {
       else this.incrementBytes += docChunk.length
       this.chunkCount++
     }
+  }
+
+  /** Records that the store now holds `full` as its only chunk (a rewritten document). */
+  replaced (full: Uint8Array, heads: string[]): void {
+    this.persistedHeads = heads
+    this.chunkCount = 1
+    this.baseBytes = full.length
+    this.incrementBytes = 0
   }
 
   async compactIfDue (doc: EventLog, store: Store): Promise<void> {
@@ -118,6 +124,12 @@ export class SyncSessions {
     await store.putSyncState(peer, s.encode())
     s.free()
     this.live.delete(peer)
+  }
+
+  /** Frees every live session without keeping it: their shared heads name changes a rewritten document lacks. */
+  dropAll (): void {
+    for (const s of this.live.values()) s.free()
+    this.live.clear()
   }
 
   /** Keeps every peer's sync state (as far as the store lets us) and frees the sessions. */

@@ -1,10 +1,10 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
-import { CausalError } from '../../crdt/causal/index.js'
+import { CausalError, forksIn, forksKey, NO_FORKS } from '../../crdt/causal/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
   createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId, type TakeoverApproval,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
-import { automerge, type EventLog, LogError } from '../../crdt/log/index.js'
+import { automerge, EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import { checkRingViewJson, RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
@@ -142,10 +142,16 @@ export class LogService implements LogWorkerApi {
       // Then the document (seconds at 100k events): sync and appends wait for it,
       // being queued behind this call.
       const docStarted = this.init.now()
-      this.doc = this.chunks.load(store, this.self)
+      const forks = this.ring?.forks ?? NO_FORKS
+      this.doc = this.chunks.load(store, this.self, forks)
       if (this.ring === undefined) {
         this.setState('waiting-for-cluster')
         return
+      }
+      if (forksKey(forks) !== (meta?.docForks ?? '')) {
+        // The fold proves a fork the stored document was not written under: a
+        // rewrite was cut short. Do it again (it is deterministic).
+        await this.rewriteDocument(this.ring)
       }
       const heads = this.ring.causal.heads().map(n => n.id).sort()
       const docHeads = this.doc.eventHeads()
@@ -266,7 +272,43 @@ export class LogService implements LogWorkerApi {
     ring.commit()
     await this.persist([signed], [])
     this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
+    if (ring.unfoldedForks.length > 0) await this.refold()
     return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
+  }
+
+  /**
+   * The log proves a fork that the fold does not quarantine yet (we just
+   * flagged an equivocation, DESIGN.md §2.7): fold every event again with the
+   * forked author's events from that seq quarantined, and rewrite the
+   * document so they have actors of their own. Rare, and O(history).
+   */
+  private async refold (): Promise<void> {
+    const old = this.ring!
+    const started = this.init.now()
+    const ring = OwnershipRing.fold(old.clusterId, old.allEvents())
+    this.ring = ring
+    await this.rewriteDocument(ring)
+    const forks = [...ring.forks].map(([author, seq]) => `${author} from seq ${seq}`).join(', ')
+    this.log.warn(`refolded ${ring.size} events with the events of forked authors quarantined (${forks}) and rewrote the document in ${this.init.now() - started} ms`)
+  }
+
+  /** Writes the document anew under the fold's forks, replacing the stored one and every sync state. */
+  private async rewriteDocument (ring: OwnershipRing): Promise<void> {
+    const store = this.store!
+    const doc = EventLog.rebuild(this.self, ring.allEvents(), ring.forks)
+    const heads = ring.causal.heads().map(n => n.id).sort()
+    if (doc.eventHeads().join() !== heads.join()) {
+      doc.close()
+      throw new Error('rewriting the document for a fork gave heads that differ from the fold\'s')
+    }
+    this.doc?.close()
+    this.doc = doc
+    this.sessions.dropAll()
+    const full = doc.save()
+    await store.replaceDoc(full, doc.heads())
+    this.chunks.replaced(full, doc.heads())
+    await store.putMeta({ ...store.getMeta()!, docForks: forksKey(ring.forks) })
+    await this.persist([], [])
   }
 
   /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */
@@ -335,7 +377,7 @@ export class LogService implements LogWorkerApi {
     const t0 = performance.now()
     let received
     try {
-      received = doc.receive(session, message, defaultVerifier)
+      received = doc.receive(session, message, defaultVerifier, { learnForks: this.ring === undefined })
     } catch (err) {
       if (err instanceof LogError) return { kind: 'rejected', reason: err.code === 'bad-append' ? 'bad-message' : err.code, message: err.message, conflicts: [] }
       throw err
@@ -355,7 +397,7 @@ export class LogService implements LogWorkerApi {
         return { kind: 'rejected', reason: 'wrong-cluster', message: refusal, conflicts: [] }
       }
       const genesis = batch.find(e => e.event.kind === 'genesis')!
-      ring = new OwnershipRing(genesis.id)
+      ring = new OwnershipRing(genesis.id, forksIn(batch))
       joined = true
     }
     ring.begin()
@@ -380,10 +422,11 @@ export class LogService implements LogWorkerApi {
       this.ring = ring
       const genesis = batch.find(e => e.event.kind === 'genesis')!
       const range = genesis.event.kind === 'genesis' ? formatCidr(genesis.event.body.ranges[0]!) : undefined
-      await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}) })
+      await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
       this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
     }
     await this.persist(batch, [[peer, session.encode()]])
+    if (ring.unfoldedForks.length > 0) await this.refold()
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     const caughtUp = this.heard(peer, message)

@@ -54,7 +54,8 @@ export async function checkDataDir (dataDir: string): Promise<CheckReport> {
       })),
       lostAllocations: allocations.filter(a => !owned.containsAddress(parseAddress(a.address).value))
         .map(a => ({ id: a.id, address: a.address, subnet: a.subnet, owner: ownerOf(parseAddress(a.address).value) })),
-      equivocations: json.equivocations.map(q => ({ author: q.author, nickname: nick(q.author), seq: q.seq, events: q.events }))
+      // A fork is settled once its author stands removed (DESIGN.md §2.7).
+      equivocations: json.equivocations.filter(q => !q.settled).map(q => ({ author: q.author, nickname: nick(q.author), seq: q.seq, events: q.events }))
     }
   } finally {
     await reader.close()
@@ -70,7 +71,7 @@ export function formatCheck (r: CheckReport): string {
   section('open disputes', r.disputes, d => `${d.id} ${d.kind} ${d.ranges.join(', ')} (${d.addresses} addresses): run \`weft resolve ${d.id}\``, 'none')
   section('space owned by removed peers', r.strandedSpace, s => `${s.ranges.join(', ')} (${s.addresses} addresses) of ${s.nickname ?? s.peer} (${s.peer}), removed by ${s.removedBy} at ${s.removedAt}: \`weft rmpeer ${s.peer}\` reclaims it`, 'none')
   section('local allocations outside this peer\'s space', r.lostAllocations, a => `${a.id} ${a.address} (now ${a.owner}): it may be handed out twice; release it`, 'none')
-  section('equivocations', r.equivocations, q => `${q.nickname ?? q.author} (${q.author}) signed two events with seq ${q.seq}: ${q.events.join(', ')}: its identity was cloned; run \`weft reset\` on the copy`, 'none')
+  section('equivocations', r.equivocations, q => `${q.nickname ?? q.author} (${q.author}) signed two events with seq ${q.seq}: ${q.events.join(', ')}: its identity was cloned, and its events from that seq have no effect; run \`weft rmpeer ${q.nickname ?? q.author}\` on a healthy peer, and \`weft reset\` on every copy`, 'none')
   lines.push(checkProblems(r) === 0 ? 'no problems found' : `${checkProblems(r)} problem${checkProblems(r) === 1 ? '' : 's'} found`)
   return lines.join('\n') + '\n'
 }

@@ -224,7 +224,7 @@ export interface ConflictsJson {
   voids: EventRow[]
   /** Moves overridden by a resolve (`overriddenBy`), in causal order. */
   overridden: EventRow[]
-  equivocations: Array<{ author: PeerRef, seq: number, events: EventId[], flaggedBy: EventId }>
+  equivocations: Array<{ author: PeerRef, seq: number, events: EventId[], flaggedBy: EventId, settled: boolean }>
   unresolved: number
 }
 
@@ -274,7 +274,7 @@ export function conflicts (reader: LogReader): ConflictsJson {
     disputes,
     voids: snap.voids.map(v => v.id).sort(topo).map(rowOf),
     overridden: snap.overridden.map(o => o.id).sort(topo).map(rowOf),
-    equivocations: snap.equivocations.map(q => ({ author: named(q.author), seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy })),
-    unresolved: disputes.filter(d => d.status === 'open').length
+    equivocations: snap.equivocations.map(q => ({ author: named(q.author), seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy, settled: q.settled })),
+    unresolved: disputes.filter(d => d.status === 'open').length + snap.equivocations.filter(q => !q.settled).length
   }
 }

@@ -68,8 +68,7 @@ export function openLogReader (dataDir: string): LogReader {
     },
     ring: () => {
       if (ring === undefined) {
-        ring = new OwnershipRing(clusterId)
-        for (const e of reader.events()) ring.apply(e)
+        ring = OwnershipRing.fold(clusterId, reader.events())
       }
       return ring
     },

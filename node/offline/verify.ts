@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
-import { CausalError } from '../../crdt/causal/index.js'
-import { decodeEvent } from '../../crdt/events/index.js'
+import { CausalError, forksIn } from '../../crdt/causal/index.js'
+import { decodeEvent, type SignedEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import { checkRingViewJson, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { ShapeError } from '../shape.js'
@@ -90,7 +90,7 @@ export async function verifyDataDir (dataDir: string, threads = availableParalle
 function foldStored (clusterId: string, stored: EventBytes[], bad: ReadonlySet<string>): { ring: OwnershipRing, causalFaults: VerifyFault[] } {
   const causalFaults: VerifyFault[] = []
   const faulty = new Set<string>(bad)
-  const ring = new OwnershipRing(clusterId)
+  const ring = new OwnershipRing(clusterId, forksIn(decodable(stored, bad)))
   for (const e of stored) {
     if (bad.has(e.id)) continue
     const fault = (code: string, message: string): void => { faulty.add(e.id); causalFaults.push({ id: e.id, code, message }) }
@@ -114,4 +114,14 @@ function foldStored (clusterId: string, stored: EventBytes[], bad: ReadonlySet<s
     }
   }
   return { ring, causalFaults }
+}
+
+/** The stored events that decode (but `bad`), to find the forks they prove before folding. */
+function * decodable (stored: EventBytes[], bad: ReadonlySet<string>): Generator<SignedEvent> {
+  for (const e of stored) {
+    if (bad.has(e.id)) continue
+    try {
+      yield decodeEvent(e.bytes, { trusted: true, expectedId: e.id })
+    } catch {}
+  }
 }

@@ -11,7 +11,8 @@ import type { KnownPeer, SnapshotRecord, StoreMeta } from './types.js'
 export const metaShape: Shape<StoreMeta> = object({ format: count, peer: str, createdAt: finite }, {
   clusterId: str,
   range: str,
-  cloned: object({ seq: count, ours: str, theirs: str, supplier: str, at: finite })
+  cloned: object({ seq: count, ours: str, theirs: str, supplier: str, at: finite }),
+  docForks: str
 })
 
 export const seenShape: Shape<Record<string, number>> = recordOf(str, finite)

@@ -127,6 +127,16 @@ export class Store {
     await this.#write('compactDoc', compactionWrite(this.#dbs, full, heads))
   }
 
+  /**
+   * Replaces the document with a rewritten one (a fork's events moved to
+   * actors of their own, DESIGN.md §2.7) and drops every peer's sync state,
+   * whose shared heads name changes the new document no longer has; one txn.
+   */
+  async replaceDoc (full: Uint8Array, heads: string[]): Promise<void> {
+    this.#writable()
+    await this.#write('replaceDoc', compactionWrite(this.#dbs, full, heads, { dropSyncStates: true }))
+  }
+
   // events
 
   getEvent (id: EventId): StoredEvent | undefined {

@@ -12,6 +12,12 @@ export interface StoreMeta {
   createdAt: number
   /** Set when this peer found its own identity equivocating (a copied data dir): it stops writing. */
   cloned?: { seq: number, ours: EventId, theirs: EventId, supplier: PeerName, at: number }
+  /**
+   * The forks the stored document is written under (forksKey of
+   * crdt/causal/forks.ts; absent = none). A fold that proves others means a
+   * rewrite was cut short: open() rewrites the document.
+   */
+  docForks?: string
 }
 
 export interface StoredEvent {

@@ -51,11 +51,12 @@ export function adoptionWrite (dbs: Dbs, a: Adoption): () => void {
   }
 }
 
-export function compactionWrite (dbs: Dbs, full: Uint8Array, heads: string[]): () => void {
+export function compactionWrite (dbs: Dbs, full: Uint8Array, heads: string[], opts: { dropSyncStates?: boolean } = {}): () => void {
   const chunk = copyOf(full)
   const docHeads = encodeJson(heads, 'heads')
   return () => {
     for (const key of Array.from(dbs.doc.getKeys())) dbs.doc.removeSync(key)
+    if (opts.dropSyncStates === true) for (const key of Array.from(dbs.sync.getKeys())) dbs.sync.removeSync(key)
     dbs.doc.putSync(0, chunk)
     dbs.state.putSync('docNext', encodeJson(1))
     dbs.state.putSync('docHeads', docHeads)

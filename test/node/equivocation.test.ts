@@ -56,8 +56,12 @@ test('evidence proves an equivocation only with a correctly signed rival of an e
   forged[sig + 4 + 2 + 10] = forged[sig + 4 + 2 + 10]! ^ 1 // a byte inside its 64-byte value (key, bytes header)
   assert.equal(equivocationInEvidence(ring, [held.bytes, forged]), undefined)
 
-  // A peer that does not hold the first event cannot tell which is the rival: nothing proved.
+  // A peer that holds neither event but knows the author: the two sides,
+  // both correctly signed, prove the fork by themselves (DESIGN.md §2.7: a
+  // peer whose log is behind learns of a fork from one that knows).
   const fresh = new ClusterModel(2, 1).peers[0]!.ring
   assert.equal(fresh.has(held.id), false)
-  assert.equal(equivocationInEvidence(fresh, [held.bytes, rival.bytes]), undefined)
+  const both = equivocationInEvidence(fresh, [held.bytes, rival.bytes])
+  assert.deepEqual([both?.held.id, both?.rival.id].sort(), [held.id, rival.id].sort())
+  assert.equal(equivocationInEvidence(fresh, [held.bytes, forged]), undefined)
 })
