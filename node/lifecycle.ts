@@ -189,7 +189,17 @@ export function resolveBody (view: RingView, self: PeerName, idOrPrefix: string,
     if (matches.length > 1) throw new LifecycleError(`dispute id prefix ${idOrPrefix} is ambiguous: ${matches.map(x => x.id).join(', ')}`)
     d = matches[0]
   }
-  if (d === undefined) throw new LifecycleError(`no dispute ${idOrPrefix} is known here (\`weft conflicts\` lists them)`)
+  if (d === undefined) {
+    // A fork is settled by removing its author, not by a resolve (DESIGN.md §2.7).
+    const q = view.json.equivocations.find(x => x.flaggedBy.startsWith(idOrPrefix) || x.events.some(id => id.startsWith(idOrPrefix)))
+    if (q !== undefined && idOrPrefix.length >= 8) {
+      const who = nick(view, q.author)
+      throw new LifecycleError(q.settled
+        ? `${idOrPrefix} is an equivocation by ${who}, already settled: ${who} is removed`
+        : `${idOrPrefix} is an equivocation by ${who} (two events with seq ${q.seq}), not a dispute: run \`weft rmpeer ${who}\` to take its space over, which settles it`)
+    }
+    throw new LifecycleError(`no dispute ${idOrPrefix} is known here (\`weft conflicts\` lists them)`)
+  }
   if (d.status !== 'open') throw new LifecycleError(`dispute ${d.id} is already settled by ${d.settledBy.join(', ')}`)
   const live = (name: PeerName): boolean => {
     const p = view.peer(name)

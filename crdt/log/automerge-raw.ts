@@ -65,6 +65,8 @@ export interface SyncState {
 export interface AutomergeDoc {
   free: () => void
   clone: (actor?: string | null) => AutomergeDoc
+  /** A copy holding only the changes in the past of `heads`. */
+  fork: (actor?: string | null, heads?: Heads) => AutomergeDoc
   put: (obj: string, prop: string, value: Uint8Array) => void
   get: (obj: string, prop: string, heads?: Heads) => unknown
   keys: (obj: string, heads?: Heads) => string[]
@@ -74,6 +76,7 @@ export interface AutomergeDoc {
   getChanges: (haveDeps: Heads) => Uint8Array[]
   getChangeByHash: (hash: string) => Uint8Array | null
   getChangeMetaByHash: (hash: string) => ChangeMeta | null
+  getChangesMeta: (haveDeps: Heads) => ChangeMeta[]
   getDecodedChangeByHash: (hash: string) => DecodedChange | null
   getMissingDeps: (heads?: Heads) => Heads
   applyChanges: (changes: Uint8Array[]) => void

@@ -80,21 +80,42 @@ export class EventLog {
    * replica that learns of a fork moves the forked author's events to actors
    * of their own, so the other side's can join them. Every replica holding
    * the same events and forks writes the same changes, and an unforked
-   * author's change is the one its author committed. ~0.3 ms per event.
+   * author's change is the one its author committed.
+   *
+   * With `previous` (the document as it was, under its own forks), the
+   * changes a new fork leaves as they were are kept: the new document is
+   * `previous` at the heads of that part, plus the rest rewritten. A fork
+   * is usually recent, so that is most of the history; from scratch costs
+   * ~0.3–0.9 ms per event.
    */
-  static rebuild (author: string, events: readonly SignedEvent[], forks: Forks): EventLog {
-    const log = EventLog.create(author, forks)
+  static rebuild (author: string, events: readonly SignedEvent[], forks: Forks, previous?: EventLog): EventLog {
+    const sorted = [...events].sort((a, b) => compareTopological(order(a), order(b)))
+    const kept = previous === undefined ? undefined : keptChanges(previous.doc, previous.forks, sorted, forks)
+    const log = kept === undefined
+      ? EventLog.create(author, forks)
+      : new EventLog(previous!.doc.fork(actorFor(author), kept.heads), actorFor(author), forks)
     const doc = log.doc
-    const hashOf = new Map<EventId, string>()
+    const hashOf = new Map<EventId, string>(kept?.hashOf)
     const maxOpOf = new Map<string, number>([[SKELETON_CHANGE_HASH, doc.getChangeMetaByHash(SKELETON_CHANGE_HASH)!.maxOp]])
+    const maxOp = (hash: string): number => {
+      let m = maxOpOf.get(hash)
+      if (m === undefined) maxOpOf.set(hash, m = doc.getChangeMetaByHash(hash)!.maxOp)
+      return m
+    }
     /** author → seq → hash, for the author's previous change that Automerge adds to deps. */
     const ownChain = new Map<PeerName, Map<number, string>>()
-    for (const signed of [...events].sort((a, b) => compareTopological(order(a), order(b)))) {
+    for (const signed of sorted) {
       const e = signed.event
+      const have = hashOf.get(signed.id)
+      if (e.kind !== 'genesis' && !isQuarantined(forks, e.author, e.seq)) {
+        let chain = ownChain.get(e.author)
+        if (chain === undefined) ownChain.set(e.author, chain = new Map())
+        if (have !== undefined) chain.set(e.seq, have)
+      }
+      if (have !== undefined) continue
       if (e.kind === 'genesis') {
         const hash = log.addGenesis(signed)
         hashOf.set(signed.id, hash)
-        maxOpOf.set(hash, maxOpOf.get(SKELETON_CHANGE_HASH)! + 1)
         continue
       }
       const { actor, seq, ownActor } = changeIdentity(signed, forks)
@@ -109,18 +130,14 @@ export class EventLog {
         if (prev === undefined) throw new LogError('bad-append', `rebuild: ${e.author}'s event before seq ${seq} is missing`)
         deps.add(prev)
       }
-      let maxOp = 0
-      for (const h of deps) maxOp = Math.max(maxOp, maxOpOf.get(h)!)
-      const change = eventChange(signed, actor, seq, [...deps], maxOp + 1)
+      let top = 0
+      for (const h of deps) top = Math.max(top, maxOp(h))
+      const change = eventChange(signed, actor, seq, [...deps], top + 1)
       doc.applyChanges([change])
       const hash = automerge.decodeChange(change).hash
       hashOf.set(signed.id, hash)
-      maxOpOf.set(hash, maxOp + 1)
-      if (!ownActor) {
-        let chain = ownChain.get(e.author)
-        if (chain === undefined) ownChain.set(e.author, chain = new Map())
-        chain.set(seq, hash)
-      }
+      maxOpOf.set(hash, top + 1)
+      if (!ownActor) ownChain.get(e.author)!.set(seq, hash)
       log.remember(hash, signed.id)
     }
     return log
@@ -359,6 +376,41 @@ export class EventLog {
 
   /** Frees the document. The log is unusable afterwards. */
   close (): void { this.doc.free() }
+}
+
+/**
+ * The part of `previous` that a rewrite under `forks` leaves as it was:
+ * every event whose change identity (actor: own or its author's) stays the
+ * same and whose deps' changes are all kept. Its heads, and each kept
+ * event's change hash.
+ */
+function keptChanges (previous: AutomergeDoc, previousForks: Forks, sorted: readonly SignedEvent[], forks: Forks): { heads: string[], hashOf: Map<EventId, string> } {
+  // Change metadata names each change by (actor, seq), which under the
+  // previous forks names one event; no change's bytes need decoding.
+  const byActorSeq = new Map<string, { hash: string, deps: string[] }>()
+  for (const m of previous.getChangesMeta([])) byActorSeq.set(`${m.actor}/${m.seq}`, { hash: m.hash, deps: m.deps })
+  const hashOf = new Map<EventId, string>()
+  const depsOf = new Map<string, string[]>()
+  const lastOwn = new Map<PeerName, boolean>()
+  for (const signed of sorted) {
+    const e = signed.event
+    const before = changeIdentity(signed, previousForks)
+    const found = byActorSeq.get(`${before.actor}/${before.seq}`)
+    if (found === undefined) continue
+    depsOf.set(found.hash, found.deps)
+    if (e.kind === 'genesis') { hashOf.set(signed.id, found.hash); continue }
+    const after = changeIdentity(signed, forks)
+    let same = before.actor === after.actor && e.deps.every(d => hashOf.has(d))
+    // An author-actor change also depends on the author's previous change.
+    if (same && !after.ownActor && e.seq > 1 && lastOwn.get(e.author) !== true) same = false
+    if (!after.ownActor) lastOwn.set(e.author, same)
+    if (same) hashOf.set(signed.id, found.hash)
+  }
+  const kept = new Set(hashOf.values())
+  const covered = new Set<string>()
+  for (const h of kept) for (const d of depsOf.get(h) ?? []) covered.add(d)
+  const heads = [...kept].filter(h => !covered.has(h)).sort()
+  return { heads, hashOf }
 }
 
 /** The events that changes carry, decoded without checks (only to see which forks they prove). */

@@ -62,7 +62,8 @@ export interface VoidSnapshot { readonly id: EventId, readonly kind: EventKind |
 export interface OverrideSnapshot { readonly id: EventId, readonly by: readonly EventId[] }
 /**
  * A flagged fork (DESIGN.md §2.7): settled once its author stands removed
- * (`rmpeer` takes its space, or it left), open until then.
+ * (`rmpeer` takes its space, or it left) or holds nothing to settle (the
+ * fork was at its join), open until then.
  */
 export interface EquivocationSnapshot { readonly author: PeerName, readonly seq: number, readonly events: readonly EventId[], readonly flaggedBy: EventId, readonly settled: boolean }
 
@@ -193,7 +194,8 @@ export function buildSnapshot (s: RingState): RingSnapshot {
     disputes,
     voids,
     overridden,
-    equivocations: flaggedForks(s, new Set(peers.filter(p => p.removed !== undefined).map(p => p.name))),
+    // Settled: removed, or never a member and owning nothing (a fork at its join).
+    equivocations: flaggedForks(s, name => { const p = peers.find(x => x.name === name); return p === undefined || p.removed !== undefined }),
     readOnly: s.futureEvents > 0,
     heads: causal.heads().map(n => n.id).sort(),
     events: causal.size,
@@ -202,12 +204,12 @@ export function buildSnapshot (s: RingState): RingSnapshot {
 }
 
 /** One row per fork (author, seq), however many conflicts flagged it: the first flag by id. */
-function flaggedForks (s: RingState, removed: ReadonlySet<PeerName>): EquivocationSnapshot[] {
+function flaggedForks (s: RingState, settled: (author: PeerName) => boolean): EquivocationSnapshot[] {
   const byFork = new Map<string, EquivocationSnapshot>()
   for (const q of s.equivocations) {
     const author = s.causal.peers[q.author]!
     const key = `${author}/${q.seq}`
-    const row: EquivocationSnapshot = { author, seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy.node.id, settled: removed.has(author) }
+    const row: EquivocationSnapshot = { author, seq: q.seq, events: [...q.events], flaggedBy: q.flaggedBy.node.id, settled: settled(author) }
     const was = byFork.get(key)
     if (was === undefined || row.flaggedBy < was.flaggedBy) byFork.set(key, row)
   }

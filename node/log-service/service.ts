@@ -151,7 +151,7 @@ export class LogService implements LogWorkerApi {
       if (forksKey(forks) !== (meta?.docForks ?? '')) {
         // The fold proves a fork the stored document was not written under: a
         // rewrite was cut short. Do it again (it is deterministic).
-        await this.rewriteDocument(this.ring)
+        await this.rewriteDocument(this.ring, false)
       }
       const heads = this.ring.causal.heads().map(n => n.id).sort()
       const docHeads = this.doc.eventHeads()
@@ -287,15 +287,19 @@ export class LogService implements LogWorkerApi {
     const started = this.init.now()
     const ring = OwnershipRing.fold(old.clusterId, old.allEvents())
     this.ring = ring
-    await this.rewriteDocument(ring)
+    await this.rewriteDocument(ring, true)
     const forks = [...ring.forks].map(([author, seq]) => `${author} from seq ${seq}`).join(', ')
     this.log.warn(`refolded ${ring.size} events with the events of forked authors quarantined (${forks}) and rewrote the document in ${this.init.now() - started} ms`)
   }
 
-  /** Writes the document anew under the fold's forks, replacing the stored one and every sync state. */
-  private async rewriteDocument (ring: OwnershipRing): Promise<void> {
+  /**
+   * Writes the document anew under the fold's forks, replacing the stored one
+   * and every sync state. `keep`: start from the current document, which is
+   * written under its own (older) forks.
+   */
+  private async rewriteDocument (ring: OwnershipRing, keep: boolean): Promise<void> {
     const store = this.store!
-    const doc = EventLog.rebuild(this.self, ring.allEvents(), ring.forks)
+    const doc = EventLog.rebuild(this.self, ring.allEvents(), ring.forks, keep ? this.doc : undefined)
     const heads = ring.causal.heads().map(n => n.id).sort()
     if (doc.eventHeads().join() !== heads.join()) {
       doc.close()

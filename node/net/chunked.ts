@@ -40,8 +40,12 @@ export function checkRef (x: unknown, maxBytes: number): TransferRef {
  * opens while the last is closing.
  */
 const MAX_PER_PEER = 2
-/** How long data that beat its reference is kept for it (ms). */
-const STASH_MS = 20_000
+/**
+ * How long a transfer stream waits for its reference on the sync stream
+ * (ms). It reads nothing meanwhile: the stream is paused once a little has
+ * arrived, so an unannounced transfer costs a window, never its size.
+ */
+const ANNOUNCE_MS = 10_000
 
 function concatChunks (parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0]!
@@ -51,18 +55,22 @@ function concatChunks (parts: Uint8Array[], total: number): Uint8Array {
   return out
 }
 
-interface Pending {
-  resolve?: (b: Uint8Array) => void
-  reject?: (e: Error) => void
-  data?: Uint8Array
-  timer?: unknown
+/** A reference our sync session read, waiting for its stream's data. */
+interface Announced {
+  ref: TransferRef
+  resolve: (b: Uint8Array) => void
+  reject: (e: Error) => void
+  timer: unknown
 }
 
 export class ChunkedTransfers {
   private readonly frameLimit: number
   private readonly maxBytes: number
   private readonly log: Logger
-  private readonly pending = new Map<string, Pending>()
+  /** peer:transfer → the waiting sync session. */
+  private readonly announced = new Map<string, Announced>()
+  /** peer:transfer → a stream that arrived before its reference, waiting for it. */
+  private readonly early = new Map<string, () => void>()
   private readonly clock: Clock
   private next = 1
 
@@ -86,7 +94,7 @@ export class ChunkedTransfers {
     await stream.close()
   }
 
-  /** Per peer, transfers being read or read and not yet asked for (at most MAX_PER_PEER). */
+  /** Per peer, transfers being read (at most MAX_PER_PEER). */
   private readonly busy = new Map<PeerName, number>()
 
   private take (peer: PeerName): boolean {
@@ -102,13 +110,25 @@ export class ChunkedTransfers {
     else this.busy.set(peer, n)
   }
 
+  /** The waiting session for `ref`, once our sync stream has read that reference; undefined after ANNOUNCE_MS. */
+  private async whenAnnounced (peer: PeerName, ref: TransferRef): Promise<Announced | undefined> {
+    const k = this.key(peer, ref.transfer)
+    if (!this.announced.has(k)) {
+      await new Promise<void>(resolve => {
+        const timer = this.clock.setTimeout(() => { this.early.delete(k); resolve() }, ANNOUNCE_MS)
+        this.early.set(k, () => { this.clock.clearTimeout(timer); this.early.delete(k); resolve() })
+      })
+    }
+    return this.announced.get(k)
+  }
+
   /**
-   * Handles an incoming snapshot stream: reassemble, check, deliver. Frames
-   * are at most frameLimit. The caller accepts the stream only from a peer
-   * whose hello it accepted; a peer has one transfer in flight at a time (its
-   * sync session waits for each before reading on), and memory grows with the
-   * bytes that really arrive, never with what a header announces (issue 15:
-   * eight headers announcing 511 MiB each took a daemon to 3.7 GiB).
+   * Handles an incoming snapshot stream: only a transfer our own sync session
+   * was told of (DESIGN.md §3.3), checked against that reference, read as its
+   * bytes arrive. The caller accepts the stream only from a peer whose hello
+   * it accepted; at most MAX_PER_PEER at once. Memory grows with the bytes
+   * that really arrive, never with what a header announces (issue 15: eight
+   * headers announcing 511 MiB each took a daemon to 3.7 GiB).
    */
   async receive (stream: FrameStream): Promise<void> {
     const peer = stream.peer
@@ -116,12 +136,16 @@ export class ChunkedTransfers {
       stream.abort(new ProtocolError(`more than ${MAX_PER_PEER} chunked transfers at a time`))
       return
     }
-    let delivered = false
+    let waiter: Announced | undefined
     try {
       const head = await stream.read({ timeoutMs: 10_000 })
       let json: unknown
       try { json = JSON.parse(decoder.decode(head)) } catch { throw new ProtocolError('transfer header is not JSON') }
       const ref = checkRef(json, this.maxBytes)
+      waiter = await this.whenAnnounced(peer, ref)
+      if (waiter === undefined) throw new ProtocolError(`transfer ${ref.transfer} was not announced on the sync stream`)
+      if (waiter.ref.bytes !== ref.bytes || waiter.ref.sha256 !== ref.sha256) throw new ProtocolError('transfer does not match its reference')
+      this.announced.delete(this.key(peer, ref.transfer))
       const parts: Uint8Array[] = []
       let got = 0
       // Generous per chunk, so slow links finish and dead ones don't hang.
@@ -133,93 +157,58 @@ export class ChunkedTransfers {
       }
       const data = concatChunks(parts, got)
       if (sha256hex(data) !== ref.sha256) throw new ProtocolError('transfer does not match its sha-256')
-      delivered = this.deliver(peer, ref.transfer, data)
+      this.clock.clearTimeout(waiter.timer)
+      waiter.resolve(data)
       await stream.close()
     } catch (err) {
       this.log.warn(`chunked transfer from ${peer} failed: ${(err as Error).message}`)
       stream.abort(err as Error)
       // The sync session waiting for it must end (and reconnect afresh), or
       // both sides would wait forever for a message that will never come.
-      this.failPeer(peer, new ProtocolError(`a chunked transfer failed: ${(err as Error).message}`))
+      const failed = new ProtocolError(`a chunked transfer failed: ${(err as Error).message}`)
+      if (waiter !== undefined) {
+        this.clock.clearTimeout(waiter.timer)
+        waiter.reject(failed)
+      }
+      this.failPeer(peer, failed)
     } finally {
-      // Kept (not yet asked for) data holds the peer's slot until taken or expired.
-      if (!delivered) this.release(peer)
+      this.release(peer)
     }
   }
 
-  private readonly failed = new Map<PeerName, Error>()
-
   private failPeer (peer: PeerName, err: Error): void {
-    let waited = false
-    for (const [k, p] of this.pending) {
-      if (!k.startsWith(peer + ':') || p.reject === undefined) continue
+    for (const [k, p] of this.announced) {
+      if (!k.startsWith(peer + ':')) continue
       this.clock.clearTimeout(p.timer)
-      this.pending.delete(k)
+      this.announced.delete(k)
       p.reject(err)
-      waited = true
     }
-    if (!waited) this.failed.set(peer, err)
   }
 
   private key (peer: PeerName, transfer: number): string { return `${peer}:${transfer}` }
 
-  /** Hands the data to its waiter; true when it is kept for one instead (the peer's slot stays taken). */
-  private deliver (peer: PeerName, transfer: number, data: Uint8Array): boolean {
-    const k = this.key(peer, transfer)
-    const p = this.pending.get(k)
-    if (p?.resolve !== undefined) {
-      this.clock.clearTimeout(p.timer)
-      this.pending.delete(k)
-      p.resolve(data)
-      return false
-    }
-    // The data beat its reference on the sync stream: keep it briefly.
-    const timer = this.clock.setTimeout(() => { this.pending.delete(k); this.release(peer) }, STASH_MS)
-    this.pending.set(k, { data, timer })
-    return true
-  }
-
   /** The message a reference on the sync stream points at, once its chunks have arrived. */
   wait (peer: PeerName, ref: TransferRef): Promise<Uint8Array> {
-    const failure = this.failed.get(peer)
-    if (failure !== undefined) {
-      this.failed.delete(peer)
-      return Promise.reject(failure)
-    }
     const k = this.key(peer, ref.transfer)
-    const had = this.pending.get(k)
-    if (had?.data !== undefined) {
-      this.clock.clearTimeout(had.timer)
-      this.pending.delete(k)
-      this.release(peer)
-      if (had.data.length !== ref.bytes || sha256hex(had.data) !== ref.sha256) return Promise.reject(new ProtocolError('transfer does not match its reference'))
-      return Promise.resolve(had.data)
-    }
+    if (this.announced.has(k)) return Promise.reject(new ProtocolError(`transfer ${ref.transfer} announced twice`))
     return new Promise((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
-        this.pending.delete(k)
+        this.announced.delete(k)
         reject(new ProtocolError(`transfer ${ref.transfer} of ${ref.bytes} bytes did not arrive`))
       }, 40_000 + Math.ceil(ref.bytes / 1_048_576) * 1000)
-      this.pending.set(k, {
-        resolve: data => {
-          if (data.length !== ref.bytes || sha256hex(data) !== ref.sha256) reject(new ProtocolError('transfer does not match its reference'))
-          else resolve(data)
-        },
-        reject,
-        timer
-      })
+      this.announced.set(k, { ref, resolve, reject, timer })
+      this.early.get(k)?.()
     })
   }
 
   /** Forgets every pending transfer of a peer (its session ended). */
   dropPeer (peer: PeerName): void {
-    this.failed.delete(peer)
-    this.busy.delete(peer)
-    for (const [k, p] of this.pending) {
+    for (const [k, p] of this.announced) {
       if (!k.startsWith(peer + ':')) continue
       this.clock.clearTimeout(p.timer)
-      p.reject?.(new Error('session ended'))
-      this.pending.delete(k)
+      p.reject(new Error('session ended'))
+      this.announced.delete(k)
     }
+    for (const [k, wake] of this.early) if (k.startsWith(peer + ':')) wake()
   }
 }

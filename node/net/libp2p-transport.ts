@@ -41,19 +41,54 @@ function listenFailure (err: Error): Error {
   return m === null ? err : new Error(`cannot listen on ${m[1]}: ${m[3]!.trim()} (${m[2]})`)
 }
 
+/**
+ * Bytes the frame reader may hold before the stream is paused, and the
+ * most yamux lets a peer send before we grant more (its default grows to
+ * 16 MiB). Paused, yamux stops granting window, so the sender waits.
+ */
+const PAUSE_AT_BYTES = 2 * 1024 * 1024
+const MAX_STREAM_WINDOW = 2 * 1024 * 1024
+
 class Libp2pFrameStream implements FrameStream {
   readonly peer: PeerName
   private readonly stream: Stream
   private readonly lp: ReturnType<typeof lpStream<Stream>>
+  /** Bytes received and not yet read as frames (with their length prefixes). */
+  private buffered = 0
+  private paused = false
+  private readonly pauseAt: number
 
   constructor (peer: PeerName, stream: Stream, maxFrame: number) {
     this.peer = peer
     this.stream = stream
+    // Resuming below half of it leaves room for more than a whole frame, so a
+    // reader never waits on a paused stream for the rest of a frame.
+    this.pauseAt = Math.max(4 * maxFrame + 64, PAUSE_AT_BYTES)
     // Frames over the limit are refused by the reader before being buffered
-    // whole. The buffer itself must hold several frames: back-to-back chunks
-    // arrive faster than they are read.
-    this.lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: Math.max(4 * maxFrame, 4 * 1024 * 1024) })
-    stream.maxReadBufferLength = Math.max(4 * maxFrame, 4 * 1024 * 1024)
+    // whole. A reader slower than its sender pauses the stream (back-pressure)
+    // once pauseAt bytes wait, so at most one more window lands after that:
+    // the frame reader's buffer never overflows for an honest sender (issue 15).
+    const limit = this.pauseAt + 2 * MAX_STREAM_WINDOW + 2 * maxFrame
+    this.lp = lpStream(stream, { maxDataLength: maxFrame, maxBufferSize: limit })
+    stream.maxReadBufferLength = limit
+    stream.addEventListener('message', evt => {
+      this.buffered += evt.data.byteLength
+      if (!this.paused && this.buffered >= this.pauseAt) {
+        this.paused = true
+        try { stream.pause() } catch {}
+      }
+    })
+  }
+
+  /** Bytes waiting to be read (for tests). */
+  get bufferedBytes (): number { return this.buffered }
+
+  private consumed (frameBytes: number): void {
+    this.buffered = Math.max(0, this.buffered - frameBytes - varintLength(frameBytes))
+    if (this.paused && this.buffered < this.pauseAt / 2) {
+      this.paused = false
+      try { this.stream.resume() } catch {}
+    }
   }
 
   async write (frame: Uint8Array): Promise<void> { await this.lp.write(frame) }
@@ -61,6 +96,7 @@ class Libp2pFrameStream implements FrameStream {
   async read (opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
     try {
       const list = await this.lp.read(opts.timeoutMs !== undefined ? { signal: AbortSignal.timeout(opts.timeoutMs) } : {})
+      this.consumed(list.byteLength)
       return list.subarray()
     } catch (err) {
       const e = err as Error
@@ -107,7 +143,7 @@ export class Libp2pTransport implements Transport {
         addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
         transports: [tcp()],
         connectionEncrypters: [components => this.handshakes.encrypter(noise()(components))],
-        streamMuxers: [yamux()],
+        streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW } })],
         connectionProtector: () => this.handshakes.protector(pnet?.()),
         services: { identify: identify(), ping: ping() },
         connectionGater: {
@@ -183,4 +219,11 @@ export class Libp2pTransport implements Transport {
   }
 
   unblock (peer: PeerName): void { this.blocked.delete(peer) }
+}
+
+/** Bytes of the unsigned varint length prefix of a frame of `n` bytes. */
+function varintLength (n: number): number {
+  let len = 1
+  while (n >= 128) { n = Math.floor(n / 128); len++ }
+  return len
 }

@@ -184,11 +184,13 @@ test('a cloned identity\'s two joins with one seq: caught, flagged, dropped and 
 })
 
 /**
- * The same check where the two events reach a bystander from different
- * peers: J1 from B itself, J2 relayed by C (an honest peer the clone talked
- * to while C was cut off from A). A holds J1 when C's batch brings J2: the
- * batch is not applied; A flags the equivocation with both events' bytes,
- * logs it, drops C with code `equivocation`, and keeps running.
+ * The two events reach a bystander from different peers: J1 from B itself,
+ * J2 relayed by C (an honest peer the clone talked to while C was cut off
+ * from A). A holds J1 when C's batch brings J2: A flags the equivocation
+ * with both events' bytes, logs it, and hangs up on C with the evidence;
+ * C flags it too. Recoverable (DESIGN.md §2.7): both quarantine B's events
+ * from that seq (kept as evidence, no effect), rewrite their documents, and
+ * converge to one log; `weft rmpeer` of B settles it on both.
  */
 test('an equivocation relayed by an honest peer: flagged, both sides converge to one log, and rmpeer settles it', async () => {
   const a = await WeftPeer.launch({ nickname: 'rq-a', env })
@@ -281,6 +283,11 @@ test('an equivocation relayed by an honest peer: flagged, both sides converge to
   }
   assert.ok((await a.client.alloc('after-equivocation')).address.length > 0)
   assert.ok((await c.client.alloc('after-equivocation')).address.length > 0)
+
+  // `weft resolve` on the flag says what settles a fork.
+  const res = await a.run(['resolve', eq.flaggedBy])
+  assert.notEqual(res.code, 0)
+  assert.match(res.stderr, /is an equivocation by rq-b \(two events with seq \d+\), not a dispute: run `weft rmpeer rq-b`/)
 
   // Settled by removing the forked author: the takeover is approved by A and C.
   const rm = await waitFor('rmpeer of the forked author to go through', async () => {

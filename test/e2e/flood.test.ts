@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { concat } from 'uint8arrays/concat'
@@ -71,8 +72,15 @@ describe('floods from the network', () => {
       sent++
     }
     const end = await client.hangUp(5_000)
-    assert.equal(end.bye?.code, 'rate-limit', `hung up with a reason after ${sent} frames: ${JSON.stringify(end)}`)
-    assert.match(end.bye!.message, /more than 200 sync frames a second/)
+    // The daemon says BYE and closes; a flooder still writing may see the
+    // stream reset before it reads the BYE (seen under heavy load). Either
+    // way it was hung up on, and the daemon's own record below names why.
+    if (end.bye !== undefined) {
+      assert.equal(end.bye.code, 'rate-limit', `hung up with a reason after ${sent} frames: ${JSON.stringify(end)}`)
+      assert.match(end.bye.message, /more than 200 sync frames a second/)
+    } else {
+      assert.ok(end.closed, `hung up after ${sent} frames: ${JSON.stringify(end)} (${client.closeReason ?? ''})`)
+    }
     const entry = await waitFor('the drop to show', async () => (await daemon.status()).connections.find(c => c.peer === client.name && c.state === 'dropped'))
     assert.match(entry.reason ?? '', /^rate-limit: more than 200 sync frames a second/)
     // Back for more at once: refused before any hello.
@@ -120,6 +128,13 @@ describe('floods from the network', () => {
     assert.deepEqual(results.filter(r => r).length >= 1, true, `one of three concurrent transfers is refused: ${JSON.stringify(results)}`)
     const grown = rssMiB() - rss0
     assert.ok(grown < 200, `the daemon grew ${grown.toFixed(0)} MiB for 3 × 511 MiB announced (it used to reserve them all)`)
+    // Neither of the two it took was announced on the member's sync stream:
+    // the daemon read none of their chunks (the streams are paused, the sender
+    // blocked) and drops them (DESIGN.md §3.3).
+    await waitFor('the daemon to drop the unannounced transfers', () => {
+      const log = readFileSync(join(daemon.dataDir, 'weft.log'), 'utf8')
+      return /transfer 10[123] was not announced on the sync stream/.test(log) ? true : undefined
+    }, 30_000)
     await allocates('after-snapshot-flood')
   })
 
