@@ -2,11 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { multiaddr } from '@multiformats/multiaddr'
-import { SyncSession } from '../crdt/log/index.js'
+import { Worker } from 'node:worker_threads'
 import { ControlClient } from '../node/api/client.js'
-import { SPACE_PROTOCOL_ID } from '../node/net/space.js'
-import { RawSyncClient, syncLegitimately } from '../test/helpers/raw-sync-client.js'
+import type { FloodJob, FloodReport } from './flood-worker.js'
 import type { BenchResult } from './harness.js'
 import { log, percentile, probeStatus, sleep, socketOf, spawnForeground, stopChild, vmRssMb } from './daemon-helpers.js'
 
@@ -41,53 +39,28 @@ async function allocLatencies (client: ControlClient, tag: string): Promise<numb
   return out.sort((a, b) => a - b)
 }
 
-/** Sends no-op sync frames at `perSecond` (Infinity: as fast as the stream takes them) until `stop()`. */
-function noopFlood (client: RawSyncClient, noop: Uint8Array, perSecond: number): { stop: () => Promise<number> } {
-  let running = true
-  let sent = 0
-  const done = (async () => {
-    const started = performance.now()
-    while (running && !client.isStreamClosed) {
-      try { await client.sendSync(noop) } catch { break }
-      sent++
-      if (Number.isFinite(perSecond)) {
-        const due = started + sent * 1000 / perSecond
-        const wait = due - performance.now()
-        if (wait > 1) await sleep(wait)
-      }
-    }
-  })()
-  return { stop: async () => { running = false; await done; return sent } }
-}
-
-/** Donation requests as fast as the victim answers them (it refuses a non-member at once). */
-function donationFlood (client: RawSyncClient, addr: string): { stop: () => Promise<number> } {
-  let running = true
-  let asked = 0
-  const body = new TextEncoder().encode(JSON.stringify({ op: 'donate', subnet: '10.32.0.0/12' }))
-  const frame = new Uint8Array([body.length, ...body])
-  const done = (async () => {
-    while (running && client.node.status === 'started') {
-      try {
-        const s = await client.node.dialProtocol(multiaddr(addr), SPACE_PROTOCOL_ID, { signal: AbortSignal.timeout(2000) })
-        s.send(frame)
-        await new Promise<void>(resolve => { s.addEventListener('close', () => { resolve() }); setTimeout(resolve, 200) })
-        if (s.status === 'open') s.abort(new Error('flood: next request'))
-        asked++
-      } catch {
-        await sleep(10)
-      }
-    }
-  })()
-  return { stop: async () => { running = false; await done; return asked } }
-}
-
 export async function run (): Promise<BenchResult[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-bench-flood-'))
   const port = await freePort()
   const peer = spawnForeground({ dataDir, port, nickname: 'victim' })
   const results: BenchResult[] = []
-  const flooders: RawSyncClient[] = []
+  const workers: Worker[] = []
+  /** A flooder in a worker thread, started once it passed hello and synced. */
+  const startFlood = async (job: FloodJob): Promise<{ stop: () => Promise<FloodReport> }> => {
+    const w = new Worker(new URL('./flood-worker.js', import.meta.url), { workerData: job })
+    workers.push(w)
+    await new Promise<void>((resolve, reject) => {
+      w.once('error', reject)
+      w.once('message', () => { resolve() })
+    })
+    return {
+      stop: async () => await new Promise<FloodReport>((resolve, reject) => {
+        w.once('error', reject)
+        w.once('message', (m: { report: FloodReport }) => { resolve(m.report) })
+        w.postMessage('stop')
+      })
+    }
+  }
   try {
     const socket = socketOf(dataDir)
     let status = await probeStatus(socket, 30_000)
@@ -100,21 +73,23 @@ export async function run (): Promise<BenchResult[]> {
     results.push({ group: GROUP, name: `alloc p99, unflooded (${ALLOCS} allocs)`, value: +calmP99.toFixed(2), unit: 'ms', note: `p50 ${percentile(calm, 50).toFixed(2)} ms` })
 
     const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${status.peer.name}`
-    const connect = async (): Promise<{ c: RawSyncClient, noop: Uint8Array }> => {
-      const c = await RawSyncClient.connect(addr, { sortBelow: status!.peer.name, keyFile: null })
-      flooders.push(c)
-      const synced = await syncLegitimately(c, { cluster: status!.cluster.id!, range: status!.cluster.range!, expectEvents: status!.events })
-      // A fresh sync state's first message: heads and a Bloom filter, no change.
-      return { c, noop: synced.log.generateSyncMessage(new SyncSession())! }
-    }
-    for (const [label, rate] of [['190 no-op frames/s (under the limit) + donation requests', 190], ['no-op frames as fast as they go + donation requests', Infinity]] as const) {
-      const { c, noop } = await connect()
-      const frames = noopFlood(c, noop, rate)
-      const asks = donationFlood(c, addr)
+    const scenarios: Array<[string, FloodJob['kind'], number]> = [
+      ['190 no-op frames/s (under the limit) + donation requests', 'noop', 190],
+      ['no-op frames as fast as they go + donation requests', 'noop', Infinity],
+      // Last: the victim's log then outgrows one frame, which the raw client cannot sync.
+      ['a member flooding valid events', 'member', 0]
+    ]
+    for (const [label, kind, rate] of scenarios) {
+      const events0 = (await client.status()).events
+      const flood = await startFlood({ kind, rate, addr, victim: status.peer.name, cluster: status.cluster.id!, range: status.cluster.range!, events: events0 })
       const rss0 = vmRssMb(peer.child.pid!)
-      const flooded = await allocLatencies(client, `flood-${Number.isFinite(rate) ? rate : 'max'}`)
-      const [sent, asked] = [await frames.stop(), await asks.stop()]
+      const flooded = await allocLatencies(client, `flood-${kind}-${Number.isFinite(rate) ? rate : 'max'}`)
+      const report = await flood.stop()
+      const adopted = (await client.status()).events - events0
       const p99 = percentile(flooded, 99)
+      const what = kind === 'member'
+        ? `the member signed ${report.sent} events, the victim adopted ${adopted} meanwhile`
+        : `${report.sent} frames and ${report.asked} donation requests sent meanwhile; flooder ${report.hungUp ? 'hung up on' : 'still connected'}`
       results.push({
         group: GROUP,
         name: `alloc p99, ${label}`,
@@ -123,13 +98,12 @@ export async function run (): Promise<BenchResult[]> {
         goal: '≤ 2× unflooded',
         baseline: { name: 'alloc p99, unflooded', value: +calmP99.toFixed(2), unit: 'ms' },
         ratio: +(p99 / calmP99).toFixed(2),
-        note: `p50 ${percentile(flooded, 50).toFixed(2)} ms; ${sent} frames and ${asked} donation requests sent meanwhile; ` +
-          `flooder ${c.isStreamClosed ? 'hung up on' : 'still connected'}; victim RSS ${rss0.toFixed(0)} → ${vmRssMb(peer.child.pid!).toFixed(0)} MiB`
+        note: `p50 ${percentile(flooded, 50).toFixed(2)} ms; ${what}; victim RSS ${rss0.toFixed(0)} → ${vmRssMb(peer.child.pid!).toFixed(0)} MiB`
       })
       log(`flood: ${label}: p99 ${p99.toFixed(2)} ms vs ${calmP99.toFixed(2)} ms unflooded`)
     }
   } finally {
-    await Promise.all(flooders.map(async c => { await c.stop().catch(() => {}) }))
+    await Promise.all(workers.map(async w => { await w.terminate() }))
     await stopChild(peer.child)
     rmSync(dataDir, { recursive: true, force: true })
   }

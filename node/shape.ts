@@ -1,5 +1,6 @@
 /**
- * Checks of JSON read back from disk (DESIGN.md §3.3: checked, not cast).
+ * Checks of JSON read back from disk or received from another host
+ * (DESIGN.md §3.3: checked, not cast; node/messages.ts holds the messages').
  * A Shape throws ShapeError naming the path of the first value that does not
  * fit, e.g. `.peers[3].owned[0]: expected a CIDR, got 17`. Fields a shape
  * does not name are allowed: a newer weft may add some.
@@ -84,5 +85,52 @@ export function recordOf<V> (key: Shape<string>, value: Shape<V>): Shape<Record<
       value(v, `${p}[${JSON.stringify(k)}]`)
     }
     return x as Record<string, V>
+  }
+}
+
+/** A string of at most `max` characters. */
+export function text (max: number): Shape<string> {
+  return (x, p) => typeof x === 'string' && x.length <= max ? x : fail(p, `a string of at most ${max} characters`, x)
+}
+
+/** A safe integer in [min, max]. */
+export function int (min: number, max = Number.MAX_SAFE_INTEGER): Shape<number> {
+  return (x, p) => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max ? x as number : fail(p, `an integer in [${min}, ${max}]`, x)
+}
+
+/** An array of `min` to `max` items, each passing `item`. */
+export function listOf<T> (item: Shape<T>, max: number, min = 0): Shape<T[]> {
+  const all = arrayOf(item)
+  return (x, p) => {
+    if (Array.isArray(x) && (x.length > max || x.length < min)) fail(p, `${min} to ${max} items`, `${x.length} items`)
+    return all(x, p)
+  }
+}
+
+type Cases = Record<string, Shape<unknown>>
+type CaseOf<C extends Cases> = { [K in keyof C]: C[K] extends Shape<infer T> ? T : never }[keyof C]
+
+/** An object whose `key` field names which of `cases` it must pass. */
+export function variant<C extends Cases> (key: string, cases: C): Shape<CaseOf<C>> {
+  return (x, p) => {
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) fail(p, 'an object', x)
+    const tag = (x as Record<string, unknown>)[key]
+    const shape = typeof tag === 'string' && Object.hasOwn(cases, tag) ? cases[tag] : undefined
+    if (shape === undefined) fail(`${p}.${key}`, Object.keys(cases).map(k => JSON.stringify(k)).join(' or '), tag)
+    return shape(x, p) as CaseOf<C>
+  }
+}
+
+/** The first of `shapes` that `x` passes; else fails as `what`. */
+export function oneOf<T> (what: string, ...shapes: Array<Shape<T>>): Shape<T> {
+  return (x, p) => {
+    for (const shape of shapes) {
+      try {
+        return shape(x, p)
+      } catch (err) {
+        if (!(err instanceof ShapeError)) throw err
+      }
+    }
+    return fail(p, what, x)
   }
 }

@@ -8,6 +8,7 @@ import type { DaemonApi, ResetJson, RmpeerResultJson, StatusJson } from './types
 import type { Allocation } from '../allocator/types.js'
 import { findSocketPath } from '../data-dir.js'
 import { checkSocketOwner } from './socket-dir.js'
+import type { AllocRequest, ClaimRequest, CopyStoresRequest, PeersRequest, ReleaseRequest, ResetRequest, ResolveRequest, RmpeerRequest } from '../messages.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
 /** `alloc` may wait for readiness and for a donation (~35 s) before answering. */
@@ -57,16 +58,16 @@ export class ControlClient {
   }
 
   async connect (peers: string[]): Promise<void> {
-    await this.request('POST', '/connect', { peers })
+    await this.request('POST', '/connect', { peers } satisfies PeersRequest)
   }
 
   async forget (peers: string[]): Promise<void> {
-    await this.request('POST', '/forget', { peers })
+    await this.request('POST', '/forget', { peers } satisfies PeersRequest)
   }
 
   /** Has the daemon copy its stores into `dir` (absolute, existing, empty). */
   async copyStores (dir: string, opts: RequestOptions = {}): Promise<{ files: string[] }> {
-    return await this.request<{ files: string[] }>('POST', '/copy-stores', { dir }, opts)
+    return await this.request<{ files: string[] }>('POST', '/copy-stores', { dir } satisfies CopyStoresRequest, opts)
   }
 
   /** Long-polls; the server caps one poll at 10 minutes. */
@@ -81,33 +82,33 @@ export class ControlClient {
 
   /** Allocates an address for ID (idempotent per ID and subnet). */
   async alloc (id: string, subnet?: string): Promise<Allocation> {
-    return await this.request<Allocation>('POST', '/alloc', subnet === undefined ? { id } : { id, subnet }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return await this.request<Allocation>('POST', '/alloc', (subnet === undefined ? { id } : { id, subnet }) satisfies AllocRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
   }
 
   /** Records ID as the holder of ADDRESS (the prefix, when given, names the subnet). */
   async claim (id: string, address: string, prefix?: number): Promise<Allocation> {
-    return await this.request<Allocation>('POST', '/claim', prefix === undefined ? { id, address } : { id, address, prefix }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return await this.request<Allocation>('POST', '/claim', (prefix === undefined ? { id, address } : { id, address, prefix }) satisfies ClaimRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
   }
 
   /** Frees ID's addresses (or only ADDRESS); returns what was freed. */
   async release (id: string, address?: string): Promise<Allocation[]> {
-    const res = await this.request<{ released: Allocation[] }>('POST', '/release', address === undefined ? { id } : { id, address }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    const res = await this.request<{ released: Allocation[] }>('POST', '/release', (address === undefined ? { id } : { id, address }) satisfies ReleaseRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
     return this.listIn(res, 'released', 'POST /release')
   }
 
-  /** This peer's allocations. */
+  /** Takes peers over (a quorum vote each, unless `force` in a minority). */
   async rmpeer (peers: string[], force: boolean): Promise<RmpeerResultJson[]> {
-    const res = await this.request<{ results: RmpeerResultJson[] }>('POST', '/rmpeer', { peers, force }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    const res = await this.request<{ results: RmpeerResultJson[] }>('POST', '/rmpeer', { peers, force } satisfies RmpeerRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
     return res.results
   }
 
   async resolve (dispute: string, owner?: string): Promise<{ id: string, dispute: string, owner: string }> {
-    return await this.request('POST', '/resolve', owner === undefined ? { dispute } : { dispute, owner }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return await this.request('POST', '/resolve', (owner === undefined ? { dispute } : { dispute, owner }) satisfies ResolveRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
   }
 
   /** Waits for the handover's confirmation (up to 30 s on the daemon's side). */
   async reset (force: boolean): Promise<ResetJson> {
-    return await this.request('POST', '/reset', { force }, { timeoutMs: ALLOC_TIMEOUT_MS })
+    return await this.request('POST', '/reset', { force } satisfies ResetRequest, { timeoutMs: ALLOC_TIMEOUT_MS })
   }
 
   async allocations (): Promise<Allocation[]> {

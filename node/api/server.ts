@@ -16,6 +16,8 @@ import { prepareSocketDir } from './socket-dir.js'
 import { MAX_KNOWN_ADDRESSES } from '../log-service/types.js'
 import { MAX_ADDRESS_CHARS, PeerAddrError, peerToMultiaddr } from '../peer-addr.js'
 import { printable } from '../../packages/printable/index.js'
+import { allocRequestShape, claimRequestShape, copyStoresRequestShape, peersRequestShape, releaseRequestShape, resetRequestShape, resolveRequestShape, rmpeerRequestShape } from '../messages.js'
+import { checkShape, ShapeError, type Shape } from '../shape.js'
 
 export { allocIdProblem, MAX_ALLOC_ID_CHARS } from './alloc-id.js'
 
@@ -96,8 +98,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/copy-stores',
     handle: async ({ api, body }) => {
-      const dir = optionalString(objectBody(body, '{"dir": ABSOLUTE_PATH}'), 'dir')
-      if (dir === undefined || !dir.startsWith('/')) throw new ControlApiError('body must be {"dir": ABSOLUTE_PATH}')
+      const { dir } = bodyOf(body, copyStoresRequestShape, '{"dir": ABSOLUTE_PATH}')
       if (api.copyStores === undefined) throw new ControlApiError('this daemon cannot copy its stores', 'not-found', 404)
       return await api.copyStores(dir)
     }
@@ -106,35 +107,27 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/alloc',
     handle: async ({ api, body }) => {
-      const b = objectBody(body, '{"id": ID, "subnet"?: CIDR}')
+      const b = bodyOf(body, allocRequestShape, '{"id": ID, "subnet"?: CIDR}')
       const id = allocId(b.id)
-      const subnet = optionalString(b, 'subnet')
-      return await allocCall(api, async a => await a.alloc(id, subnet))
+      return await allocCall(api, async a => await a.alloc(id, b.subnet))
     }
   },
   {
     method: 'POST',
     path: '/claim',
     handle: async ({ api, body }) => {
-      const b = objectBody(body, '{"id": ID, "address": ADDRESS, "prefix"?: N}')
+      const b = bodyOf(body, claimRequestShape, '{"id": ID, "address": ADDRESS, "prefix"?: N}')
       const id = allocId(b.id)
-      const address = optionalString(b, 'address')
-      if (address === undefined) throw new ControlApiError('body must be {"id": ID, "address": ADDRESS, "prefix"?: N}: "address" is missing')
-      const prefix = b.prefix
-      if (prefix !== undefined && !(Number.isInteger(prefix) && (prefix as number) >= 0 && (prefix as number) <= 128)) {
-        throw new ControlApiError(`"prefix" must be an integer from 0 to 128, got ${JSON.stringify(prefix)}`)
-      }
-      return await allocCall(api, async a => await a.claim(id, address, prefix as number | undefined))
+      return await allocCall(api, async a => await a.claim(id, b.address, b.prefix))
     }
   },
   {
     method: 'POST',
     path: '/release',
     handle: async ({ api, body }) => {
-      const b = objectBody(body, '{"id": ID, "address"?: ADDRESS}')
+      const b = bodyOf(body, releaseRequestShape, '{"id": ID, "address"?: ADDRESS}')
       const id = allocId(b.id)
-      const address = optionalString(b, 'address')
-      return { released: await allocCall(api, async a => await a.release(id, address)) }
+      return { released: await allocCall(api, async a => await a.release(id, b.address)) }
     }
   },
   {
@@ -146,24 +139,22 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/rmpeer',
     handle: async ({ api, body }) => {
-      const b = objectBody(body, '{"peers": [names], "force": boolean}')
-      return { results: await lifecycleCall(api.rmpeer?.bind(api), async f => await f(stringList(b, 'peers'), b.force === true)) }
+      const b = bodyOf(body, rmpeerRequestShape, '{"peers": [names], "force"?: boolean}')
+      return { results: await lifecycleCall(api.rmpeer?.bind(api), async f => await f(b.peers, b.force === true)) }
     }
   },
   {
     method: 'POST',
     path: '/resolve',
     handle: async ({ api, body }) => {
-      const b = objectBody(body, '{"dispute": id, "owner"?: name}')
-      const dispute = optionalString(b, 'dispute')
-      if (dispute === undefined) throw new ControlApiError('body must name "dispute"')
-      return await lifecycleCall(api.resolve?.bind(api), async f => await f(dispute, optionalString(b, 'owner')))
+      const b = bodyOf(body, resolveRequestShape, '{"dispute": id, "owner"?: name}')
+      return await lifecycleCall(api.resolve?.bind(api), async f => await f(b.dispute, b.owner))
     }
   },
   {
     method: 'POST',
     path: '/reset',
-    handle: async ({ api, body }) => await lifecycleCall(api.reset?.bind(api), async f => await f(objectBody(body ?? {}, '{"force": boolean}').force === true))
+    handle: async ({ api, body }) => await lifecycleCall(api.reset?.bind(api), async f => await f(bodyOf(body ?? {}, resetRequestShape, '{"force"?: boolean}').force === true))
   },
   {
     method: 'GET',
@@ -202,7 +193,7 @@ export const routes: Route[] = [
  * one is a 400 saying which and why, its text escaped.
  */
 function addressList (body: unknown, parse: (text: string) => string): string[] {
-  const list = stringList(body, 'peers')
+  const list = bodyOf(body, peersRequestShape, '{"peers": [non-empty strings]}').peers
   if (list.length > MAX_KNOWN_ADDRESSES) throw new ControlApiError(`at most ${MAX_KNOWN_ADDRESSES} addresses at once, got ${list.length}`, 'invalid-address')
   return list.map(text => {
     if (text.length > MAX_ADDRESS_CHARS) throw new ControlApiError(`invalid address "${printable(text.slice(0, 80))}…": longer than ${MAX_ADDRESS_CHARS} characters`, 'invalid-address')
@@ -215,12 +206,18 @@ function addressList (body: unknown, parse: (text: string) => string): string[] 
   })
 }
 
-function stringList (body: unknown, field: string): string[] {
-  const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[field] : undefined
-  if (!Array.isArray(value) || value.length === 0 || !value.every(v => typeof v === 'string' && v !== '')) {
-    throw new ControlApiError(`body must be {"${field}": [non-empty strings]}`)
+/**
+ * A request body checked against its schema (node/messages.ts, which the
+ * client's calls are typed by); a body that does not fit is a 400 naming
+ * the form it must have.
+ */
+function bodyOf<T> (body: unknown, shape: Shape<T>, usage: string): T {
+  try {
+    return checkShape(body, shape)
+  } catch (err) {
+    if (err instanceof ShapeError) throw new ControlApiError(`body must be ${usage}`)
+    throw err
   }
-  return value as string[]
 }
 
 function allocId (value: unknown): string {
@@ -229,17 +226,6 @@ function allocId (value: unknown): string {
   return value as string
 }
 
-function objectBody (body: unknown, shape: string): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ControlApiError(`body must be ${shape}`)
-  return body as Record<string, unknown>
-}
-
-function optionalString (body: Record<string, unknown>, field: string): string | undefined {
-  const value = body[field]
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || value === '') throw new ControlApiError(`"${field}" must be a non-empty string`)
-  return value
-}
 
 /**
  * Error codes as HTTP, one table for every weft error that reaches the

@@ -316,7 +316,7 @@ export class LogService implements LogWorkerApi {
   }
 
   /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */
-  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>): Promise<void> {
+  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>, opts: { remote?: boolean } = {}): Promise<void> {
     const store = this.store!
     const doc = this.doc!
     const pending = this.chunks.pending(doc)
@@ -333,8 +333,18 @@ export class LogService implements LogWorkerApi {
     })
     this.chunks.written(pending)
     await this.chunks.compactIfDue(doc, store)
-    if (view !== undefined) this.init.notify({ type: 'view', view, state: this.logState })
+    if (view === undefined) return
+    if (opts.remote === true) this.viewNotices.later(view)
+    else this.viewNotices.now(view)
   }
+
+  /**
+   * The view reaches the daemon at once after our own appends; after remote
+   * adoptions at most every VIEW_NOTICE_MS, the newest: a member flooding
+   * valid events made the daemon rebuild its view hundreds of times a
+   * second, and its allocations wait behind that (issue 15).
+   */
+  private readonly viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) })
 
   // ---- sync --------------------------------------------------------------
 
@@ -429,7 +439,7 @@ export class LogService implements LogWorkerApi {
       await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
       this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
     }
-    await this.persist(batch, [[peer, session.encode()]])
+    await this.persist(batch, [[peer, session.encode()]], { remote: !joined })
     if (ring.unfoldedForks.length > 0) await this.refold()
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
@@ -582,11 +592,46 @@ export class LogService implements LogWorkerApi {
 
   close (): Promise<void> {
     return this.serial(async () => {
+      this.viewNotices.flush()
       await this.sessions.closeAll(this.store)
       this.doc?.close()
       this.doc = undefined
       await this.store?.close()
       this.store = undefined
     })
+  }
+}
+
+/** How often, at most, remote adoptions' views are sent to the daemon (ms). */
+const VIEW_NOTICE_MS = 100
+
+/** Sends views now, or coalesced: the first at once, then the newest every VIEW_NOTICE_MS. */
+class ViewNotices {
+  private pending: RingViewJson | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private last = -Infinity
+
+  constructor (private readonly send: (view: RingViewJson) => void) {}
+
+  now (view: RingViewJson): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.pending = undefined
+    this.last = performance.now()
+    this.send(view)
+  }
+
+  later (view: RingViewJson): void {
+    const wait = this.last + VIEW_NOTICE_MS - performance.now()
+    if (wait <= 0 && this.timer === undefined) { this.now(view); return }
+    this.pending = view
+    if (this.timer !== undefined) return
+    this.timer = setTimeout(() => { this.flush() }, Math.max(0, wait))
+    this.timer.unref?.()
+  }
+
+  flush (): void {
+    const view = this.pending
+    if (view !== undefined) this.now(view)
   }
 }

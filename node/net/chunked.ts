@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { PeerName } from '../../crdt/events/index.js'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
+import { decodeMessage, encodeMessage, transferRefShape, type TransferRef } from '../messages.js'
 import { ProtocolError } from './frames.js'
 import type { FrameStream } from './transport.js'
 
@@ -15,23 +16,17 @@ import type { FrameStream } from './transport.js'
  */
 export const SNAPSHOT_PROTOCOL_ID = '/weft/snapshot/1.0.0'
 
-export interface TransferRef { transfer: number, bytes: number, sha256: string }
+export type { TransferRef }
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export function sha256hex (b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
-export function checkRef (x: unknown, maxBytes: number): TransferRef {
-  const r = x as Partial<TransferRef> | null
-  if (typeof r !== 'object' || r === null || !Number.isSafeInteger(r.transfer) || !Number.isSafeInteger(r.bytes) ||
-    typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256)) {
-    throw new ProtocolError('bad transfer reference')
-  }
-  if (r.bytes! <= 0 || r.bytes! > maxBytes) throw new ProtocolError(`a transfer of ${r.bytes!} bytes is over the ${maxBytes}-byte limit`)
-  return r as TransferRef
+/** A reference (checked against its schema where it was decoded) within the size limit. */
+export function checkRef (r: TransferRef, maxBytes: number): TransferRef {
+  if (r.bytes > maxBytes) throw new ProtocolError(`a transfer of ${r.bytes} bytes is over the ${maxBytes}-byte limit`)
+  return r
 }
 
 /**
@@ -87,7 +82,7 @@ export class ChunkedTransfers {
 
   /** Sends `message` on a fresh snapshot stream: a header frame, then chunks. */
   async send (stream: FrameStream, ref: TransferRef, message: Uint8Array): Promise<void> {
-    await stream.write(encoder.encode(JSON.stringify(ref)))
+    await stream.write(encodeMessage(ref))
     for (let off = 0; off < message.length; off += this.frameLimit) {
       await stream.write(message.subarray(off, Math.min(message.length, off + this.frameLimit)))
     }
@@ -139,9 +134,7 @@ export class ChunkedTransfers {
     let waiter: Announced | undefined
     try {
       const head = await stream.read({ timeoutMs: 10_000 })
-      let json: unknown
-      try { json = JSON.parse(decoder.decode(head)) } catch { throw new ProtocolError('transfer header is not JSON') }
-      const ref = checkRef(json, this.maxBytes)
+      const ref = checkRef(decodeMessage(head, transferRefShape, 'transfer header', 4096, why => new ProtocolError(why)), this.maxBytes)
       waiter = await this.whenAnnounced(peer, ref)
       if (waiter === undefined) throw new ProtocolError(`transfer ${ref.transfer} was not announced on the sync stream`)
       if (waiter.ref.bytes !== ref.bytes || waiter.ref.sha256 !== ref.sha256) throw new ProtocolError('transfer does not match its reference')

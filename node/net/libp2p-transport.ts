@@ -185,7 +185,12 @@ export class Libp2pTransport implements Transport {
     }
   }
 
-  async hangUp (peer: PeerName): Promise<void> {
+  async hangUp (peer: PeerName, opts: { abort?: boolean } = {}): Promise<void> {
+    if (opts.abort === true) {
+      // No graceful close: a flooder would keep sending (and us decoding) until it ends.
+      for (const c of this.node?.getConnections(peerIdFromString(peer)) ?? []) c.abort(new Error('hung up on'))
+      return
+    }
     await this.node?.hangUp(peerIdFromString(peer))
   }
 

@@ -1,4 +1,5 @@
 import type { PeerName } from '../../crdt/events/index.js'
+import { MAX_SEEN_REPORT } from '../messages.js'
 
 /**
  * When each peer was last seen alive: what `status` shows and what keeps
@@ -15,7 +16,7 @@ import type { PeerName } from '../../crdt/events/index.js'
  */
 
 /** Entries in one report, and peers tracked at most: bounds what a hostile peer can make us hold. */
-export const MAX_SEEN_REPORT = 4096
+export { MAX_SEEN_REPORT }
 
 export type SeenReport = Array<[PeerName, number]>
 

@@ -267,7 +267,9 @@ export class Network {
     // Our BYE is written and the stream closed, but hanging up the connection
     // at once can still overtake it in flight (seen under load: the peer saw
     // the close and never the reason). A short grace lets it arrive.
-    if (end.byUs) this.deps.clock.setTimeout(() => { void this.transport.hangUp(peer).catch(() => {}) }, BYE_GRACE_MS)
+    // A flooder gets no grace: every moment connected costs us its frames.
+    if (end.byUs && end.code === 'rate-limit') void this.transport.hangUp(peer, { abort: true }).catch(() => {})
+    else if (end.byUs) this.deps.clock.setTimeout(() => { void this.transport.hangUp(peer).catch(() => {}) }, BYE_GRACE_MS)
     else void this.transport.hangUp(peer).catch(() => {})
   }
 

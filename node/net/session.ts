@@ -55,6 +55,59 @@ export class RateLimitError extends Error {
   override name = 'RateLimitError'
 }
 
+type Frame = ReturnType<typeof decodeFrame>
+
+/**
+ * Reads frames ahead of their processing, up to MAX_AHEAD (then it waits,
+ * and the transport's back-pressure holds the sender), checking each with
+ * `check` as it arrives. An error (the stream's, or `check`'s) is thrown by
+ * the next `next()` once the frames before it are taken.
+ */
+class FrameReader {
+  private static readonly MAX_AHEAD = 64
+  private readonly queue: Frame[] = []
+  private error: { err: unknown } | undefined
+  private wake: (() => void) | undefined
+  private resume: (() => void) | undefined
+
+  constructor (private readonly read: () => Promise<Frame>, private readonly check: (frame: Frame) => void) {
+    void this.loop()
+  }
+
+  private async loop (): Promise<void> {
+    try {
+      for (;;) {
+        const frame = await this.read()
+        this.check(frame)
+        this.queue.push(frame)
+        this.wake?.()
+        if (frame.type === FRAME_BYE) return
+        if (this.queue.length >= FrameReader.MAX_AHEAD) await new Promise<void>(resolve => { this.resume = resolve })
+      }
+    } catch (err) {
+      this.error = { err }
+      this.wake?.()
+    }
+  }
+
+  async next (): Promise<Frame> {
+    for (;;) {
+      const frame = this.queue.shift()
+      if (frame !== undefined) {
+        if (this.resume !== undefined && this.queue.length < FrameReader.MAX_AHEAD / 2) {
+          const resume = this.resume
+          this.resume = undefined
+          resume()
+        }
+        return frame
+      }
+      if (this.error !== undefined) throw this.error.err
+      await new Promise<void>(resolve => { this.wake = resolve })
+      this.wake = undefined
+    }
+  }
+}
+
 /**
  * Frames a peer may still send: refilled at `rate` per second up to `burst`.
  * An honest peer sends a sync message only in answer to one of ours or to a
@@ -100,7 +153,7 @@ export class SyncSession {
     this.log = deps.logger.forComponent('weft:sync')
     const rate = deps.tuning.maxSyncFramesPerSecond
     // A catch-up is a burst of round trips; a flood is sustained.
-    this.budget = new FrameBudget(rate, Math.max(1000, 5 * rate), deps.now())
+    this.budget = new FrameBudget(rate, Math.max(400, 2 * rate), deps.now())
   }
 
   /** Whether the peer's hello was accepted: only then may it send a chunked transfer. */
@@ -124,10 +177,20 @@ export class SyncSession {
       end = await this.exchange()
     } catch (err) {
       end = this.endFromError(err)
-      if (end.kind === 'dropped' && end.byUs) await this.sayBye(end.code, end.message)
+      // A flooder that does not read would leave our BYE waiting for window
+      // forever (and its flood arriving meanwhile): say it, never wait for it.
+      if (end.kind === 'dropped' && end.byUs) {
+        const bye = this.sayBye(end.code, end.message)
+        if (end.code !== 'rate-limit') await bye
+      }
     }
     this.ended = true
-    try { await this.stream.close() } catch { this.stream.abort(new Error('session ended')) }
+    // A flooder keeps writing: waiting for a graceful close would keep its
+    // flood arriving (and costing the main thread) until it stops on its own.
+    if (end.kind === 'dropped' && end.byUs && end.code === 'rate-limit') this.stream.abort(new Error('rate-limited'))
+    else {
+      try { await this.stream.close() } catch { this.stream.abort(new Error('session ended')) }
+    }
     return end
   }
 
@@ -141,12 +204,17 @@ export class SyncSession {
     if (refused !== undefined) return refused
     this.started = true
     this.pump()
-    for (;;) {
-      const frame = await this.read()
-      if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
-      if (!this.budget.spend(this.deps.now())) {
+    // Frames are read (and counted against the budget) as they arrive, not
+    // as fast as we process them: under a flood, processing slows down and a
+    // budget spent per processed frame took seconds to run out (issue 15).
+    const frames = new FrameReader(async () => await this.read(), frame => {
+      if (frame.type !== FRAME_BYE && !this.budget.spend(this.deps.now())) {
         throw new RateLimitError(`more than ${this.deps.tuning.maxSyncFramesPerSecond} sync frames a second: a flood, not a sync`)
       }
+    })
+    for (;;) {
+      const frame = await frames.next()
+      if (frame.type === FRAME_BYE) return await this.byeReceived(frame)
       if (frame.type === FRAME_HELLO) {
         // Protocol 1.1: a peer that found or joined a cluster says so again.
         if (!speaksSync11(this.remote!)) throw new ProtocolError('a second hello')

@@ -8,6 +8,7 @@ import { UPGRADE_NEEDED, type AppendResult } from '../log-service/types.js'
 import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import type { RingView } from '../ring-view.js'
+import { decodeMessage, encodeMessage, spaceAnswerShape, spaceRequestShape, type SpaceAnswer, type SpaceRequest } from '../messages.js'
 import { StreamClosedError, type FrameStream, type Transport } from './transport.js'
 
 /**
@@ -20,8 +21,8 @@ import { StreamClosedError, type FrameStream, type Transport } from './transport
 export const SPACE_PROTOCOL_ID = '/weft/space/1.0.0'
 const MAX_FRAME = 64 * 1024
 
-type Request = { op: 'free', subnet: string } | { op: 'donate', subnet: string }
-type Answer = { free: string } | { ok: true, transfer: string, ranges: string[] } | { ok: false, reason: string }
+type Request = SpaceRequest
+type Answer = SpaceAnswer
 
 export interface EventWriter {
   append: <K extends AuthoredEvent['kind']> (kind: K, body: BodyOf<K>, opts?: { allowVoid?: boolean }) => Promise<AppendResult>
@@ -51,24 +52,12 @@ const DONATION_INTERVAL_MS = 2_000
 
 /** Checks a donor's answer before anything uses it; throws on anything unexpected. */
 export function parseAnswer (bytes: Uint8Array): Answer {
-  let x: unknown
-  try { x = JSON.parse(dec.decode(bytes)) } catch { throw new Error('answer is not JSON') }
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error('malformed answer')
-  const a = x as Record<string, unknown>
-  if (typeof a.free === 'string' && /^\d{1,40}$/.test(a.free)) return { free: a.free }
-  if (a.ok === false && typeof a.reason === 'string') return { ok: false, reason: a.reason.slice(0, 500) }
-  if (a.ok === true && typeof a.transfer === 'string' && /^[0-9a-f]{64}$/.test(a.transfer) && Array.isArray(a.ranges) &&
-    a.ranges.length > 0 && a.ranges.length <= 16 && a.ranges.every(r => typeof r === 'string' && r.length <= 64)) {
-    const ranges = a.ranges as string[]
-    for (const r of ranges) parseCidr(r) // throws on a bad CIDR
-    return { ok: true, transfer: a.transfer, ranges }
-  }
-  throw new Error('malformed answer')
+  const a = decodeMessage(bytes, spaceAnswerShape, 'answer', MAX_FRAME, why => new Error(why))
+  if ('ranges' in a) for (const r of a.ranges) parseCidr(r) // throws on a bad CIDR
+  return 'reason' in a ? { ok: false, reason: a.reason.slice(0, 500) } : a
 }
 
-const enc = new TextEncoder()
-const dec = new TextDecoder('utf-8', { fatal: true })
-const send = async (s: FrameStream, x: unknown): Promise<void> => { await s.write(enc.encode(JSON.stringify(x))) }
+const send = async (s: FrameStream, x: Request | Answer): Promise<void> => { await s.write(encodeMessage(x)) }
 
 export class SpaceService implements SpaceRequester {
   private readonly deps: SpaceDeps
@@ -97,13 +86,7 @@ export class SpaceService implements SpaceRequester {
   }
 
   private parse (bytes: Uint8Array): Request {
-    let x: unknown
-    try { x = JSON.parse(dec.decode(bytes)) } catch { throw new Error('request is not JSON') }
-    const r = x as Partial<Request> | null
-    if (typeof r !== 'object' || r === null || (r.op !== 'free' && r.op !== 'donate') || typeof r.subnet !== 'string' || r.subnet.length > 64) {
-      throw new Error('malformed space request')
-    }
-    return r as Request
+    return decodeMessage(bytes, spaceRequestShape, 'space request', MAX_FRAME, why => new Error(why))
   }
 
   private subnetOf (text: string): Cidr | undefined {

@@ -55,7 +55,8 @@ export interface Transport {
   listenAddrs: () => string[]
   /** Dials an address (with or without the peer's name); resolves with who answered. */
   dial: (addr: string, peer?: PeerName) => Promise<PeerName>
-  hangUp: (peer: PeerName) => Promise<void>
+  /** `abort`: drop the connection at once, without a graceful close (a flooder). */
+  hangUp: (peer: PeerName, opts?: { abort?: boolean }) => Promise<void>
   connectedPeers: () => PeerName[]
   connectionInfo: (peer: PeerName) => ConnectionInfo | undefined
   openStream: (peer: PeerName, protocol: string, opts: { maxFrame: number }) => Promise<FrameStream>
