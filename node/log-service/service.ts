@@ -270,9 +270,11 @@ export class LogService implements LogWorkerApi {
       throw err
     }
     ring.commit()
-    await this.persist([signed], [])
+    // A fork this event proves: the view goes out once, refolded.
+    const forked = ring.unfoldedForks.length > 0
+    await this.persist([signed], [], { quiet: forked })
+    if (forked) await this.refold()
     this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
-    if (ring.unfoldedForks.length > 0) await this.refold()
     return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
   }
 
@@ -316,13 +318,14 @@ export class LogService implements LogWorkerApi {
   }
 
   /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */
-  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>, opts: { remote?: boolean } = {}): Promise<void> {
+  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>, opts: { remote?: boolean, quiet?: boolean } = {}): Promise<void> {
     const store = this.store!
     const doc = this.doc!
     const pending = this.chunks.pending(doc)
     const { docHeads, docChunk } = pending
     const view = this.ring === undefined ? undefined : ringViewFromSnapshot(this.ring.snapshot())
-    if (view !== undefined) this.currentView = view
+    // Quiet: a refold follows at once, and its view is the one anyone sees.
+    if (view !== undefined && opts.quiet !== true) this.currentView = view
     await store.adopt({
       ...(docChunk !== undefined ? { docChunk } : {}),
       docHeads,
@@ -333,7 +336,7 @@ export class LogService implements LogWorkerApi {
     })
     this.chunks.written(pending)
     await this.chunks.compactIfDue(doc, store)
-    if (view === undefined) return
+    if (view === undefined || opts.quiet === true) return
     if (opts.remote === true) this.viewNotices.later(view)
     else this.viewNotices.now(view)
   }
@@ -439,8 +442,9 @@ export class LogService implements LogWorkerApi {
       await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
       this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
     }
-    await this.persist(batch, [[peer, session.encode()]], { remote: !joined })
-    if (ring.unfoldedForks.length > 0) await this.refold()
+    const forked = ring.unfoldedForks.length > 0
+    await this.persist(batch, [[peer, session.encode()]], { remote: !joined, quiet: forked })
+    if (forked) await this.refold()
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     const caughtUp = this.heard(peer, message)

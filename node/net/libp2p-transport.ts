@@ -12,6 +12,9 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerName } from '../../crdt/events/index.js'
 import { handshakeReason, HandshakeWatch } from './handshake-watch.js'
 import { FrameTooLargeError, HandshakeFailedError, StreamClosedError, StreamTimeoutError, type ConnectionInfo, type FrameStream, type Transport } from './transport.js'
+import { coalesceYamuxWindowUpdates } from './yamux-window.js'
+
+coalesceYamuxWindowUpdates()
 
 /**
  * The real transport: libp2p with TCP, Noise, yamux, identify and ping

@@ -251,9 +251,12 @@ test('an equivocation relayed by an honest peer: flagged, both sides converge to
       await storeA.close()
     }
   }
-  const log = readFileSync(join(a.dataDir, 'weft.log'), 'utf8').split('\n')
-  const line = log.find(l => / ERROR /.test(l) && l.includes('equivocation') && l.includes(first) && l.includes(second) && l.includes(author) && l.includes(c.name))
-  assert.ok(line !== undefined, `A's log names both events, the author and the supplier:\n${log.filter(l => l.includes('equivocation')).slice(0, 3).join('\n')}`)
+  // The worker's log lines reach weft.log through the daemon: wait for it.
+  const named = (l: string): boolean => / ERROR /.test(l) && l.includes('equivocation') && l.includes(first) && l.includes(second) && l.includes(author) && l.includes(c.name)
+  const log = await waitFor('A\'s log to name both events, the author and the supplier', () => {
+    const lines = readFileSync(join(a.dataDir, 'weft.log'), 'utf8').split('\n')
+    return lines.some(named) ? lines : undefined
+  }, 15_000)
   assert.ok(log.every(l => !(l.includes(c.name) && /bad-message|bad-change|causal/.test(l))), 'never a bad-message drop')
 
   // Recoverable (DESIGN.md §2.7): A and C, which held the two sides, converge
