@@ -1,6 +1,5 @@
 // The polyfill stays the first import of every entry point (packages/polyfill/README.md).
 import '../packages/polyfill/index.js'
-import { parentPort, workerData } from 'node:worker_threads'
 import { multiaddr } from '@multiformats/multiaddr'
 import { decodeEvent, defaultVerifier, signEvent } from '../crdt/events/index.js'
 import { SyncSession } from '../crdt/log/index.js'
@@ -11,10 +10,11 @@ import { RawSyncClient, syncLegitimately, type LegitSync } from '../test/helpers
 import { sleep } from './daemon-helpers.js'
 
 /**
- * The flooder of bench/flood.ts, in a worker thread of its own: in the
- * measuring thread, its sends (which resolve as microtasks while the stream
- * takes them) would delay the very allocations it measures. It connects as
- * a host that passed hello, floods until told to stop, and reports counts.
+ * The flooder of bench/flood.ts, in a process of its own run at the lowest
+ * priority (`nice -n 19`): a hostile host is another machine, whose CPU is
+ * not the victim's, and on a two-core runner a flooder at full priority
+ * measures the scheduler, not weft. It connects as a host that passed
+ * hello, floods until told to stop, and reports counts over IPC.
  */
 
 export interface FloodJob {
@@ -110,18 +110,19 @@ function donationFlood (client: RawSyncClient, addr: string): { stop: () => Prom
 }
 
 async function main (): Promise<void> {
-  const job = workerData as FloodJob
+  const job = await new Promise<FloodJob>(resolve => { process.once('message', m => { resolve(m as FloodJob) }) })
   const c = await RawSyncClient.connect(job.addr, { sortBelow: job.victim, keyFile: null })
   const synced = await syncLegitimately(c, { cluster: job.cluster, range: job.range, expectEvents: job.events })
   const floods = job.kind === 'member'
     ? [memberEventFlood(c, synced, job.cluster)]
     : [noopFlood(c, synced.log.generateSyncMessage(new SyncSession())!, job.rate), donationFlood(c, job.addr)]
-  parentPort!.postMessage({ started: true })
-  await new Promise<void>(resolve => { parentPort!.once('message', () => { resolve() }) })
+  process.send!({ started: true })
+  await new Promise<void>(resolve => { process.once('message', () => { resolve() }) })
   const [sent, asked] = await Promise.all(floods.map(async f => await f.stop()))
   const report: FloodReport = { sent: sent ?? 0, asked: asked ?? 0, hungUp: c.isStreamClosed }
   await c.stop().catch(() => {})
-  parentPort!.postMessage({ report })
+  process.send!({ report })
+  process.disconnect()
 }
 
 await main()

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { ControlClient } from '../node/api/client.js'
 import type { FloodJob, FloodReport } from './flood-worker.js'
 import type { BenchResult } from './harness.js'
@@ -44,21 +45,19 @@ export async function run (): Promise<BenchResult[]> {
   const port = await freePort()
   const peer = spawnForeground({ dataDir, port, nickname: 'victim' })
   const results: BenchResult[] = []
-  const workers: Worker[] = []
-  /** A flooder in a worker thread, started once it passed hello and synced. */
+  const workers: ChildProcess[] = []
+  /** A flooder in a process of its own at the lowest priority, started once it passed hello and synced. */
   const startFlood = async (job: FloodJob): Promise<{ stop: () => Promise<FloodReport> }> => {
-    const w = new Worker(new URL('./flood-worker.js', import.meta.url), { workerData: job })
+    const w = fork(fileURLToPath(new URL('./flood-worker.js', import.meta.url)), [], { execPath: 'nice', execArgv: ['-n', '19', process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     workers.push(w)
-    await new Promise<void>((resolve, reject) => {
-      w.once('error', reject)
-      w.once('message', () => { resolve() })
-    })
+    const exited = new Promise<never>((_resolve, reject) => { w.once('exit', code => { reject(new Error(`the flooder exited (${String(code)})`)) }) })
+    w.send(job)
+    await Promise.race([new Promise<void>(resolve => { w.once('message', () => { resolve() }) }), exited])
     return {
-      stop: async () => await new Promise<FloodReport>((resolve, reject) => {
-        w.once('error', reject)
+      stop: async () => await Promise.race([new Promise<FloodReport>(resolve => {
         w.once('message', (m: { report: FloodReport }) => { resolve(m.report) })
-        w.postMessage('stop')
-      })
+        w.send('stop')
+      }), exited])
     }
   }
   try {
@@ -103,7 +102,7 @@ export async function run (): Promise<BenchResult[]> {
       log(`flood: ${label}: p99 ${p99.toFixed(2)} ms vs ${calmP99.toFixed(2)} ms unflooded`)
     }
   } finally {
-    await Promise.all(workers.map(async w => { await w.terminate() }))
+    for (const w of workers) if (w.exitCode === null) w.kill()
     await stopChild(peer.child)
     rmSync(dataDir, { recursive: true, force: true })
   }
