@@ -191,7 +191,10 @@ export function resolveBody (view: RingView, self: PeerName, idOrPrefix: string,
   }
   if (d === undefined) {
     // A fork is settled by removing its author, not by a resolve (DESIGN.md §2.7).
-    const q = view.json.equivocations.find(x => x.flaggedBy.startsWith(idOrPrefix) || x.events.some(id => id.startsWith(idOrPrefix)))
+    // Any peer's flag names it (the view shows one flag per fork), as do its two events.
+    const flagged = conflictRivals(idOrPrefix)
+    const q = view.json.equivocations.find(x => x.flaggedBy.startsWith(idOrPrefix) || x.events.some(id => id.startsWith(idOrPrefix)) ||
+      (flagged !== undefined && flagged.length === x.events.length && flagged.every(id => x.events.includes(id))))
     if (q !== undefined && idOrPrefix.length >= 8) {
       const who = nick(view, q.author)
       throw new LifecycleError(q.settled

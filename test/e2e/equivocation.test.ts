@@ -287,10 +287,12 @@ test('an equivocation relayed by an honest peer: flagged, both sides converge to
   assert.ok((await a.client.alloc('after-equivocation')).address.length > 0)
   assert.ok((await c.client.alloc('after-equivocation')).address.length > 0)
 
-  // `weft resolve` on the flag says what settles a fork.
-  const res = await a.run(['resolve', eq.flaggedBy])
-  assert.notEqual(res.code, 0)
-  assert.match(res.stderr, /is an equivocation by rq-b \(two events with seq \d+\), not a dispute: run `weft rmpeer rq-b`/)
+  // `weft resolve` on either peer's flag (the view lists one per fork) says what settles it.
+  for (const flag of new Set([eq.flaggedBy, ...va.equivocations.map(q => q.flaggedBy), ...vc.equivocations.map(q => q.flaggedBy)])) {
+    const res = await a.run(['resolve', flag])
+    assert.notEqual(res.code, 0)
+    assert.match(res.stderr, /is an equivocation by rq-b \(two events with seq \d+\), not a dispute: run `weft rmpeer rq-b`/)
+  }
 
   // Settled by removing the forked author: the takeover is approved by A and C.
   const rm = await waitFor('rmpeer of the forked author to go through', async () => {
