@@ -17,6 +17,7 @@ import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
 import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
+import { ViewNotices } from './view-notices.js'
 import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
@@ -603,39 +604,5 @@ export class LogService implements LogWorkerApi {
       await this.store?.close()
       this.store = undefined
     })
-  }
-}
-
-/** How often, at most, remote adoptions' views are sent to the daemon (ms). */
-const VIEW_NOTICE_MS = 100
-
-/** Sends views now, or coalesced: the first at once, then the newest every VIEW_NOTICE_MS. */
-class ViewNotices {
-  private pending: RingViewJson | undefined
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private last = -Infinity
-
-  constructor (private readonly send: (view: RingViewJson) => void) {}
-
-  now (view: RingViewJson): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.pending = undefined
-    this.last = performance.now()
-    this.send(view)
-  }
-
-  later (view: RingViewJson): void {
-    const wait = this.last + VIEW_NOTICE_MS - performance.now()
-    if (wait <= 0 && this.timer === undefined) { this.now(view); return }
-    this.pending = view
-    if (this.timer !== undefined) return
-    this.timer = setTimeout(() => { this.flush() }, Math.max(0, wait))
-    this.timer.unref?.()
-  }
-
-  flush (): void {
-    const view = this.pending
-    if (view !== undefined) this.now(view)
   }
 }
