@@ -6,6 +6,7 @@ import {
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
 import { automerge, EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
+import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import { checkRingViewJson, RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { ShapeError } from '../shape.js'
@@ -36,6 +37,8 @@ export interface LogServiceInit {
   /** Ed25519 seed of this peer's identity. */
   seed: Uint8Array
   now: () => number
+  /** Timers (coalesced view notices); the system's unless a simulation hands in its clock. */
+  clock?: Clock
   logger: Logger
   notify: (n: LogNotice) => void
   /** The store, already open (the worker opens it first to publish the snapshot). */
@@ -63,6 +66,7 @@ export class LogService implements LogWorkerApi {
     this.signer = ed25519SignerFromSeed(init.seed)
     this.log = init.logger.forComponent('weft:log')
     this.chunks = new DocChunks(this.log, () => this.init.now())
+    this.viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) }, init.clock ?? systemClock)
     this.conflicts = {
       self: this.self,
       log: this.log,
@@ -348,7 +352,7 @@ export class LogService implements LogWorkerApi {
    * valid events made the daemon rebuild its view hundreds of times a
    * second, and its allocations wait behind that (issue 15).
    */
-  private readonly viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) })
+  private readonly viewNotices: ViewNotices
 
   // ---- sync --------------------------------------------------------------
 

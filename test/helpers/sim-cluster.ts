@@ -213,7 +213,7 @@ export class SimCluster {
       }
     }
 
-    const log: LogService = new LogService({ dataDir, seed: identitySeed(opts.seed, i), now: () => clock.now(), logger, notify })
+    const log: LogService = new LogService({ dataDir, seed: identitySeed(opts.seed, i), now: () => clock.now(), clock, logger, notify })
     this.stoppers.push(async () => { await log.close() })
     await log.open()
 
