@@ -216,3 +216,8 @@ export class CausalIndex {
 export function compareTopological (a: { lamport: number, id: string }, b: { lamport: number, id: string }): number {
   return a.lamport - b.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }
+
+/** The same order for signed events: sort a batch or a whole log with it to fold or write it. */
+export function compareEventsTopological (a: SignedEvent, b: SignedEvent): number {
+  return a.event.lamport - b.event.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+}

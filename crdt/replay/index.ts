@@ -1,4 +1,4 @@
-import { compareTopological } from '../causal/index.js'
+import { compareEventsTopological as topological } from '../causal/index.js'
 import type { EventId, SignedEvent } from '../events/index.js'
 import { OwnershipRing } from '../ring/index.js'
 
@@ -16,10 +16,6 @@ export type ReplayPoint =
 
 export class ReplayError extends Error {
   override name = 'ReplayError'
-}
-
-function topological (a: SignedEvent, b: SignedEvent): number {
-  return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
 }
 
 /** The causal past of `roots` (roots included), by walking deps. */

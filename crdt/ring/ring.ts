@@ -1,5 +1,5 @@
 import { RangeSet } from '../../packages/netaddr/index.js'
-import { compareTopological, forkInConflict, forksIn, isQuarantined, mergeForks, NO_FORKS, type CausalNode, type ForkProof, type Forks } from '../causal/index.js'
+import { compareEventsTopological, forkInConflict, forksIn, isQuarantined, mergeForks, NO_FORKS, type CausalNode, type ForkProof, type Forks } from '../causal/index.js'
 import type { EventId, PeerName, SignedEvent } from '../events/index.js'
 import { judge } from './authority.js'
 import { bodyGrants, disputeRecord, frontierIn, partiesOf, unionOf } from './moves.js'
@@ -32,7 +32,7 @@ export class OwnershipRing {
   static fold (clusterId: EventId, events: readonly SignedEvent[], extraForks: Forks = NO_FORKS): OwnershipRing {
     const forks = mergeForks(forksIn(events), extraForks)
     const ring = new OwnershipRing(clusterId, forks)
-    for (const e of [...events].sort((a, b) => compareTopological(eventOrder(a), eventOrder(b)))) ring.apply(e)
+    for (const e of [...events].sort(compareEventsTopological)) ring.apply(e)
     return ring
   }
 
@@ -372,8 +372,4 @@ export class OwnershipRing {
     this.cached ??= buildSnapshot(this.s)
     return this.cached
   }
-}
-
-function eventOrder (e: SignedEvent): { lamport: number, id: string } {
-  return { lamport: e.event.lamport, id: e.id }
 }

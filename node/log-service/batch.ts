@@ -1,5 +1,4 @@
 import { formatCidr } from '../../packages/netaddr/index.js'
-import { compareTopological } from '../../crdt/causal/index.js'
 import type { EventId, PeerName, SignedEvent } from '../../crdt/events/index.js'
 
 /**
@@ -8,9 +7,7 @@ import type { EventId, PeerName, SignedEvent } from '../../crdt/events/index.js'
  * and what it says about when its authors were alive.
  */
 
-export function topological (a: SignedEvent, b: SignedEvent): number {
-  return compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id })
-}
+export { compareEventsTopological as topological } from '../../crdt/causal/index.js'
 
 /**
  * Why a peer with no cluster yet must not join the one a batch carries: we

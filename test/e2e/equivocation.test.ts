@@ -129,9 +129,12 @@ test('a cloned identity\'s two joins with one seq: caught, flagged, dropped and 
   assert.ok(drop.reason!.includes(first) && drop.reason!.includes(second), drop.reason!)
 
   // A's log: the error naming both events; the drop was for equivocation, never a bad message.
-  const log = readFileSync(join(a.dataDir, 'weft.log'), 'utf8').split('\n')
-  const line = log.find(l => l.includes('equivocation') && l.includes(first) && l.includes(second) && l.includes(author))
-  assert.ok(line !== undefined, `A's log names both events:\n${log.filter(l => l.includes('equivocation')).join('\n')}`)
+  // The worker's log lines reach weft.log through the daemon: wait for it.
+  const log = await waitFor('A\'s log to name both events', () => {
+    const lines = readFileSync(join(a.dataDir, 'weft.log'), 'utf8').split('\n')
+    return lines.some(l => l.includes('equivocation') && l.includes(first) && l.includes(second) && l.includes(author)) ? lines : undefined
+  }, 15_000)
+  const line = log.find(l => l.includes('equivocation') && l.includes(first) && l.includes(second) && l.includes(author))!
   assert.match(line, /error/i)
   const drops = log.filter(l => l.includes('dropped') && l.includes(author))
   assert.ok(drops.length > 0)

@@ -1,5 +1,5 @@
 import { formatCidr, RangeSet } from '../../packages/netaddr/index.js'
-import { compareTopological } from '../../crdt/causal/index.js'
+import { compareEventsTopological } from '../../crdt/causal/index.js'
 import type { EventId, SignedEvent } from '../../crdt/events/index.js'
 import { OwnershipRing, type RingSnapshot } from '../../crdt/ring/index.js'
 
@@ -34,7 +34,7 @@ export function causalPast (events: Iterable<SignedEvent>, id: EventId): SignedE
 }
 
 export function topologicalOrder (events: Iterable<SignedEvent>): SignedEvent[] {
-  return [...events].sort((a, b) => compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id }))
+  return [...events].sort(compareEventsTopological)
 }
 
 /** A small deterministic PRNG (mulberry32), so a fast-check seed fixes a delivery order. */

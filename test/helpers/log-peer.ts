@@ -1,4 +1,4 @@
-import { compareTopological } from '../../crdt/causal/index.js'
+import { compareEventsTopological } from '../../crdt/causal/index.js'
 import { defaultVerifier, type AuthoredEvent, type SignedEvent, type BodyOf } from '../../crdt/events/index.js'
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { SimPeer } from './sim-peer.js'
@@ -30,7 +30,7 @@ export class LogPeer {
 
   /** Adopts a received batch: log and fold. */
   fold (events: readonly SignedEvent[]): void {
-    const sorted = [...events].sort((a, b) => compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id }))
+    const sorted = [...events].sort(compareEventsTopological)
     this.sim.receive(sorted)
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { parseCidr, type Cidr } from '../../packages/netaddr/index.js'
-import { compareTopological } from '../../crdt/causal/index.js'
+import { compareEventsTopological } from '../../crdt/causal/index.js'
 import {
   createGenesis, ed25519SignerFromSeed, signEvent, comparePeerNames, type AuthoredEvent, type EventId, type PeerName,
   type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
@@ -37,7 +37,7 @@ export class SimPeer {
   /** Folds in every event it does not hold yet, in causal (topological) order. */
   receive (events: Iterable<SignedEvent>): void {
     const fresh = [...events].filter(e => !this.events.has(e.id))
-    fresh.sort((a, b) => compareTopological({ lamport: a.event.lamport, id: a.id }, { lamport: b.event.lamport, id: b.id }))
+    fresh.sort(compareEventsTopological)
     for (const e of fresh) {
       if (this.events.has(e.id)) continue
       this.ring.apply(e)
