@@ -1,5 +1,5 @@
 import { ed25519SignerFromSeed, isPeerName, type PeerName } from '../../crdt/events/index.js'
-import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
 import type { Tuning } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { RingView } from '../ring-view.js'
@@ -47,6 +47,8 @@ export async function startTakeoverVotes (deps: {
   log: { getAcceptor: (instance: string) => Promise<unknown>, putAcceptor: (instance: string, state: unknown) => Promise<void> }
   logger: Logger
   tuning: Tuning
+  clock: Clock
+  random: () => number
 }): Promise<TakeoverVotes> {
   const initial = checkedStates(await deps.log.getAcceptor(TAKEOVERS))
   return new TakeoverVotes({
@@ -57,8 +59,8 @@ export async function startTakeoverVotes (deps: {
     wire: { ask: async (peer, req, ms) => await deps.wire.askTakeover(peer, req, ms) },
     store: { save: async states => { await deps.log.putAcceptor(TAKEOVERS, states) } },
     ...(initial !== undefined ? { initial } : {}),
-    clock: systemClock,
-    random: Math.random,
+    clock: deps.clock,
+    random: deps.random,
     logger: deps.logger,
     timeoutMs: deps.tuning.voteTimeoutMs
   })

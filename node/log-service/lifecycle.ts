@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js'
 import { formatCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
 import type { EventId, LeaveBody, PeerName } from '../../crdt/events/index.js'
 import type { EventLog } from '../../crdt/log/index.js'
@@ -81,10 +82,12 @@ export class Confirmations {
   private readonly heads = new Map<PeerName, string[]>()
   private readonly doc: () => EventLog | undefined
   private readonly ring: () => OwnershipRing | undefined
+  private readonly clock: Clock
 
-  constructor (deps: { doc: () => EventLog | undefined, ring: () => OwnershipRing | undefined }) {
+  constructor (deps: { doc: () => EventLog | undefined, ring: () => OwnershipRing | undefined, clock: Clock }) {
     this.doc = deps.doc
     this.ring = deps.ring
+    this.clock = deps.clock
   }
 
   /** `peer` sent a sync message naming `heads` (after we received it). */
@@ -102,8 +105,8 @@ export class Confirmations {
       if (this.holds(peer, id)) return Promise.resolve(peer)
     }
     return new Promise(resolve => {
-      const done = (peer: PeerName | undefined): void => { clearTimeout(timer); resolve(peer) }
-      const timer = setTimeout(() => {
+      const done = (peer: PeerName | undefined): void => { this.clock.clearTimeout(timer); resolve(peer) }
+      const timer = this.clock.setTimeout(() => {
         const left = (this.waiting.get(id) ?? []).filter(w => w !== done)
         if (left.length > 0) this.waiting.set(id, left)
         else this.waiting.delete(id)

@@ -3,7 +3,7 @@ import { decodeEvent, type EventId, type PeerName, type SignedEvent } from '../.
 import { EventLog, SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
-import type { Store, StoredEvent } from '../store/index.js'
+import type { LogStore, StoredEvent } from '../store/index.js'
 
 /**
  * What the log service keeps in the store beside the fold: the Automerge
@@ -34,7 +34,7 @@ export function toStored (e: SignedEvent): StoredEvent {
 }
 
 /** Folds the store's events in order into a ring of cluster `clusterId`. */
-export function foldStore (store: Store, clusterId: EventId): OwnershipRing {
+export function foldStore (store: LogStore, clusterId: EventId): OwnershipRing {
   // Our own store is trusted on relaunch (DESIGN.md §2.1): decode, don't verify.
   const events = [...store.eventsInOrder()].map(e => decodeEvent(e.bytes, { verifier: null, trusted: true, expectedId: e.id }))
   return OwnershipRing.fold(clusterId, events)
@@ -55,7 +55,7 @@ export class DocChunks {
   }
 
   /** Loads the document from the store's chunks, or creates it when there are none. */
-  load (store: Store, self: PeerName, forks: Forks): EventLog {
+  load (store: LogStore, self: PeerName, forks: Forks): EventLog {
     const chunks = store.docChunks()
     const doc = chunks.length > 0 ? EventLog.load(self, chunks, forks) : EventLog.create(self, forks)
     this.chunkCount = chunks.length
@@ -91,7 +91,7 @@ export class DocChunks {
     this.incrementBytes = 0
   }
 
-  async compactIfDue (doc: EventLog, store: Store): Promise<void> {
+  async compactIfDue (doc: EventLog, store: LogStore): Promise<void> {
     if (this.incrementBytes < Math.max(COMPACT_MIN_BYTES, this.baseBytes)) return
     const started = this.now()
     const full = doc.save()
@@ -107,7 +107,7 @@ export class DocChunks {
 export class SyncSessions {
   private readonly live = new Map<PeerName, SyncSession>()
 
-  get (peer: PeerName, store: Store | undefined): SyncSession {
+  get (peer: PeerName, store: LogStore | undefined): SyncSession {
     let s = this.live.get(peer)
     if (s === undefined) {
       const saved = store?.getSyncState(peer)
@@ -118,7 +118,7 @@ export class SyncSessions {
   }
 
   /** Keeps a peer's sync state and forgets in-flight bookkeeping (after a disconnect). */
-  async end (peer: PeerName, store: Store | undefined): Promise<void> {
+  async end (peer: PeerName, store: LogStore | undefined): Promise<void> {
     const s = this.live.get(peer)
     if (s === undefined || store === undefined) return
     await store.putSyncState(peer, s.encode())
@@ -133,7 +133,7 @@ export class SyncSessions {
   }
 
   /** Keeps every peer's sync state (as far as the store lets us) and frees the sessions. */
-  async closeAll (store: Store | undefined): Promise<void> {
+  async closeAll (store: LogStore | undefined): Promise<void> {
     for (const [peer, s] of this.live) {
       try { await store?.putSyncState(peer, s.encode()) } catch {}
       s.free()

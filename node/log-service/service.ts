@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js'
 import { checkRingViewJson, RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { ShapeError } from '../shape.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
-import { Store, StoreError, STORE_FORMAT, type KnownPeer, type SnapshotRecord } from '../store/index.js'
+import { Store, StoreError, STORE_FORMAT, type KnownPeer, type LogStore, type SnapshotRecord } from '../store/index.js'
 import { joinRefusal, latestByAuthor, topological } from './batch.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
@@ -37,19 +37,21 @@ export interface LogServiceInit {
   /** Ed25519 seed of this peer's identity. */
   seed: Uint8Array
   now: () => number
-  /** Timers (coalesced view notices); the system's unless a simulation hands in its clock. */
+  /** Timers (coalesced view notices, confirmation waits); the system's unless a simulation hands in its clock. */
   clock?: Clock
+  /** Reads a monotonic ms counter for the receive timings metrics report (performance.now unless simulated). */
+  stopwatch?: () => number
   logger: Logger
   notify: (n: LogNotice) => void
   /** The store, already open (the worker opens it first to publish the snapshot). */
-  store?: Store
+  store?: LogStore
 }
 
 export class LogService implements LogWorkerApi {
   private readonly init: LogServiceInit
   private readonly signer: Signer
   private readonly log: Logger
-  private store: Store | undefined
+  private store: LogStore | undefined
   private doc: EventLog | undefined
   private ring: OwnershipRing | undefined
   private readonly sessions = new SyncSessions()
@@ -57,16 +59,20 @@ export class LogService implements LogWorkerApi {
   private queue: Promise<unknown> = Promise.resolve()
   private currentView: RingViewJson | undefined
   private logState: LogState = 'loading'
-  private readonly confirmations = new Confirmations({ doc: () => this.doc, ring: () => this.ring })
+  private readonly confirmations: Confirmations
   /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
   private readonly conflicts: ConflictDeps
+  private readonly stopwatch: () => number
 
   constructor (init: LogServiceInit) {
     this.init = init
     this.signer = ed25519SignerFromSeed(init.seed)
     this.log = init.logger.forComponent('weft:log')
     this.chunks = new DocChunks(this.log, () => this.init.now())
-    this.viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) }, init.clock ?? systemClock)
+    const clock = init.clock ?? systemClock
+    this.viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) }, clock)
+    this.confirmations = new Confirmations({ doc: () => this.doc, ring: () => this.ring, clock })
+    this.stopwatch = init.stopwatch ?? (() => performance.now())
     this.conflicts = {
       self: this.self,
       log: this.log,
@@ -82,6 +88,10 @@ export class LogService implements LogWorkerApi {
   get state (): LogState { return this.logState }
   get view (): RingViewJson | undefined { return this.currentView }
   get clusterId (): EventId | undefined { return this.ring?.clusterId }
+  /** Whether the fold holds event `id` (a simulation's invariants ask; not part of the worker's API). */
+  holdsEvent (id: EventId): boolean { return this.ring?.causal.get(id) !== undefined }
+  /** The fold as it stands, ahead of the view it has published and saved (a simulation's invariants). */
+  foldView (): RingViewJson | undefined { return this.ring === undefined ? undefined : ringViewFromSnapshot(this.ring.snapshot()) }
 
   /** Runs `fn` after every earlier operation: the one serialised writer. */
   private serial<T> (fn: () => Promise<T> | T): Promise<T> {
@@ -95,7 +105,7 @@ export class LogService implements LogWorkerApi {
    * of the log's events, which open() redoes anyway: a malformed one is
    * ignored with a warning, and rewritten once the fold is done.
    */
-  private persistedSnapshot (store: Store): SnapshotRecord | undefined {
+  private persistedSnapshot (store: LogStore): SnapshotRecord | undefined {
     try {
       const rec = store.getSnapshot()
       if (rec !== undefined && rec.snapshot !== null) checkRingViewJson(rec.snapshot)
@@ -396,7 +406,7 @@ export class LogService implements LogWorkerApi {
     const session = this.sessions.get(peer, this.store)
     const equivocation = await checkEquivocation(this.conflicts, peer, message)
     if (equivocation !== undefined) return equivocation
-    const t0 = performance.now()
+    const t0 = this.stopwatch()
     let received
     try {
       received = doc.receive(session, message, defaultVerifier, { learnForks: this.ring === undefined })
@@ -409,7 +419,7 @@ export class LogService implements LogWorkerApi {
       return { kind: 'unchanged', caughtUp: this.heard(peer, message) }
     }
     const batch = [...received.events].sort(topological)
-    const validated = performance.now()
+    const validated = this.stopwatch()
     let ring = this.ring
     let joined = false
     if (ring === undefined) {
@@ -453,7 +463,7 @@ export class LogService implements LogWorkerApi {
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     const caughtUp = this.heard(peer, message)
-    const timings = { validateMs: validated - t0, mergeMs: performance.now() - validated }
+    const timings = { validateMs: validated - t0, mergeMs: this.stopwatch() - validated }
     return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp, timings }
   }
 

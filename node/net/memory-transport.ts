@@ -3,19 +3,43 @@ import type { Clock } from '../clock.js'
 import { FrameTooLargeError, StreamClosedError, StreamTimeoutError, type ConnectionInfo, type FrameStream, type Transport } from './transport.js'
 
 /**
+ * What happens to a frame sent from one peer to another, decided by a
+ * simulation (test/sim): its delay in the clock's ms, or `drop` (lost, and
+ * the connection with it, as a reset TCP connection loses what was in
+ * flight), and whether it arrives twice.
+ */
+export interface LinkModel {
+  frame: (from: PeerName, to: PeerName, bytes: number) => { delayMs: number, duplicate?: boolean } | 'drop'
+  /** Delay for connection set-up and stream opening (ms). */
+  setupMs: (from: PeerName, to: PeerName) => number
+}
+
+/**
  * An in-process network for simulation tests: peers find each other by
- * name (`/memory/NAME`), streams are queues of frames delivered on the next
- * event-loop turn, timeouts run on the given clock, and the test can cut or
- * restore links. Same interface as the libp2p transport.
+ * name (`/memory/NAME`), streams are queues of frames, timeouts run on the
+ * given clock, and the test can cut or restore links. Same interface as the
+ * libp2p transport. Without a LinkModel, frames arrive on the next
+ * event-loop turn; with one, on the clock after the model's delay, in order
+ * per stream, so that a simulation on a SimulatedClock is deterministic.
  */
 export class MemoryNetwork {
   readonly clock: Clock
   readonly transports = new Map<PeerName, MemoryTransport>()
+  readonly links: LinkModel | undefined
+  /** Frames and bytes handed to the network (a scale study's counts). */
+  readonly sent = { frames: 0, bytes: 0 }
   /** Links the test has cut, as "a b" with a < b. */
   private readonly cut = new Set<string>()
 
-  constructor (clock: Clock) {
+  constructor (clock: Clock, links?: LinkModel) {
     this.clock = clock
+    this.links = links
+  }
+
+  /** Runs `fn` after `ms` on the clock under a link model, else on the next event-loop turn. */
+  defer (fn: () => void, ms = 0): void {
+    if (this.links === undefined) setImmediate(fn)
+    else this.clock.setTimeout(fn, ms)
   }
 
   static addr (peer: PeerName): string { return `/memory/${peer}` }
@@ -39,32 +63,56 @@ type Item = Uint8Array | typeof EOF_MARK | Error
 class MemoryFrameStream implements FrameStream {
   readonly peer: PeerName
   other: MemoryFrameStream | undefined
-  private readonly clock: Clock
+  private readonly net: MemoryNetwork
+  private readonly self: PeerName
   private readonly maxFrame: number
   private readonly inbox: Item[] = []
   private waiter: ((item: Item) => void) | undefined
   private ended = false
+  /** When the last item sent on this stream arrives: a stream keeps its order, whatever the delays. */
+  private lastArrival = 0
   readonly onEnd: Array<() => void> = []
+  /** Set by the transport: drops the connection this stream belongs to. */
+  breakConnection: () => void = () => {}
 
-  constructor (peer: PeerName, clock: Clock, maxFrame: number) {
+  constructor (self: PeerName, peer: PeerName, net: MemoryNetwork, maxFrame: number) {
+    this.self = self
     this.peer = peer
-    this.clock = clock
+    this.net = net
     this.maxFrame = maxFrame
   }
 
-  /** Called by the other side: the item arrives on the next turn of the event loop. */
-  deliver (item: Item): void {
-    setImmediate(() => {
+  private get clock (): Clock { return this.net.clock }
+
+  /** Called by the other side: the item arrives after `ms` (next turn of the event loop without a link model). */
+  deliver (item: Item, ms = 0): void {
+    this.net.defer(() => {
       if (this.ended && item !== EOF_MARK) return
       const w = this.waiter
       if (w !== undefined) { this.waiter = undefined; w(item) } else this.inbox.push(item)
-    })
+    }, ms)
+  }
+
+  /** Sends an item to the other side, in order behind what this stream sent before. */
+  private send (item: Item, delayMs: number): void {
+    const o = this.other!
+    if (this.net.links === undefined) { o.deliver(item); return }
+    const now = this.clock.now()
+    const at = Math.max(now + delayMs, this.lastArrival)
+    this.lastArrival = at
+    o.deliver(item, at - now)
   }
 
   async write (frame: Uint8Array): Promise<void> {
     if (this.ended || this.other === undefined) throw new StreamClosedError('stream closed')
     const o = this.other
-    o.deliver(frame.length > o.maxFrame ? new FrameTooLargeError(`frame of ${frame.length} bytes over the ${o.maxFrame}-byte limit`) : frame.slice())
+    this.net.sent.frames++
+    this.net.sent.bytes += frame.length
+    const fate = this.net.links?.frame(this.self, this.peer, frame.length) ?? { delayMs: 0 }
+    if (fate === 'drop') { this.breakConnection(); return }
+    const item = frame.length > o.maxFrame ? new FrameTooLargeError(`frame of ${frame.length} bytes over the ${o.maxFrame}-byte limit`) : frame.slice()
+    this.send(item, fate.delayMs)
+    if (fate.duplicate === true && !(item instanceof Error)) this.send(item.slice(), fate.delayMs)
   }
 
   async read (opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
@@ -81,7 +129,7 @@ class MemoryFrameStream implements FrameStream {
   }
 
   async close (): Promise<void> {
-    this.other?.deliver(EOF_MARK)
+    if (this.other !== undefined && !this.ended) this.send(EOF_MARK, this.net.links?.setupMs(this.self, this.peer) ?? 0)
   }
 
   abort (err: Error): void {
@@ -135,10 +183,10 @@ export class MemoryTransport implements Transport {
     if (!this.conns.has(name)) {
       this.conns.set(name, { direction: 'outbound', streams: new Set() })
       remote.conns.set(this.self, { direction: 'inbound', streams: new Set() })
-      setImmediate(() => {
+      this.net.defer(() => {
         for (const f of this.connectFns) f(name)
         for (const f of remote.connectFns) f(this.self)
-      })
+      }, this.net.links?.setupMs(this.self, name))
     }
     return name
   }
@@ -151,7 +199,7 @@ export class MemoryTransport implements Transport {
     const rconn = remote?.conns.get(this.self)
     remote?.conns.delete(this.self)
     for (const s of [...conn.streams, ...(rconn?.streams ?? [])]) s.end(new StreamClosedError('connection closed'))
-    setImmediate(() => {
+    this.net.defer(() => {
       for (const f of this.disconnectFns) f(peer)
       if (remote !== undefined) for (const f of remote.disconnectFns) f(this.self)
     })
@@ -171,15 +219,17 @@ export class MemoryTransport implements Transport {
     const h = remote?.handlers.get(protocol)
     if (conn === undefined || remote === undefined || rconn === undefined) throw new StreamClosedError(`not connected to ${peer}`)
     if (h === undefined) throw new Error(`${peer} does not speak ${protocol}`)
-    const mine = new MemoryFrameStream(peer, this.net.clock, opts.maxFrame)
-    const theirs = new MemoryFrameStream(this.self, this.net.clock, h.maxFrame)
+    const mine = new MemoryFrameStream(this.self, peer, this.net, opts.maxFrame)
+    const theirs = new MemoryFrameStream(peer, this.self, this.net, h.maxFrame)
+    mine.breakConnection = () => { void this.hangUp(peer) }
+    theirs.breakConnection = () => { void remote.hangUp(this.self) }
     mine.other = theirs
     theirs.other = mine
     conn.streams.add(mine)
     rconn.streams.add(theirs)
     mine.onEnd.push(() => conn.streams.delete(mine))
     theirs.onEnd.push(() => rconn.streams.delete(theirs))
-    setImmediate(() => { h.handler(theirs) })
+    this.net.defer(() => { h.handler(theirs) }, this.net.links?.setupMs(this.self, peer))
     return mine
   }
 

@@ -5,3 +5,5 @@ export {
   STORE_FORMAT, type StoreMeta, type StoredEvent, type Adoption, type SnapshotRecord, type KnownPeer,
   type Allocation, type OpenOptions, type EventRangeOptions, type EventBytes
 } from './types.js'
+export type { LogStore } from './memory.js'
+export { MemoryDisk, MemoryStore, MemoryAllocationStore, type CommitFn } from './memory.js'
