@@ -60,6 +60,8 @@ export interface PeerDeps {
   checkAddr?: (addr: string) => void
   /** Called after each local append, with how many events (metrics). */
   onLocalAppend?: (count: number) => void
+  /** How long alloc waits for readiness and donations (the allocator's default, 30 s, unless given). */
+  allocTimeoutMs?: number
   /** Called when the network adopts a peer's events (metrics). */
   onReceived?: (peer: PeerName, outcome: ReceiveOutcome) => void
 }
@@ -171,7 +173,8 @@ export class Peer {
       ready: async ms => await this.waitReady(ms),
       space: { request: async (subnet, ms) => await space!.request(subnet, ms) },
       clock: deps.clock,
-      logger: deps.logger
+      logger: deps.logger,
+      ...(deps.allocTimeoutMs !== undefined ? { timeoutMs: deps.allocTimeoutMs } : {})
     })
     this.allocator = allocator
     space = new SpaceService({ self: this.self, transport, allocator, view: () => this.ringView(), writer: this.log, logger: deps.logger, clock: deps.clock })

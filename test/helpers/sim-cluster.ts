@@ -3,27 +3,25 @@ import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PeerName } from '../../crdt/events/index.js'
-import { Allocator } from '../../node/allocator/allocator.js'
+import type { Allocator } from '../../node/allocator/allocator.js'
 import { openAllocationStore } from '../../node/allocator/store.js'
-import type { AllocationStore } from '../../node/allocator/types.js'
 import { settle as settleLoop, type SimulatedClock } from '../../node/clock.js'
 import { DEFAULT_TUNING, type Tuning } from '../../node/config.js'
-import type { LogApi } from '../../node/log-service/api.js'
-import { LogService } from '../../node/log-service/service.js'
-import type { LogNotice } from '../../node/log-service/types.js'
+import { LocalLog } from '../../node/log-service/local.js'
+import type { LogService } from '../../node/log-service/service.js'
 import { silentLogger, type Logger } from '../../node/logger.js'
 import { MemoryNetwork, MemoryTransport } from '../../node/net/memory-transport.js'
-import { Network } from '../../node/net/network.js'
-import { SpaceService } from '../../node/net/space.js'
+import type { Network } from '../../node/net/network.js'
+import { Peer } from '../../node/peer.js'
 import { RingView, type RingViewJson } from '../../node/ring-view.js'
 
 /**
- * A whole weft cluster in one process (DESIGN.md §1): n peers, each with
- * its own data dir, an in-process LogService (no worker), a MemoryTransport
- * on one shared MemoryNetwork, a Network, an allocation store, an Allocator
- * and a SpaceService, all on one SimulatedClock. Wired the way node/daemon.ts
- * wires them: peer 0 founds the cluster, every peer writes its join, the
- * others launch with peer 0's address and learn the rest from joins.
+ * A whole weft cluster in one process (DESIGN.md §1): n peers, each the
+ * daemon's own Peer (node/peer.ts) with its own data dir (LMDB), an
+ * in-process log (LocalLog, no worker) and a MemoryTransport on one shared
+ * MemoryNetwork, all on one SimulatedClock: peer 0 founds the cluster, the
+ * others launch with its address and learn the rest from joins. (The
+ * deterministic simulator, test/sim, runs the same Peer on memory disks.)
  *
  * Deterministic in what it decides (identities, backoff jitter, timers);
  * the order in which real I/O (LMDB commits) completes is not.
@@ -75,13 +73,13 @@ export interface SimNode {
   readonly name: PeerName
   readonly nickname: string
   readonly dataDir: string
+  /** The in-process log service (its LMDB store in dataDir). */
   readonly log: LogService
-  readonly logApi: LogApi
+  /** The peer, wired by node/peer.ts exactly as the daemon wires it. */
+  readonly peer: Peer
   readonly transport: MemoryTransport
   readonly network: Network
-  readonly store: AllocationStore
   readonly allocator: Allocator
-  readonly space: SpaceService
   /** The latest ring view of this peer's log (cached per view). */
   view: () => RingView | undefined
   /** Sorted event heads of this peer's log ('' before it holds a cluster). */
@@ -137,15 +135,11 @@ export class SimCluster {
     this.net = new MemoryNetwork(opts.clock)
   }
 
-  /** Builds and starts `n` peers, founds the cluster on peer 0, and settles until every peer holds every join. */
+  /** Builds and starts `n` peers: peer 0 founds the cluster, the others join it; settles until every peer holds every join. */
   static async create (n: number, opts: SimClusterOptions): Promise<SimCluster> {
     const cluster = new SimCluster(opts)
     try {
-      for (let i = 0; i < n; i++) cluster.peers.push(await cluster.startPeer(i, opts))
-      const first = cluster.peers[0]!
-      await first.log.found(opts.range)
-      await first.log.ensureJoin(first.nickname, first.network.advertiseAddrs())
-      for (const p of cluster.peers.slice(1)) p.network.addTargets([MemoryNetwork.addr(first.name)], 'launch')
+      for (let i = 0; i < n; i++) cluster.peers.push(await cluster.startPeer(i, opts, i === 0 ? undefined : cluster.peers[0]))
       const joined = (): boolean => cluster.peers.every(p => {
         const v = p.log.view
         return v !== undefined && cluster.peers.every(q => v.peers.some(x => x.name === q.name && x.member && x.nickname === q.nickname))
@@ -159,136 +153,51 @@ export class SimCluster {
     return cluster
   }
 
-  private async startPeer (i: number, opts: SimClusterOptions): Promise<SimNode> {
+  private async startPeer (i: number, opts: SimClusterOptions, founder: SimNode | undefined): Promise<SimNode> {
     const { clock } = opts
     const logger = opts.logger ?? silentLogger
-    const tuning: Tuning = { ...SIM_TUNING, ...opts.tuning }
     const nickname = `sim${i}`
     const dataDir = mkdtempSync(join(opts.baseDir ?? simDataRoot(), `weft-sim-${i}-`))
     this.dirs.push(dataDir)
-
-    // Late-bound: the log notifies while it opens, before the rest exists.
-    let network: Network | undefined
-    let allocator: Allocator | undefined
-    let cached: { json: RingViewJson, view: RingView } | undefined
-    let readyWaiters: Array<() => void> = []
-    let joinedOnce = false
-
-    const view = (): RingView | undefined => {
-      const json = log.view
-      if (json === undefined) return undefined
-      if (cached?.json !== json) cached = { json, view: new RingView(json) }
-      return cached.view
-    }
-
-    const writeJoin = async (): Promise<void> => {
-      if (log.state !== 'ready' || network === undefined) return
-      try {
-        await log.ensureJoin(nickname, network.advertiseAddrs())
-      } catch (err) {
-        logger.forComponent('sim').warn(`${nickname} could not write its join: ${(err as Error).message}`)
-      }
-    }
-
-    // As the daemon's onView: learn peers' addresses from their joins; write our join once in a cluster.
-    const onView = (json: RingViewJson): void => {
-      if (network === undefined) return
-      for (const p of json.peers) {
-        if (p.name === log.self || p.removed !== undefined || p.addrs.length === 0) continue
-        network.addTargets(p.addrs, 'join', p.name)
-      }
-      if (!joinedOnce && log.state === 'ready' && !json.peers.some(p => p.name === log.self && p.nickname !== undefined)) {
-        joinedOnce = true
-        void writeJoin()
-      }
-    }
-
-    const notify = (n: LogNotice): void => {
-      if (n.type === 'adopted') network?.syncAll()
-      if (n.type === 'view') { onView(n.view); allocator?.viewChanged() }
-      if (log.state === 'ready' && readyWaiters.length > 0) {
-        const w = readyWaiters
-        readyWaiters = []
-        for (const f of w) f()
-      }
-    }
-
-    const log: LogService = new LogService({ dataDir, seed: identitySeed(opts.seed, i), now: () => clock.now(), clock, logger, notify })
+    const seed = identitySeed(opts.seed, i)
+    const log = new LocalLog({ dataDir, seed, now: () => clock.now(), clock, logger })
     this.stoppers.push(async () => { await log.close() })
-    await log.open()
-
-    const logApi: LogApi = {
-      hello: async nick => log.hello(nick),
-      helloVerdict: async (remote, wanted) => log.helloVerdict(remote, wanted),
-      generate: async peer => await log.generate(peer),
-      receive: async (peer, message, expect, range) => await log.receive(peer, message, expect, range),
-      endSession: async peer => { await log.endSession(peer) },
-      receiveEvidence: async (peer, evidence) => await log.receiveEvidence(peer, evidence)
-    }
-
-    const transport = new MemoryTransport(this.net, log.self)
-    network = new Network({
-      transport,
-      self: log.self,
-      advertise: [],
-      tuning,
-      log: logApi,
-      logger,
+    const allocations = openAllocationStore(dataDir)
+    this.stoppers.push(async () => { await allocations.close() })
+    const peer = new Peer({
+      self: log.service.self,
+      seed,
+      config: { nickname, range: opts.range, peers: founder === undefined ? [] : [MemoryNetwork.addr(founder.name)], advertise: [], init: { mode: 'founder' } },
+      tuning: { ...SIM_TUNING, ...opts.tuning },
+      log,
+      allocations,
       clock,
       random: mulberry32(opts.seed ^ (0x9E3779B9 * (i + 1))),
-      nickname: () => nickname,
-      onCaughtUp: () => {},
-      onAdopted: peer => { network?.syncAll(peer) }
-    })
-    const net = network
-    this.stoppers.unshift(async () => { await net.stop() })
-    await network.start()
-
-    const store = openAllocationStore(dataDir)
-    this.stoppers.push(async () => { await store.close() })
-
-    // Ready once the log holds a cluster (the daemon also waits for a first sync; here create() settles first).
-    const ready = async (ms: number): Promise<{ ready: true } | { ready: false, reason: string }> => {
-      if (log.state === 'ready') return { ready: true }
-      return await new Promise(resolve => {
-        const timer = clock.setTimeout(() => {
-          readyWaiters = readyWaiters.filter(w => w !== done)
-          resolve({ ready: false, reason: `${nickname} holds no cluster yet` })
-        }, ms)
-        const done = (): void => { clock.clearTimeout(timer); resolve({ ready: true }) }
-        readyWaiters.push(done)
-      })
-    }
-
-    let space: SpaceService | undefined
-    allocator = new Allocator({
-      self: log.self,
-      store,
-      view,
-      ready,
-      space: { request: async (subnet, ms) => await space!.request(subnet, ms) },
-      clock,
       logger,
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {})
+      ...(opts.timeoutMs !== undefined ? { allocTimeoutMs: opts.timeoutMs } : {})
     })
-    space = new SpaceService({ self: log.self, transport, allocator, view, writer: log, logger, clock })
-    await space.start()
-    if (log.view !== undefined) onView(log.view)
-
+    this.stoppers.unshift(async () => { await peer.stop() })
+    await log.open()
+    const transport = new MemoryTransport(this.net, log.service.self)
+    await peer.start(transport)
+    let cached: { json: RingViewJson, view: RingView } | undefined
     return {
       index: i,
-      name: log.self,
+      name: log.service.self,
       nickname,
       dataDir,
-      log,
-      logApi,
+      log: log.service,
+      peer,
       transport,
-      network,
-      store,
-      allocator,
-      space,
-      view,
-      heads: () => log.view?.heads.slice().sort().join(',') ?? ''
+      network: peer.network!,
+      allocator: peer.allocator!,
+      view: () => {
+        const json = log.service.view
+        if (json === undefined) return undefined
+        if (cached?.json !== json) cached = { json, view: new RingView(json) }
+        return cached.view
+      },
+      heads: () => log.service.view?.heads.slice().sort().join(',') ?? ''
     }
   }
 

@@ -3,7 +3,8 @@ import type { PeerName } from '../../crdt/events/index.js'
 import { ed25519SignerFromSeed } from '../../crdt/events/index.js'
 import type { AllocationStore } from '../../node/allocator/types.js'
 import { settle, SimulatedClock, type Clock } from '../../node/clock.js'
-import { DEFAULT_TUNING, type InitMode, type Tuning } from '../../node/config.js'
+import type { InitMode, Tuning } from '../../node/config.js'
+import { SIM_TUNING as CLUSTER_TUNING } from '../helpers/sim-cluster.js'
 import { LocalLog } from '../../node/log-service/local.js'
 import { silentLogger, type Logger } from '../../node/logger.js'
 import { MemoryNetwork, MemoryTransport, type LinkModel } from '../../node/net/memory-transport.js'
@@ -139,15 +140,9 @@ export interface LinkFaults {
 
 export const CALM_LINKS: LinkFaults = { delayMs: 5, jitterMs: 0, drop: 0, duplicate: 0 }
 
-/** Timings scaled for simulated seconds (as the cluster fuzz's). */
+/** The cluster fuzz's timings, and the vote and reset waits scaled down alike. */
 export const SIM_TUNING: Tuning = {
-  ...DEFAULT_TUNING,
-  syncIntervalMs: 1_000,
-  readyGraceMs: 1_000,
-  backoffBaseMs: 100,
-  backoffFactor: 1.5,
-  backoffMaxMs: 2_000,
-  helloTimeoutMs: 2_000,
+  ...CLUSTER_TUNING,
   consensusDelayMs: 500,
   resetConfirmMs: 5_000,
   voteTimeoutMs: 3_000
