@@ -278,18 +278,25 @@ export class OwnershipRing {
       this.pinEdges(record)
       s.push(s.removalDisputes, { removal, mover, removed, record })
     }
+    // A resolve has judged the parties of the disputes it settles (which it
+    // may hold only as evidence) and overrides their dependents: none of them
+    // is a new rival of the resolve, else each resolve of a removal dispute
+    // opens the next one, forever (found by the simulator, test/sim).
+    const judged = (resolve: RingEvent, x: RingEvent): boolean =>
+      resolve.settles !== undefined && this.descendsFromParty(x, resolve)
     for (const victim of ev.removes ?? []) {
       if (victim === ev.node.author) continue
       const seen = ev.node.vv[victim] ?? 0
       for (let seq = seen + 1; seq <= causal.latestSeq(victim); seq++) {
         const mover = s.eventOf(causal.bySeq(victim, seq)!)
-        if (isMove(mover)) { open(ev, mover, victim); break }
+        if (isMove(mover) && !judged(ev, mover)) { open(ev, mover, victim); break }
       }
     }
     if (isMove(ev)) {
       const author = ev.node.author
       for (const removal of s.peers[author]?.removals ?? []) {
-        if (removal !== ev && !causal.hasSeen(ev.node, removal.node) && !causal.hasSeen(removal.node, ev.node)) open(removal, ev, author)
+        if (removal === ev || judged(ev, removal) || judged(removal, ev)) continue
+        if (!causal.hasSeen(ev.node, removal.node) && !causal.hasSeen(removal.node, ev.node)) open(removal, ev, author)
       }
     }
   }

@@ -154,6 +154,57 @@ test('mutual removal where one side owns nothing: neither removal takes effect w
   }
 })
 
+test('a mutual removal resolved on the side that holds the rival only as evidence stays resolved once the sides merge', () => {
+  // Found by the cluster simulator (test/sim, seed 2088): host1 resolves the
+  // removal dispute knowing host2's takeover only from its conflict's
+  // evidence. That resolve removes host2, and host2's takeover is not in its
+  // causal past: it must not count as a new move by host2 concurrent with its
+  // removal, or every resolve of the dispute opens the next one, forever.
+  const m = threeHosts()
+  m.partition([0, 1, 0])
+  const t12 = m.takeover(H1, H2)
+  const t21 = m.takeover(H2, H1)
+  m.heal()
+  assert.equal(m.validatedSync(H2, H1), false, 'host1 refuses the batch that opens the dispute')
+  const d = openDisputes(m.snap(H1))[0]!
+  assert.deepEqual([...d.parties].sort(), [t12.id, t21.id].sort())
+  const r = m.resolve(H1, d, [{ owner: H1, ranges: d.ranges }], [H2])
+  assert.deepEqual(verdict(m, H1, r), { status: 'valid' })
+  assert.equal(m.validatedSync(H1, H2), true, 'host2 adopts the resolve with the rival party')
+  m.syncAll()
+  for (const s of everywhere(m)) {
+    assert.deepEqual(openDisputes(s), [], 'the resolve opened a new dispute')
+    assert.equal(removed(s, m, H2), true)
+    assert.equal(removed(s, m, H1), false)
+    assert.ok(owned(s, m, H1).equals(set('10.0.0.0/21')))
+  }
+})
+
+test('a resolve that keeps a removal also judges the removed peer\'s later moves, rather than opening a dispute per move', () => {
+  // Found by the simulator (seed 3098): host2, taken over by host1 in a
+  // partition, went on acting. The removal dispute's party is host2's first
+  // move; a later one (here it takes over host4, which owns nothing, so no
+  // overlap makes it a party) descends from it: the resolve that keeps host2's
+  // removal has judged it too, so it is not a new move concurrent with a removal.
+  const m = threeHosts(4)
+  m.partition([0, 1, 1, 1])
+  m.takeover(H1, H2)
+  const x1 = m.transfer(H2, H3, list('10.0.4.0/23'))
+  const x2 = m.takeover(H2, H4)
+  m.heal()
+  assert.deepEqual(verdict(m, H2, x2), { status: 'valid' })
+  assert.equal(m.validatedSync(H2, H1), false)
+  const open = [...openDisputes(m.snap(H1))]
+  assert.ok(open.some(d => d.kind === 'removal' && d.parties.includes(x1.id)))
+  assert.ok(open.every(d => !d.parties.includes(x2.id)))
+  m.resolve(H1, open, [{ owner: H1, ranges: open.reduce((u, d) => u.union(d.ranges), set()) }], [H2])
+  m.syncAll()
+  for (const s of everywhere(m)) {
+    assert.deepEqual(openDisputes(s).map(d => d.parties), [], 'the resolve opened a new dispute')
+    assert.equal(removed(s, m, H2), true)
+  }
+})
+
 // ---------------------------------------------------------------------------
 // Takeovers of removed peers
 
