@@ -33,7 +33,9 @@ export function backoffDelay (attempt: number, t: { backoffBaseMs: number, backo
 export class SimulatedClock implements Clock {
   private t: number
   private seq = 0
-  private timers: Array<{ at: number, seq: number, fn: () => void }> = []
+  /** A binary min-heap on (at, seq); a cleared timer stays in it, marked, until it reaches the top. */
+  private heap: Array<{ at: number, seq: number, fn: () => void, cleared: boolean }> = []
+  private live = 0
 
   constructor (start = 1_700_000_000_000) {
     this.t = start
@@ -42,31 +44,76 @@ export class SimulatedClock implements Clock {
   now (): number { return this.t }
 
   setTimeout (fn: () => void, ms: number): unknown {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn }
-    this.timers.push(timer)
+    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cleared: false }
+    this.push(timer)
+    this.live++
     return timer
   }
 
   clearTimeout (handle: unknown): void {
-    this.timers = this.timers.filter(t => t !== handle)
+    const timer = handle as { cleared?: boolean } | undefined
+    if (timer === undefined || timer === null || typeof timer !== 'object' || timer.cleared !== false) return
+    timer.cleared = true
+    this.live--
   }
 
-  get pendingTimers (): number { return this.timers.length }
+  get pendingTimers (): number { return this.live }
 
   /** Moves time forward by `ms`, firing due timers in order and letting the event loop run after each. */
   async advance (ms: number): Promise<void> {
     const end = this.t + ms
     for (;;) {
       await settle()
-      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq)
-      const next = this.timers[0]
+      const next = this.peek()
       if (next === undefined || next.at > end) break
-      this.timers.shift()
+      this.pop()
+      next.cleared = true
+      this.live--
       this.t = next.at
       next.fn()
     }
     this.t = end
     await settle()
+  }
+
+  /** The earliest timer not cleared (cleared ones at the top are dropped on the way). */
+  private peek (): { at: number, seq: number, fn: () => void, cleared: boolean } | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.cleared) this.pop()
+    return this.heap[0]
+  }
+
+  private static before (a: { at: number, seq: number }, b: { at: number, seq: number }): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+  }
+
+  private push (x: { at: number, seq: number, fn: () => void, cleared: boolean }): void {
+    const h = this.heap
+    h.push(x)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!SimulatedClock.before(h[i]!, h[p]!)) break
+      ;[h[i], h[p]] = [h[p]!, h[i]!]
+      i = p
+    }
+  }
+
+  private pop (): void {
+    const h = this.heap
+    const last = h.pop()!
+    if (h.length === 0) return
+    h[0] = last
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < h.length && SimulatedClock.before(h[l]!, h[m]!)) m = l
+      if (r < h.length && SimulatedClock.before(h[r]!, h[m]!)) m = r
+      if (m === i) break
+      ;[h[i], h[m]] = [h[m]!, h[i]!]
+      i = m
+    }
   }
 }
 

@@ -39,6 +39,7 @@ export function withoutPeer (addr: string): string {
 export class Dialer {
   private readonly deps: DialerDeps
   private readonly targets = new Map<string, Target>()
+  private ordered: Target[] | undefined
   private timer: unknown
 
   constructor (deps: DialerDeps) {
@@ -60,11 +61,28 @@ export class Dialer {
       }
       this.targets.set(addr, { addr, ...(p !== undefined ? { peer: p } : {}), source, attempt: 0, nextAt: 0, state: 'idle' })
     }
+    this.ordered = undefined
     this.schedule(0)
   }
 
   remove (addrs: string[]): void {
     for (const raw of addrs) this.targets.delete(withoutPeer(raw))
+    this.ordered = undefined
+  }
+
+  /**
+   * The targets in the order to dial them: the operator's (PEERs, `weft
+   * connect`) first, then other peers' joins in an order of this peer's own
+   * (a hash of both names). When there are more peers than connections, every
+   * peer dialling the same first few would make them hubs that refuse the
+   * rest; each dialling its own spreads the connections into a random graph,
+   * which relays a change to 1,000 peers in a few hops (the scale study, bench/scale.ts).
+   */
+  private order (): Target[] {
+    if (this.ordered !== undefined) return this.ordered
+    const rank = (t: Target): number => t.source === 'join' ? 1 + fnv1a(`${this.deps.self} ${t.peer ?? t.addr}`) / 2 ** 32 : 0
+    this.ordered = [...this.targets.values()].map(t => ({ t, r: rank(t) })).sort((a, b) => a.r - b.r).map(x => x.t)
+    return this.ordered
   }
 
   get size (): number { return this.targets.size }
@@ -116,15 +134,23 @@ export class Dialer {
   private dialDue (): void {
     if (!this.deps.active()) return
     const now = this.deps.clock.now()
-    const open = new Set(this.deps.transport.connectedPeers())
+    const connected = this.deps.transport.connectedPeers()
+    const open = new Set(connected)
+    const cap = this.deps.tuning.maxConnections
+    // With more peers than connections, dial a quarter of the cap: about as
+    // many peers dial us, so connections average half the cap and a dial is
+    // rarely refused. Eight each relay a change to 1,000 peers in a few hops,
+    // and each change crosses every connection once (bench/scale.ts).
+    const outboundCap = this.targets.size > cap ? Math.max(1, Math.floor(cap / 4)) : cap
+    const outbound = connected.filter(p => this.deps.transport.connectionInfo(p)?.direction === 'outbound').length
     // Dials in flight count against the cap: each may become a connection.
     let dialing = [...this.targets.values()].filter(t => t.state === 'dialing').length
-    for (const t of this.targets.values()) {
+    for (const t of this.order()) {
       if (t.state === 'dialing') continue
       if (t.peer !== undefined && open.has(t.peer)) { t.state = 'connected'; continue }
       if (t.peer !== undefined && this.deps.isBlocked(t.peer)) continue
       if (t.nextAt > now) continue
-      if (open.size + dialing >= this.deps.tuning.maxConnections) break
+      if (open.size + dialing >= cap || outbound + dialing >= outboundCap) break
       dialing++
       void this.dial(t)
     }
@@ -151,4 +177,11 @@ export class Dialer {
     t.nextAt = this.deps.clock.now() + backoffDelay(t.attempt, this.deps.tuning, this.deps.random)
     t.attempt++
   }
+}
+
+/** FNV-1a, 32 bits: a cheap, stable hash for the dial order. */
+function fnv1a (text: string): number {
+  let h = 0x811C9DC5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
+  return h
 }

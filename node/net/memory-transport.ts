@@ -159,9 +159,13 @@ export class MemoryTransport implements Transport {
   private readonly connectFns: Array<(p: PeerName) => void> = []
   private readonly disconnectFns: Array<(p: PeerName) => void> = []
 
-  constructor (net: MemoryNetwork, self: PeerName) {
+  /** Connections this peer holds at most, inbound and outbound (libp2p's connection manager's cap); none by default. */
+  private readonly maxConnections: number
+
+  constructor (net: MemoryNetwork, self: PeerName, opts: { maxConnections?: number } = {}) {
     this.net = net
     this.self = self
+    this.maxConnections = opts.maxConnections ?? Infinity
     net.transports.set(self, this)
   }
 
@@ -181,6 +185,8 @@ export class MemoryTransport implements Transport {
     if (remote === undefined || !remote.started || name === this.self) throw new Error(`connection refused: ${addr}`)
     if (this.blocked.has(name) || remote.blocked.has(this.self) || !this.net.linked(this.self, name)) throw new Error(`unreachable: ${addr}`)
     if (!this.conns.has(name)) {
+      if (this.conns.size >= this.maxConnections) throw new Error(`connection refused: this peer holds its ${this.maxConnections} connections`)
+      if (remote.conns.size >= remote.maxConnections) throw new Error(`connection refused: ${addr} holds its ${remote.maxConnections} connections`)
       this.conns.set(name, { direction: 'outbound', streams: new Set() })
       remote.conns.set(this.self, { direction: 'inbound', streams: new Set() })
       this.net.defer(() => {

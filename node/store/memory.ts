@@ -31,6 +31,18 @@ export class MemoryDisk {
   readonly known = new Map<string, string>()
   readonly sync = new Map<PeerName, Uint8Array>()
   readonly allocations = new Map<string, Allocation>()
+  private sorted: StoredEvent[] | undefined
+
+  /** The events by (lamport, id), the topological index's order; cached until events are written. */
+  eventOrder (): StoredEvent[] {
+    this.sorted ??= [...this.events.values()].sort((a, b) => a.lamport - b.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return this.sorted
+  }
+
+  putEvents (events: readonly StoredEvent[]): void {
+    for (const e of events) this.events.set(e.id, e)
+    if (events.length > 0) this.sorted = undefined
+  }
 }
 
 const json = (v: unknown): string => JSON.stringify(v)
@@ -92,11 +104,12 @@ export class MemoryStore implements LogStore {
   }
 
   * eventsInOrder (opts: EventRangeOptions = {}): Iterable<StoredEvent> {
-    const all = [...this.disk.events.values()].sort((a, b) => a.lamport - b.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    if (opts.reverse === true) all.reverse()
+    const all = this.disk.eventOrder()
+    const list = opts.reverse === true ? [...all].reverse() : all
     const from = opts.fromLamport
-    const picked = from === undefined ? all : all.filter(e => opts.reverse === true ? e.lamport <= from : e.lamport >= from)
-    for (const e of picked.slice(0, opts.limit ?? picked.length)) yield { ...e, bytes: copy(e.bytes) }
+    const picked = from === undefined ? list : list.filter(e => opts.reverse === true ? e.lamport <= from : e.lamport >= from)
+    // Stored bytes are never changed in place (a write copies them in), so reads share them.
+    for (const e of picked.slice(0, opts.limit ?? picked.length)) yield { ...e }
   }
 
   async adopt (a: Adoption): Promise<void> {
@@ -106,7 +119,7 @@ export class MemoryStore implements LogStore {
     const record = { eventHeads: [...a.eventHeads], docHeads: [...a.docHeads], snapshot: a.snapshot }
     const snapshotText = json(record)
     await this.write(() => {
-      for (const e of events) this.disk.events.set(e.id, e)
+      this.disk.putEvents(events)
       if (chunk !== undefined) this.disk.docChunks.push(chunk)
       this.disk.docHeads = [...a.docHeads]
       this.disk.snapshot = `${snapshotText.slice(0, -1)},"eventCount":${this.disk.events.size}}`

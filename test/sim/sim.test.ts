@@ -4,7 +4,9 @@ import { SimulatedClock } from '../../node/clock.js'
 import { MemoryAllocationStore, MemoryDisk, MemoryStore } from '../../node/store/index.js'
 import { runMany, scheduleFor, type Options } from './run.js'
 import { runSchedule } from './schedule.js'
-import { DiskWrites, HostClock, Rng } from './world.js'
+import { DEFAULT_TUNING } from '../../node/config.js'
+import { preformCluster } from './preformed.js'
+import { DiskWrites, HostClock, Rng, World } from './world.js'
 
 /**
  * The deterministic simulator (DESIGN.md §8) in CI: 500 schedules of 3–8
@@ -57,6 +59,31 @@ describe('the cluster simulator', () => {
     assert.equal(b.digest, a.digest)
     const other = await runSchedule({ ...opts, seed: 19 })
     assert.notEqual(other.digest, a.digest)
+  })
+
+  it('with more peers than connections, each holds at most 16 and a change still reaches all 60 by relay', async () => {
+    const n = 60
+    const world = new World({ seed: 7, peers: n, range: '10.0.0.0/12', bootstrap: 'founder', links: { delayMs: 5, jitterMs: 0, drop: 0, duplicate: 0 }, commitMs: 1, tuning: { ...DEFAULT_TUNING } })
+    try {
+      preformCluster(world, '10.0.0.0/12')
+      for (const h of world.hosts) world.launch(h, { mode: 'founder' }, [])
+      assert.ok(await world.runUntil(() => world.upHosts().length === n, 60_000, 50))
+      await world.advance(10_000, 50)
+      const degrees = world.hosts.map(h => h.run!.peer.network!.connectedPeers().length)
+      assert.ok(Math.max(...degrees) <= 16, `degrees ${degrees.join(' ')}`)
+      assert.ok(Math.min(...degrees) >= 2, `degrees ${degrees.join(' ')}`)
+      // Nobody is a hub: the dial order is each peer's own.
+      assert.ok(degrees.filter(d => d === 16).length < n, `degrees ${degrees.join(' ')}`)
+      const by = world.hosts[n - 1]!
+      let id: string | undefined
+      void by.run!.log.ensureJoin('renamed', [world.addr(by)]).then(x => { id = x })
+      const t0 = world.clock.now()
+      assert.ok(await world.runUntil(() => id !== undefined && world.hosts.every(h => h.run!.log.service.holdsEvent(id!)), 10_000, 1))
+      // A few hops of 5 ms links (a full sync exchange per hop), not the 30 s anti-entropy round.
+      assert.ok(world.clock.now() - t0 < 200, `${world.clock.now() - t0} simulated ms`)
+    } finally {
+      await world.close()
+    }
   })
 
   it('a crash lands a prefix of the pending disk writes and loses the rest', async () => {

@@ -249,7 +249,7 @@ export class World {
       logger,
       seen: store.getSeen()
     })
-    const transport = new MemoryTransport(this.net, h.name)
+    const transport = new MemoryTransport(this.net, h.name, { maxConnections: this.tuning.maxConnections })
     const run: Incarnation = { clock, log, peer, transport, started: Promise.resolve(), running: false }
     run.started = (async () => {
       await log.open()
