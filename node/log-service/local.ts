@@ -1,6 +1,5 @@
 import type { RingViewJson } from '../ring-view.js'
 import type { PeerLog } from './api.js'
-import type { LogWorkerApi } from './rpc.js'
 import { LogService, type LogServiceInit } from './service.js'
 import type { ClonedIdentity, LogNotice, LogState } from './types.js'
 
@@ -42,6 +41,3 @@ export class LocalLog implements PeerLog {
 
   async close (): Promise<void> { await this.service.close() }
 }
-
-// The service must answer every call the daemon's client can make.
-export type LocalLogCovers = LogService extends LogWorkerApi ? true : never

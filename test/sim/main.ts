@@ -28,7 +28,7 @@ const program = new Command('sim')
   .description('run weft peers in one process under simulated time, faults and operators, and check the invariants')
   .addOption(new Option('--seed <n>', 'the first seed (schedule i runs seed + i)').argParser(int('--seed', 0)).default(1))
   .addOption(new Option('--peers <n>', 'peers per schedule; "3-8" picks per seed').default('3-8'))
-  .addOption(new Option('--steps <n>', 'steps per schedule').argParser(int('--steps', 0)).default(60))
+  .addOption(new Option('--steps <n>', 'steps per schedule').argParser(int('--steps', 0)).default(40))
   .addOption(new Option('--schedules <n>', 'how many seeds to run').argParser(int('--schedules', 1)).default(1))
   .addOption(new Option('--bootstrap <how>', 'how the cluster forms').choices(['founder', 'consensus', 'mixed']).default('mixed'))
   .addOption(new Option('--drop <rate>', 'frames lost, with their connection').argParser(rate).default(DEFAULT_LINKS.drop))
@@ -55,7 +55,11 @@ async function main (): Promise<void> {
     ran++
     simulatedMs += r.simulatedMs
     for (const [k, v] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + v
-    if (!r.ok) failed.push(r)
+    if (!r.ok) {
+      failed.push(r)
+      // At once, not only in the summary: a long run's failures are worth reading while it goes on.
+      if (o.schedules > 1) console.error(`sim: VIOLATION seed ${r.seed} (${r.peers} peers) at step ${r.violation!.step}: ${r.violation!.message}`)
+    }
     if (o.trace === true || (!r.ok && o.schedules === 1)) for (const line of r.trace) console.log(line)
     if (o.schedules > 1 && ran % 100 === 0 && o.json !== true) console.error(`sim: ${ran}/${o.schedules} schedules, ${failed.length} failed`)
     if (o.schedules === 1 && o.json !== true) console.log(`seed ${r.seed}: ${r.peers} peers, ${r.steps} steps, ${(r.simulatedMs / 1000).toFixed(1)} simulated s, digest ${r.digest}: ${r.ok ? 'ok' : 'VIOLATION'}`)

@@ -4,7 +4,7 @@ import { ed25519SignerFromSeed } from '../../crdt/events/index.js'
 import type { AllocationStore } from '../../node/allocator/types.js'
 import { settle, SimulatedClock, type Clock } from '../../node/clock.js'
 import type { InitMode, Tuning } from '../../node/config.js'
-import { SIM_TUNING as CLUSTER_TUNING } from '../helpers/sim-cluster.js'
+import { mulberry32, SIM_TUNING as CLUSTER_TUNING } from '../helpers/sim-cluster.js'
 import { LocalLog } from '../../node/log-service/local.js'
 import { silentLogger, type Logger } from '../../node/logger.js'
 import { MemoryNetwork, MemoryTransport, type LinkModel } from '../../node/net/memory-transport.js'
@@ -19,17 +19,10 @@ import { MemoryAllocationStore, MemoryDisk, MemoryStore, type CommitFn } from '.
  * so the same seed replays exactly.
  */
 
-/** mulberry32: a small seeded PRNG. */
+/** A seeded PRNG (the cluster fuzz's mulberry32) with the helpers a schedule needs. */
 export class Rng {
-  private a: number
-  constructor (seed: number) { this.a = seed >>> 0 }
-  next (): number {
-    this.a = (this.a + 0x6D2B79F5) >>> 0
-    let t = this.a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  readonly next: () => number
+  constructor (seed: number) { this.next = mulberry32(seed) }
 
   int (n: number): number { return Math.floor(this.next() * n) }
   chance (p: number): boolean { return this.next() < p }
