@@ -86,9 +86,15 @@ describe('a writer beside a busy reader process', () => {
       let done = false
       for await (const line of { [Symbol.asyncIterator]: () => writerLines }) if (line === 'done') { done = true; break }
       assert.ok(done, `${mode}: the writer finished`)
+      const readerExit = once(reader, 'exit')
+      const writerExit = once(writer, 'exit')
       reader.stdin.end('exit\n')
+      writer.stdin.end()
       const { spins } = JSON.parse((await readerLines.next()).value as string) as { spins: number }
       assert.ok(spins > 0, `${mode}: the reader read while the writer wrote`)
+      // Both gone before this process opens the file: opening it while another
+      // process closes its handle failed now and then (EINVAL renewing the read txn).
+      await Promise.all([readerExit, writerExit])
       const store = Store.open(dir, { readOnly: true })
       try {
         assert.equal(verifyBurst(store, 599), 599, `${mode}: all 600 adoptions, whole`)
