@@ -278,12 +278,13 @@ export class OwnershipRing {
       this.pinEdges(record)
       s.push(s.removalDisputes, { removal, mover, removed, record })
     }
-    // A resolve has judged the parties of the disputes it settles (which it
-    // may hold only as evidence) and overrides their dependents: none of them
-    // is a new rival of the resolve, else each resolve of a removal dispute
-    // opens the next one, forever (found by the simulator, test/sim).
+    // A resolve has judged the parties of the disputes it settles, which it
+    // may hold only as evidence: one of them is not a new rival of the resolve
+    // (else each resolve of a mutual removal opens the next dispute, forever;
+    // found by the simulator, test/sim). Parties only: the resolve's own view
+    // fixes them, so every delivery order gives the same disputes.
     const judged = (resolve: RingEvent, x: RingEvent): boolean =>
-      resolve.settles !== undefined && this.descendsFromParty(x, resolve)
+      resolve.settles?.some(d => d.parties.some(p => p.id === x.node.id)) === true
     for (const victim of ev.removes ?? []) {
       if (victim === ev.node.author) continue
       const seen = ev.node.vv[victim] ?? 0
