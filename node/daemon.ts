@@ -204,6 +204,7 @@ export class Daemon implements DaemonApi {
     if (this.stopping) return this.stopped
     this.stopping = true
     this.log_.info('stopping')
+    this.peer?.markStopping()
     // Answer the stop request before the socket goes away.
     setImmediate(() => { void this.shutdown() })
     return undefined

@@ -92,6 +92,7 @@ export class Peer {
   private takeoverVotes: TakeoverVotes | undefined
   private cachedView: { json: RingViewJson, view: RingView } | undefined
   private stopping = false
+  private stopped = false
   private joinedOnce = false
   private lastLossReport = ''
   private seenTimer: unknown
@@ -424,9 +425,16 @@ export class Peer {
 
   get isStopping (): boolean { return this.stopping }
 
+  /**
+   * From now on the peer answers as stopping (readiness, dialling), before
+   * stop() runs: the daemon answers its stop request first, then stops.
+   */
+  markStopping (): void { this.stopping = true }
+
   /** Stops the network and saves when peers were last seen; the log and the stores are the caller's to close. */
   async stop (): Promise<void> {
-    if (this.stopping) return
+    if (this.stopped) return
+    this.stopped = true
     this.stopping = true
     if (this.seenTimer !== undefined) this.deps.clock.clearTimeout(this.seenTimer)
     try { await this.network?.stop() } catch (err) { this.log_.warn(`network stop: ${(err as Error).message}`) }

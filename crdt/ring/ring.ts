@@ -278,25 +278,27 @@ export class OwnershipRing {
       this.pinEdges(record)
       s.push(s.removalDisputes, { removal, mover, removed, record })
     }
-    // A resolve has judged the parties of the disputes it settles, which it
-    // may hold only as evidence: one of them is not a new rival of the resolve
-    // (else each resolve of a mutual removal opens the next dispute, forever;
-    // found by the simulator, test/sim). Parties only: the resolve's own view
-    // fixes them, so every delivery order gives the same disputes.
+    // A resolve has judged the parties of the disputes it settles (which it
+    // may hold only as evidence) and their dependents: none of them is a new
+    // rival of the resolve, else each resolve of a removal dispute opens the
+    // next one, forever (found by the simulator, test/sim). Judged both ways
+    // round in both branches below: which of the two events is applied
+    // second must not change the verdict (ring-props seed 1104428159).
     const judged = (resolve: RingEvent, x: RingEvent): boolean =>
-      resolve.settles?.some(d => d.parties.some(p => p.id === x.node.id)) === true
+      resolve.settles !== undefined && this.descendsFromParty(x, resolve)
+    const related = (a: RingEvent, b: RingEvent): boolean => judged(a, b) || judged(b, a)
     for (const victim of ev.removes ?? []) {
       if (victim === ev.node.author) continue
       const seen = ev.node.vv[victim] ?? 0
       for (let seq = seen + 1; seq <= causal.latestSeq(victim); seq++) {
         const mover = s.eventOf(causal.bySeq(victim, seq)!)
-        if (isMove(mover) && !judged(ev, mover)) { open(ev, mover, victim); break }
+        if (isMove(mover) && !related(ev, mover)) { open(ev, mover, victim); break }
       }
     }
     if (isMove(ev)) {
       const author = ev.node.author
       for (const removal of s.peers[author]?.removals ?? []) {
-        if (removal === ev || judged(ev, removal) || judged(removal, ev)) continue
+        if (removal === ev || related(ev, removal)) continue
         if (!causal.hasSeen(ev.node, removal.node) && !causal.hasSeen(removal.node, ev.node)) open(removal, ev, author)
       }
     }

@@ -180,8 +180,7 @@ test('a mutual removal resolved on the side that holds the rival only as evidenc
   }
 })
 
-test('a resolve that keeps a removal also judges the removed peer\'s later moves, rather than opening a dispute per move',
-  { todo: 'open: counting a party\'s dependents as judged made the fold depend on delivery order (ring-props seed 1104428159); issue 16\'s note has seed 3098' }, () => {
+test('a resolve that keeps a removal also judges the removed peer\'s later moves, rather than opening a dispute per move', () => {
   // Found by the simulator (seed 3098): host2, taken over by host1 in a
   // partition, went on acting. The removal dispute's party is host2's first
   // move; a later one (here it takes over host4, which owns nothing, so no

@@ -73,6 +73,12 @@ export interface StepFilter {
   exclude?: ReadonlySet<number>
   /** Open disputes these steps must leave alone (by a party id). */
   keepDisputesWith?: ReadonlySet<EventId>
+  /**
+   * Space whose disputes these steps must not resolve: a resolve overrides
+   * the dependents of its parties, so it can reassign space a property is
+   * watching (ring-props seed 45489395).
+   */
+  keepSpace?: RangeSet
 }
 
 export function peerSeed (i: number): Uint8Array {
@@ -482,7 +488,8 @@ export class ClusterModel {
       case 'resolve': {
         const snap = this.snap(by)
         const keep = filter.keepDisputesWith
-        const open = snap.disputes.filter(d => d.status === 'open' && !(keep !== undefined && d.parties.some(p => keep.has(p))))
+        const open = snap.disputes.filter(d => d.status === 'open' && !(keep !== undefined && d.parties.some(p => keep.has(p))) &&
+          !(filter.keepSpace?.overlaps(d.ranges) ?? false))
         if (open.length === 0) return
         const first = s.pick % open.length
         const chosen = open.filter((_, i) => i === first || ((s.more >> (i % 8)) & 1) === 1)
