@@ -1,5 +1,5 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
-import { CausalError, forksIn, forksKey, NO_FORKS } from '../../crdt/causal/index.js'
+import { forksIn, forksKey, NO_FORKS } from '../../crdt/causal/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
   createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId, type TakeoverApproval,
@@ -8,17 +8,16 @@ import { automerge, EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
-import { checkRingViewJson, RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
-import { ShapeError } from '../shape.js'
+import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
-import { Store, StoreError, STORE_FORMAT, type KnownPeer, type LogStore, type SnapshotRecord } from '../store/index.js'
+import { Store, STORE_FORMAT, type KnownPeer, type LogStore } from '../store/index.js'
 import { joinRefusal, latestByAuthor, topological } from './batch.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
-import { DocChunks, foldStore, SyncSessions, toStored } from './persistence.js'
-import { ViewNotices } from './view-notices.js'
+import { foldStore, type SyncSessions } from './persistence.js'
+import { Replica } from './replica.js'
 import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
@@ -51,13 +50,9 @@ export class LogService implements LogWorkerApi {
   private readonly init: LogServiceInit
   private readonly signer: Signer
   private readonly log: Logger
-  private store: LogStore | undefined
-  private doc: EventLog | undefined
-  private ring: OwnershipRing | undefined
-  private readonly sessions = new SyncSessions()
-  private readonly chunks: DocChunks
+  /** The store, document, fold and view, kept in step (replica.ts). */
+  private readonly replica: Replica
   private queue: Promise<unknown> = Promise.resolve()
-  private currentView: RingViewJson | undefined
   private logState: LogState = 'loading'
   private readonly confirmations: Confirmations
   /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
@@ -68,9 +63,14 @@ export class LogService implements LogWorkerApi {
     this.init = init
     this.signer = ed25519SignerFromSeed(init.seed)
     this.log = init.logger.forComponent('weft:log')
-    this.chunks = new DocChunks(this.log, () => this.init.now())
     const clock = init.clock ?? systemClock
-    this.viewNotices = new ViewNotices(view => { this.init.notify({ type: 'view', view, state: this.logState }) }, clock)
+    this.replica = new Replica({
+      self: this.self,
+      logger: this.log,
+      now: () => this.init.now(),
+      clock,
+      publish: view => { this.init.notify({ type: 'view', view, state: this.logState }) }
+    })
     this.confirmations = new Confirmations({ doc: () => this.doc, ring: () => this.ring, clock })
     this.stopwatch = init.stopwatch ?? (() => performance.now())
     this.conflicts = {
@@ -85,6 +85,14 @@ export class LogService implements LogWorkerApi {
   }
 
   get self (): PeerName { return this.signer.author }
+  private get store (): LogStore | undefined { return this.replica.store }
+  private get doc (): EventLog | undefined { return this.replica.doc }
+  private get ring (): OwnershipRing | undefined { return this.replica.ring }
+  private set ring (ring: OwnershipRing | undefined) { this.replica.ring = ring }
+  private get currentView (): RingViewJson | undefined { return this.replica.view }
+  private set currentView (view: RingViewJson | undefined) { this.replica.view = view }
+  private get sessions (): SyncSessions { return this.replica.sessions }
+
   get state (): LogState { return this.logState }
   get view (): RingViewJson | undefined { return this.currentView }
   get clusterId (): EventId | undefined { return this.ring?.clusterId }
@@ -100,23 +108,6 @@ export class LogService implements LogWorkerApi {
     return run
   }
 
-  /**
-   * The ring snapshot saved with the log, checked. It is a cache of the fold
-   * of the log's events, which open() redoes anyway: a malformed one is
-   * ignored with a warning, and rewritten once the fold is done.
-   */
-  private persistedSnapshot (store: LogStore): SnapshotRecord | undefined {
-    try {
-      const rec = store.getSnapshot()
-      if (rec !== undefined && rec.snapshot !== null) checkRingViewJson(rec.snapshot)
-      return rec
-    } catch (err) {
-      if (!(err instanceof ShapeError) && !(err instanceof StoreError && err.code === 'corrupt')) throw err
-      this.log.warn(`ignoring the saved ring snapshot, which is rebuilt from the log: ${err.message}`)
-      return undefined
-    }
-  }
-
   private setState (state: LogState): void {
     this.logState = state
     this.init.notify(this.currentView !== undefined ? { type: 'view', view: this.currentView, state } : { type: 'state', state })
@@ -129,7 +120,7 @@ export class LogService implements LogWorkerApi {
   open (): Promise<void> {
     return this.serial(async () => {
       const store = this.init.store ?? Store.open(this.init.dataDir)
-      this.store = store
+      this.replica.store = store
       const meta = store.getMeta()
       if (meta === undefined) {
         await store.putMeta({ format: STORE_FORMAT, peer: this.self, createdAt: this.init.now() })
@@ -141,7 +132,7 @@ export class LogService implements LogWorkerApi {
         this.log.error(clonedMessage(this.self, meta.cloned))
         this.init.notify({ type: 'cloned', cloned: meta.cloned })
       }
-      const persisted = this.persistedSnapshot(store)
+      const persisted = this.replica.persistedSnapshot(store)
       if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
       const started = this.init.now()
       const clusterId = meta?.clusterId
@@ -158,24 +149,25 @@ export class LogService implements LogWorkerApi {
       // being queued behind this call.
       const docStarted = this.init.now()
       const forks = this.ring?.forks ?? NO_FORKS
-      this.doc = this.chunks.load(store, this.self, forks)
-      if (this.ring === undefined) {
+      this.replica.doc = this.replica.chunks.load(store, this.self, forks)
+      const ring = this.ring
+      if (ring === undefined) {
         this.setState('waiting-for-cluster')
         return
       }
       if (forksKey(forks) !== (meta?.docForks ?? '')) {
         // The fold proves a fork the stored document was not written under: a
         // rewrite was cut short. Do it again (it is deterministic).
-        await this.rewriteDocument(this.ring, false)
+        await this.replica.rewriteDocument(ring, false)
       }
-      const heads = this.ring.causal.heads().map(n => n.id).sort()
-      const docHeads = this.doc.eventHeads()
-      if (heads.join() !== docHeads.join()) {
-        throw new Error(`the store's events (${this.ring.size}) and its document disagree on the heads; the data dir is damaged`)
+      const doc = this.replica.doc
+      const heads = ring.causal.heads().map(n => n.id).sort()
+      if (heads.join() !== doc.eventHeads().join()) {
+        throw new Error(`the store's events (${ring.size}) and its document disagree on the heads; the data dir is damaged`)
       }
       this.log.info(`loaded the document in ${this.init.now() - docStarted} ms`)
-      if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.persist([], [])
-      await this.chunks.compactIfDue(this.doc, store)
+      if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.replica.persist([], [])
+      await this.replica.chunks.compactIfDue(doc, store)
     })
   }
 
@@ -193,7 +185,7 @@ export class LogService implements LogWorkerApi {
       ring.apply(genesis)
       this.ring = ring
       await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: genesis.id, range: formatCidr(genesis.event.kind === 'genesis' ? genesis.event.body.ranges[0]! : parseCidr(range)) })
-      await this.persist([genesis], [])
+      await this.replica.persist([genesis], [])
       this.log.info(`founded cluster ${genesis.id} over ${range}`)
       this.setState('ready')
       return genesis.id
@@ -232,7 +224,7 @@ export class LogService implements LogWorkerApi {
         this.doc!.append(signed)
         batch.push(signed)
         if (batch.length >= persistEvery || i === count - 1) {
-          await this.persist(batch, [])
+          await this.replica.persist(batch, [])
           this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: true })
           batch = []
         }
@@ -247,7 +239,7 @@ export class LogService implements LogWorkerApi {
     this.refuseToSign(ring, kind)
     const fields = ring.nextFields(this.self)
     const signed = signEvent({ kind, author: this.self, time: this.init.now(), body, ...fields } as never, this.signer)
-    return await this.adoptOwn(ring, signed, allowVoid)
+    return await this.adoptOwn(signed, allowVoid)
   }
 
   /** Why we must not sign now, thrown: a cloned identity, or events of a newer format. */
@@ -267,102 +259,16 @@ export class LogService implements LogWorkerApi {
       const ring = this.ring
       if (ring === undefined) throw new NoClusterError('this peer has not joined a cluster yet')
       const signed = signFutureEvent({ v, futureKind, author: this.self, time: this.init.now(), ...ring.nextFields(this.self) }, this.signer)
-      return await this.adoptOwn(ring, signed, true)
+      return await this.adoptOwn(signed, true)
     })
   }
 
-  /** Folds, appends and persists an event we signed; refused (and rolled back) when void unless `allowVoid`. */
-  private async adoptOwn (ring: OwnershipRing, signed: SignedEvent, allowVoid: boolean): Promise<AppendResult> {
-    const kind = signed.event.kind
-    ring.begin()
-    let verdict
-    try {
-      verdict = ring.apply(signed)
-      if (verdict.status !== 'valid' && !allowVoid) throw new AppendRefusedError(`${kind} refused: ${verdict.reason ?? 'void'}`)
-      this.doc!.append(signed)
-    } catch (err) {
-      ring.rollback()
-      throw err
-    }
-    ring.commit()
-    // A fork this event proves: the view goes out once, refolded.
-    const forked = ring.unfoldedForks.length > 0
-    await this.persist([signed], [], { quiet: forked })
-    if (forked) await this.refold()
+  /** Adopts an event we signed (replica.ts), and tells the daemon. */
+  private async adoptOwn (signed: SignedEvent, allowVoid: boolean): Promise<AppendResult> {
+    const verdict = await this.replica.adoptOwn(signed, allowVoid)
     this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
     return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
   }
-
-  /**
-   * The log proves a fork that the fold does not quarantine yet (we just
-   * flagged an equivocation, DESIGN.md §2.7): fold every event again with the
-   * forked author's events from that seq quarantined, and rewrite the
-   * document so they have actors of their own. Rare, and O(history).
-   */
-  private async refold (): Promise<void> {
-    const old = this.ring!
-    const started = this.init.now()
-    const ring = OwnershipRing.fold(old.clusterId, old.allEvents())
-    this.ring = ring
-    await this.rewriteDocument(ring, true)
-    const forks = [...ring.forks].map(([author, seq]) => `${author} from seq ${seq}`).join(', ')
-    this.log.warn(`refolded ${ring.size} events with the events of forked authors quarantined (${forks}) and rewrote the document in ${this.init.now() - started} ms`)
-  }
-
-  /**
-   * Writes the document anew under the fold's forks, replacing the stored one
-   * and every sync state. `keep`: start from the current document, which is
-   * written under its own (older) forks.
-   */
-  private async rewriteDocument (ring: OwnershipRing, keep: boolean): Promise<void> {
-    const store = this.store!
-    const doc = EventLog.rebuild(this.self, ring.allEvents(), ring.forks, keep ? this.doc : undefined)
-    const heads = ring.causal.heads().map(n => n.id).sort()
-    if (doc.eventHeads().join() !== heads.join()) {
-      doc.close()
-      throw new Error('rewriting the document for a fork gave heads that differ from the fold\'s')
-    }
-    this.doc?.close()
-    this.doc = doc
-    this.sessions.dropAll()
-    const full = doc.save()
-    await store.replaceDoc(full, doc.heads())
-    this.chunks.replaced(full, doc.heads())
-    await store.putMeta({ ...store.getMeta()!, docForks: forksKey(ring.forks) })
-    await this.persist([], [])
-  }
-
-  /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */
-  private async persist (events: SignedEvent[], syncStates: Array<[PeerName, Uint8Array]>, opts: { remote?: boolean, quiet?: boolean } = {}): Promise<void> {
-    const store = this.store!
-    const doc = this.doc!
-    const pending = this.chunks.pending(doc)
-    const { docHeads, docChunk } = pending
-    const view = this.ring === undefined ? undefined : ringViewFromSnapshot(this.ring.snapshot())
-    // Quiet: a refold follows at once, and its view is the one anyone sees.
-    if (view !== undefined && opts.quiet !== true) this.currentView = view
-    await store.adopt({
-      ...(docChunk !== undefined ? { docChunk } : {}),
-      docHeads,
-      events: events.map(toStored),
-      snapshot: view ?? null,
-      eventHeads: view?.heads ?? [],
-      syncStates
-    })
-    this.chunks.written(pending)
-    await this.chunks.compactIfDue(doc, store)
-    if (view === undefined || opts.quiet === true) return
-    if (opts.remote === true) this.viewNotices.later(view)
-    else this.viewNotices.now(view)
-  }
-
-  /**
-   * The view reaches the daemon at once after our own appends; after remote
-   * adoptions at most every VIEW_NOTICE_MS, the newest: a member flooding
-   * valid events made the daemon rebuild its view hundreds of times a
-   * second, and its allocations wait behind that (issue 15).
-   */
-  private readonly viewNotices: ViewNotices
 
   // ---- sync --------------------------------------------------------------
 
@@ -421,7 +327,7 @@ export class LogService implements LogWorkerApi {
     const batch = [...received.events].sort(topological)
     const validated = this.stopwatch()
     let ring = this.ring
-    let joined = false
+    const joined = ring === undefined
     if (ring === undefined) {
       const refusal = joinRefusal(peer, batch, expectCluster, wantedRange)
       if (refusal !== undefined) {
@@ -430,36 +336,10 @@ export class LogService implements LogWorkerApi {
       }
       const genesis = batch.find(e => e.event.kind === 'genesis')!
       ring = new OwnershipRing(genesis.id, forksIn(batch))
-      joined = true
     }
-    ring.begin()
-    try {
-      for (const e of batch) ring.apply(e)
-    } catch (err) {
-      ring.rollback()
-      received.discard()
-      if (err instanceof CausalError) return { kind: 'rejected', reason: 'causal', message: err.message, conflicts: [] }
-      throw err
-    }
-    const ids = new Set(batch.map(e => e.id))
-    const blocking = ring.openDisputesWith(ids).filter(d => d.parties.some(p => !ids.has(p.id) && ring.has(p.id)))
-    if (blocking.length > 0) {
-      ring.rollback()
-      received.discard()
-      return await rejectDisputes(this.conflicts, blocking, batch, peer)
-    }
-    ring.commit()
-    received.adopt()
-    if (joined) {
-      this.ring = ring
-      const genesis = batch.find(e => e.event.kind === 'genesis')!
-      const range = genesis.event.kind === 'genesis' ? formatCidr(genesis.event.body.ranges[0]!) : undefined
-      await this.store!.putMeta({ ...this.store!.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
-      this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
-    }
-    const forked = ring.unfoldedForks.length > 0
-    await this.persist(batch, [[peer, session.encode()]], { remote: !joined, quiet: forked })
-    if (forked) await this.refold()
+    const adoption = await this.replica.adoptRemote(ring, batch, received, peer, session)
+    if (adoption.kind === 'causal') return { kind: 'rejected', reason: 'causal', message: adoption.message, conflicts: [] }
+    if (adoption.kind === 'blocked') return await rejectDisputes(this.conflicts, adoption.blocking, batch, peer)
     if (joined) this.setState('ready')
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     const caughtUp = this.heard(peer, message)
@@ -610,13 +490,6 @@ export class LogService implements LogWorkerApi {
   }
 
   close (): Promise<void> {
-    return this.serial(async () => {
-      this.viewNotices.flush()
-      await this.sessions.closeAll(this.store)
-      this.doc?.close()
-      this.doc = undefined
-      await this.store?.close()
-      this.store = undefined
-    })
+    return this.serial(async () => { await this.replica.close() })
   }
 }
