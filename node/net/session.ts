@@ -122,7 +122,10 @@ class FrameBudget {
   }
 
   spend (now: number): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate / 1000)
+    // A wall clock stepped back (NTP, or a simulated skew) must not drain the
+    // bucket: a negative refill made every frame for that long a "flood" and
+    // dropped every peer (simulator seed 15847).
+    this.tokens = Math.min(this.burst, this.tokens + Math.max(0, now - this.at) * this.rate / 1000)
     this.at = now
     if (this.tokens < 1) return false
     this.tokens -= 1

@@ -49,6 +49,17 @@ describe('the cluster simulator', () => {
     }
   })
 
+  it('passes the seeds the nightly run failed on (40 steps, its defaults)', async () => {
+    // 3098: the end phase's operator alternated between two cliques' resolves.
+    // 15847: a host clock stepped back 12 s drained every session's frame
+    // budget, so the host dropped all its peers as floods and, removed, was
+    // never dialled again.
+    for (const seed of [3098, 15847]) {
+      const r = await runSchedule(scheduleFor({ ...CI, steps: 40 }, seed))
+      assert.ok(r.ok, `seed ${seed}: ${r.violation?.message ?? ''}`)
+    }
+  })
+
   it('replays a seed exactly: the same trace and the same final heads', async () => {
     const opts = { ...scheduleFor(CI, 18), steps: 60, fullTrace: true }
     const a = await runSchedule(opts)
