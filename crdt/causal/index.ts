@@ -11,7 +11,7 @@ export { ForkFinder, forkInConflict, forksGrew, forksIn, forksKey, isQuarantined
  * event, and `lamport` is 1 + the largest `lamport` of `deps`.
  */
 
-export type CausalErrorCode = 'missing-dep' | 'bad-seq' | 'bad-lamport' | 'equivocation' | 'duplicate' | 'not-genesis'
+export type CausalErrorCode = 'missing-dep' | 'bad-seq' | 'bad-lamport' | 'equivocation' | 'duplicate' | 'not-genesis' | 'before-cut'
 
 export class CausalError extends Error {
   override name = 'CausalError'
@@ -26,7 +26,7 @@ export class CausalError extends Error {
 }
 
 export interface CausalNode {
-  /** Position in this index's arrival order; local, differs between replicas. */
+  /** Position in this index's arrival order; local, differs between replicas (and changes when the index is compacted). */
   readonly idx: number
   readonly id: EventId
   readonly signed: SignedEvent
@@ -51,8 +51,15 @@ export class CausalIndex {
   private readonly order: CausalNode[] = []
   private readonly peerIdx = new Map<PeerName, number>()
   private readonly peerNames: PeerName[] = []
-  /** chains[p][s - 1] = peer p's event with seq s; causal delivery makes each a prefix. */
+  /**
+   * chains[p][s - 1 - chainBase[p]] = peer p's event with seq s; causal
+   * delivery makes each a prefix. chainBase[p] is p's seq at the cut the
+   * index was compacted below (0 before any compaction).
+   */
   private readonly chains: CausalNode[][] = []
+  private readonly chainBase: number[] = []
+  /** The cut compacted below: events added since must have it in their view. */
+  private cut: Int32Array | undefined
   private genesisNode: CausalNode | undefined
   private headSet = new Set<CausalNode>()
 
@@ -75,6 +82,7 @@ export class CausalIndex {
       this.peerIdx.set(name, i)
       this.peerNames.push(name)
       this.chains.push([])
+      this.chainBase.push(0)
     }
     return i
   }
@@ -82,10 +90,30 @@ export class CausalIndex {
   peerIndexOf (name: PeerName): number | undefined { return this.peerIdx.get(name) }
 
   /** The node of `peer`'s event with sequence number `seq`, if held. */
-  bySeq (peer: number, seq: number): CausalNode | undefined { return this.chains[peer]?.[seq - 1] }
+  bySeq (peer: number, seq: number): CausalNode | undefined {
+    const base = this.chainBase[peer] ?? 0
+    return seq > base ? this.chains[peer]?.[seq - 1 - base] : undefined
+  }
 
   /** Highest seq held for a peer. */
-  latestSeq (peer: number): number { return this.chains[peer]?.length ?? 0 }
+  latestSeq (peer: number): number { return (this.chainBase[peer] ?? 0) + (this.chains[peer]?.length ?? 0) }
+
+  /**
+   * Whether an event of `author` with `seq` lies below the cut this index was
+   * compacted below: a log event every later event has seen, though the
+   * index may no longer hold it (a fork's quarantined side never is).
+   */
+  isBelowCut (author: PeerName, seq: number): boolean {
+    if (this.cut === undefined || isQuarantined(this.forks, author, seq)) return false
+    const p = this.peerIdx.get(author)
+    return p !== undefined && (this.cut[p] ?? 0) >= seq
+  }
+
+  /** Whether the index was compacted below a cut (then it holds only part of the log). */
+  get compacted (): boolean { return this.cut !== undefined }
+
+  /** The cut compacted below, as a version vector over `peers` (undefined before any compaction). */
+  get cutVv (): Int32Array | undefined { return this.cut }
 
   /**
    * Checks an event against the index without adding it. Throws CausalError.
@@ -115,6 +143,9 @@ export class CausalIndex {
     }
     if (event.lamport !== maxLamport + 1) {
       throw new CausalError('bad-lamport', id, `event ${id} has lamport ${event.lamport}, expected ${maxLamport + 1}`)
+    }
+    if (this.cut !== undefined && !this.viewHolds(deps, this.cut)) {
+      throw new CausalError('before-cut', id, `event ${id} has a view without the cut this log was compacted below: judge it against the whole history`)
     }
     // A quarantined event's seq and rivals are the fork itself: not checked.
     if (quarantined) return deps
@@ -157,6 +188,98 @@ export class CausalIndex {
     return node
   }
 
+  /** Whether the merged view of `deps` holds every event of `cut`. */
+  private viewHolds (deps: readonly CausalNode[], cut: Int32Array): boolean {
+    for (let p = 0; p < cut.length; p++) {
+      const need = cut[p]!
+      if (need === 0) continue
+      let seen = 0
+      for (const d of deps) { const v = d.vv[p] ?? 0; if (v > seen) seen = v }
+      if (seen < need) return false
+    }
+    return true
+  }
+
+  /**
+   * Forgets every node in the past of `cut` (a version vector) but those in
+   * `keep` (DESIGN.md §2.6, docs/epochs.md). Afterwards only events whose
+   * view contains the cut may be added (else CausalError 'before-cut'): to
+   * them every event of the cut's past is seen, kept or not, so the kept
+   * nodes (still with their version vectors) answer every question the fold
+   * asks. Heads and the genesis are always kept. Nodes are renumbered in
+   * arrival order; `renumbered` hears each kept node's old and new idx.
+   */
+  compact (cut: Int32Array, keep: ReadonlySet<CausalNode>, renumbered: (from: number, to: number) => void): void {
+    const inCut = (n: CausalNode): boolean => n.author < 0 || (!n.quarantined && (cut[n.author] ?? 0) >= n.seq)
+    // A later event's deps in the cut's past are heads of the cut (the
+    // maxima of any view containing it are), not of the whole index: keep them.
+    // (Found by scanning: a cut head at or below an earlier cut is held but
+    // no longer in its author's chain.)
+    const latest = this.order.filter(n => n.author >= 0 && !n.quarantined && (cut[n.author] ?? 0) === n.seq)
+    const cutHeads = new Set(latest.filter(n => !latest.some(o => o !== n && this.hasSeen(o, n))))
+    const kept: CausalNode[] = []
+    for (const n of this.order) {
+      // Nothing walks deps below the cut: dropping them frees the history.
+      if (inCut(n) && n.deps.length > 0) (n as { deps: readonly CausalNode[] }).deps = []
+      if (inCut(n) && !keep.has(n) && !this.headSet.has(n) && !cutHeads.has(n) && n !== this.genesisNode) {
+        this.byId.delete(n.id)
+        continue
+      }
+      const to = kept.length
+      if (n.idx !== to) {
+        renumbered(n.idx, to);
+        (n as { idx: number }).idx = to
+      }
+      kept.push(n)
+    }
+    this.order.length = 0
+    this.order.push(...kept)
+    for (let p = 0; p < this.chains.length; p++) {
+      const base = this.chainBase[p]!
+      const drop = Math.max(0, Math.min((cut[p] ?? 0) - base, this.chains[p]!.length))
+      if (drop > 0) {
+        this.chains[p]!.splice(0, drop)
+        this.chainBase[p] = base + drop
+      }
+    }
+    const merged = new Int32Array(Math.max(cut.length, this.cut?.length ?? 0))
+    merged.set(cut)
+    if (this.cut !== undefined) for (let p = 0; p < this.cut.length; p++) if (this.cut[p]! > merged[p]!) merged[p] = this.cut[p]!
+    this.cut = merged
+  }
+
+  /**
+   * An index compacted below `cut`, rebuilt from an epoch's base (crdt/ring/base.ts):
+   * `nodes` in a causal order, each with its version vector over `peers`;
+   * every event above the cut must be among them (the chains above the cut
+   * are whole), and `heads` their positions. Throws CausalError on a base
+   * that breaks that.
+   */
+  static restore (forks: Forks, peers: readonly PeerName[], cut: Int32Array, nodes: ReadonlyArray<{ signed: SignedEvent, vv: Int32Array }>, heads: readonly number[]): CausalIndex {
+    const index = new CausalIndex(forks)
+    for (const name of peers) index.peer(name)
+    for (let p = 0; p < peers.length; p++) index.chainBase[p] = cut[p] ?? 0
+    index.cut = Int32Array.from({ length: peers.length }, (_, p) => cut[p] ?? 0)
+    for (const { signed, vv } of nodes) {
+      const { id, event } = signed
+      if (index.byId.has(id)) throw new CausalError('duplicate', id, `the base holds event ${id} twice`)
+      const name = event.kind === 'genesis' ? undefined : event.author
+      const author = name === undefined ? -1 : index.peer(name)
+      const seq = event.kind === 'genesis' ? 0 : event.seq
+      const quarantined = name !== undefined && isQuarantined(forks, name, seq)
+      const node: CausalNode = { idx: index.order.length, id, signed, event, author, seq, lamport: event.lamport, quarantined, vv, deps: [] }
+      if (author < 0) index.genesisNode = node
+      else if (!quarantined && seq > index.chainBase[author]!) {
+        if (seq !== index.latestSeq(author) + 1) throw new CausalError('bad-seq', id, `the base holds seq ${seq} of ${name!} without seq ${index.latestSeq(author) + 1}`)
+        index.chains[author]!.push(node)
+      }
+      index.byId.set(id, node)
+      index.order.push(node)
+    }
+    index.headSet = new Set(heads.map(i => index.order[i]!))
+    return index
+  }
+
   /** True when `f` is in the causal past of `e`, or is `e`. */
   hasSeen (e: CausalNode, f: CausalNode): boolean {
     if (f.quarantined) return e === f
@@ -175,7 +298,7 @@ export class CausalIndex {
   * concurrentWith (e: CausalNode): Generator<CausalNode> {
     for (let p = 0; p < this.chains.length; p++) {
       const chain = this.chains[p]!
-      const seen = e.vv[p] ?? 0
+      const seen = Math.max(0, (e.vv[p] ?? 0) - this.chainBase[p]!)
       for (let s = seen; s < chain.length; s++) {
         const node = chain[s]!
         if (node !== e) yield node
@@ -196,19 +319,18 @@ export class CausalIndex {
   }
 
   /**
-   * Removes every node added after the first `size` (a rolled-back batch).
+   * Removes every node added after the first `size` (a rolled-back batch),
+   * and restores the heads as they were then (`heads()` read at that point).
    * Peers interned meanwhile stay interned; that is harmless.
    */
-  truncate (size: number): void {
+  truncate (size: number, heads: readonly CausalNode[]): void {
     while (this.order.length > size) {
       const node = this.order.pop()!
       this.byId.delete(node.id)
       if (node.author < 0) this.genesisNode = undefined
       else if (!node.quarantined) this.chains[node.author]!.pop()
     }
-    const covered = new Set<CausalNode>()
-    for (const n of this.order) for (const d of n.deps) covered.add(d)
-    this.headSet = new Set(this.order.filter(n => !covered.has(n)))
+    this.headSet = new Set(heads)
   }
 }
 

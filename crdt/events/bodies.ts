@@ -2,7 +2,7 @@ import { RangeSet, type Family } from '../../packages/netaddr/index.js'
 import { quorumOf } from './approval.js'
 import { compareBytes, peerNameToBytes, type PeerName } from './peer-id.js'
 import type {
-  ApprovalVote, Assignment, ConflictBody, EventKind, GenesisBody, Heir, JoinBody, LeaveBody, ResolveBody, TakeoverApproval, TakeoverBody, TransferBody
+  ApprovalVote, Assignment, CheckpointBody, ConflictBody, EventKind, GenesisBody, Heir, JoinBody, LeaveBody, ResolveBody, TakeoverApproval, TakeoverBody, TransferBody
 } from './types.js'
 import {
   expectArray, expectBytes, expectIdSet, expectInt, expectMap, expectPeer, expectPeerSet, expectRanges, expectString, idsToWire,
@@ -28,6 +28,7 @@ type BodyOf = {
   leave: LeaveBody
   conflict: ConflictBody
   resolve: ResolveBody
+  checkpoint: CheckpointBody
 }
 
 interface BodyCodec<K extends EventKind> {
@@ -200,4 +201,16 @@ const resolve: BodyCodec<'resolve'> = {
   }
 }
 
-export const BODY_CODECS: { [K in EventKind]: BodyCodec<K> } = { genesis, join, transfer, takeover, leave, conflict, resolve }
+const checkpoint: BodyCodec<'checkpoint'> = {
+  toWire: b => ({ epoch: b.epoch, cut: idsToWire(b.cut), digest: idsToWire([b.digest])[0] }),
+  fromWire: w => {
+    const m = expectMap(w, 'body', ['epoch', 'cut', 'digest'])
+    const epoch = expectInt(m.epoch, 'body.epoch', 1)
+    const cut = expectIdSet(m.cut, 'body.cut', MAX_MEMBERS)
+    if (cut.length === 0) throw malformed('body.cut', 'a cut has at least one head')
+    const digest = expectIdSet([m.digest], 'body.digest', 1)[0]!
+    return { epoch, cut, digest }
+  }
+}
+
+export const BODY_CODECS: { [K in EventKind]: BodyCodec<K> } = { genesis, join, transfer, takeover, leave, conflict, resolve, checkpoint }

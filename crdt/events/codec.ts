@@ -44,8 +44,9 @@ function signingPayload (unsignedWire: WireMap): Uint8Array {
   return concat([SIGNING_DOMAIN, encoded], SIGNING_DOMAIN.length + encoded.length)
 }
 
-/** The oldest format that expresses an event: only an approved takeover needs format 2. */
+/** The oldest format that expresses an event: an approved takeover needs format 2, a checkpoint 3. */
 function formatOf (e: UnsignedEvent | AuthoredEvent): number {
+  if (e.kind === 'checkpoint') return 3
   return e.kind === 'takeover' && (e.body as TakeoverBody).approval !== undefined ? 2 : 1
 }
 

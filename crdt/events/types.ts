@@ -6,12 +6,12 @@ export type EventId = string
 
 /**
  * The newest event format this build reads and writes. Format 2 added a
- * takeover's approval (DESIGN.md §3.2). Each event is written in the oldest
+ * takeover's approval (DESIGN.md §3.2), format 3 the checkpoint (§2.6). Each event is written in the oldest
  * format that can express it, so peers of format 1 keep reading every event
  * but an approved takeover (which makes them read-only: "upgrade weft").
  */
-export const EVENT_FORMAT_VERSION = 2
-export const EVENT_KINDS = ['genesis', 'join', 'transfer', 'takeover', 'leave', 'conflict', 'resolve'] as const
+export const EVENT_FORMAT_VERSION = 3
+export const EVENT_KINDS = ['genesis', 'join', 'transfer', 'takeover', 'leave', 'conflict', 'resolve', 'checkpoint'] as const
 export type EventKind = typeof EVENT_KINDS[number]
 
 export interface GenesisBody {
@@ -77,6 +77,20 @@ export interface ResolveBody {
   assignments: Assignment[]
 }
 
+/**
+ * A member's signature on the end of an epoch (DESIGN.md §2.6,
+ * docs/epochs.md): the fold at the cut has this digest. The proposer and
+ * every member that folds the cut to the same digest each sign one.
+ */
+export interface CheckpointBody {
+  /** The epoch this checkpoint starts, ending the one before: 1 for the first (epoch 0 runs from the genesis). */
+  epoch: number
+  /** The cut's heads, sorted ids: the cut is their causal past. */
+  cut: EventId[]
+  /** Hex SHA-256 of the epoch's base (crdt/ring/base.ts `baseDigest`). */
+  digest: string
+}
+
 interface Common {
   v: number
   lamport: number
@@ -98,6 +112,7 @@ export interface TakeoverEvent extends Authored { kind: 'takeover', body: Takeov
 export interface LeaveEvent extends Authored { kind: 'leave', body: LeaveBody }
 export interface ConflictEvent extends Authored { kind: 'conflict', body: ConflictBody }
 export interface ResolveEvent extends Authored { kind: 'resolve', body: ResolveBody }
+export interface CheckpointEvent extends Authored { kind: 'checkpoint', body: CheckpointBody }
 
 /**
  * An event of a format version newer than this build understands. Only its
@@ -106,7 +121,7 @@ export interface ResolveEvent extends Authored { kind: 'resolve', body: ResolveB
  */
 export interface FutureEvent extends Authored { kind: 'future', futureKind: string, body: unknown }
 
-export type AuthoredEvent = JoinEvent | TransferEvent | TakeoverEvent | LeaveEvent | ConflictEvent | ResolveEvent
+export type AuthoredEvent = JoinEvent | TransferEvent | TakeoverEvent | LeaveEvent | ConflictEvent | ResolveEvent | CheckpointEvent
 export type WeftEvent = GenesisEvent | AuthoredEvent | FutureEvent
 
 /** Fields an author fills in; the codec adds `v` and the signature. */

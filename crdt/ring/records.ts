@@ -12,6 +12,8 @@ export interface Grant {
 export interface Party {
   readonly id: EventId
   readonly event: WeftEvent
+  /** Its signed bytes (kept so an epoch's base can carry a party no log holds). */
+  readonly bytes: Uint8Array
   /** Addresses it moves, from its body (evidence is presumed valid). */
   readonly moves: readonly Grant[]
 }

@@ -1,10 +1,12 @@
 import { RangeSet } from '../../packages/netaddr/index.js'
 import { compareEventsTopological, forkInConflict, forksIn, isQuarantined, mergeForks, NO_FORKS, type CausalNode, type ForkProof, type Forks } from '../causal/index.js'
-import type { EventId, PeerName, SignedEvent } from '../events/index.js'
+import type { EventId, PeerName, SignedEvent, WeftEvent } from '../events/index.js'
 import { judge } from './authority.js'
 import { bodyGrants, disputeRecord, frontierIn, partiesOf, unionOf } from './moves.js'
 import type { DisputeRecord, Grant, MoveNode, RingEvent } from './records.js'
 import { SegmentMap } from './segments.js'
+import { compactBelow } from './compact.js'
+import { decodeBase, encodeBase } from './base.js'
 import { RingState } from './state.js'
 import { coveringDisputes, partyFromNode, removalOpenIn, segmentState } from './views.js'
 import { buildSnapshot, type RingSnapshot } from './snapshot.js'
@@ -18,10 +20,26 @@ import { buildSnapshot, type RingSnapshot } from './snapshot.js'
 export class OwnershipRing {
   private readonly s: RingState
   private cached: RingSnapshot | undefined
-  private batchStart: { size: number, segments: ReturnType<SegmentMap['save']> | undefined, futureEvents: number } | undefined
+  private batchStart: { size: number, heads: CausalNode[], segments: ReturnType<SegmentMap['save']> | undefined, futureEvents: number } | undefined
 
-  constructor (clusterId: EventId, forks: Forks = NO_FORKS) {
-    this.s = new RingState(clusterId, forks)
+  /** `state`: a fold restored from an epoch's base (`fromBase`). */
+  constructor (clusterId: EventId, forks: Forks = NO_FORKS, state?: RingState) {
+    this.s = state ?? new RingState(clusterId, forks)
+  }
+
+  /**
+   * A fold restored from an epoch's base (base.ts): it goes on exactly as the
+   * fold the base was encoded from. Throws BaseError on bytes that are not one.
+   */
+  static fromBase (bytes: Uint8Array): OwnershipRing {
+    const state = decodeBase(bytes)
+    return new OwnershipRing(state.clusterId, state.causal.forks, state)
+  }
+
+  /** This fold's state as an epoch's base: canonical bytes, equal on every replica holding the same events. */
+  encodeBase (): Uint8Array {
+    if (this.s.inBatch) throw new Error('cannot encode the fold during a batch')
+    return encodeBase(this.s)
   }
 
   /**
@@ -41,6 +59,18 @@ export class OwnershipRing {
 
   /** Forks proved by folded conflicts that this fold does not quarantine: refold with them. */
   get unfoldedForks (): readonly ForkProof[] { return this.s.unfoldedForks }
+
+  /**
+   * Forgets what no event whose view contains `cut` (a version vector) can
+   * ask of the cut's past (compact.ts, docs/epochs.md). Afterwards such
+   * events fold exactly as on the whole history; any other is refused with
+   * CausalError 'before-cut' (fold the archive for it). `allEvents` then
+   * holds only the kept events.
+   */
+  compactBelow (cut: Int32Array): void {
+    compactBelow(this.s, cut)
+    this.cached = undefined
+  }
 
   /** Every event held, quarantined ones too, in the order folded. */
   allEvents (): SignedEvent[] { return this.s.causal.nodes.map(n => n.signed) }
@@ -125,6 +155,7 @@ export class OwnershipRing {
       s.push(s.equivocations, { author: verdict.equivocation.author, seq: verdict.equivocation.seq, events: ids, flaggedBy: ev })
     }
     if (e.kind === 'conflict') s.push(s.conflicts, ev)
+    if (e.kind === 'checkpoint') s.push(s.checkpoints, ev)
     if (ev.grants !== undefined) {
       this.move(ev, ev.grants)
       this.markOverriddenByEarlierResolves(ev)
@@ -237,10 +268,18 @@ export class OwnershipRing {
       for (const p of d.parties) {
         if (p.id === ev.node.id) return true
         const held = this.s.causal.get(p.id)
-        if (held !== undefined && this.s.causal.hasSeen(ev.node, held)) return true
+        if (held !== undefined ? this.s.causal.hasSeen(ev.node, held) : this.compactedSeen(ev, p.event)) return true
       }
     }
     return false
+  }
+
+  /** A log event compacted away (below the cut) that `ev` has seen, by author and seq. */
+  private compactedSeen (ev: RingEvent, event: WeftEvent): boolean {
+    if (event.kind === 'genesis' || event.kind === 'future') return false
+    const causal = this.s.causal
+    if (!causal.isBelowCut(event.author, event.seq)) return false
+    return (ev.node.vv[causal.peer(event.author)] ?? 0) >= event.seq
   }
 
   private markOverride (ev: RingEvent, resolve: RingEvent): void {
@@ -309,7 +348,7 @@ export class OwnershipRing {
   /** Starts a batch that can be rolled back (validate the diff before adopting it). */
   begin (): void {
     this.s.beginBatch()
-    this.batchStart = { size: this.s.causal.size, segments: this.s.segments?.save(), futureEvents: this.s.futureEvents }
+    this.batchStart = { size: this.s.causal.size, heads: this.s.causal.heads(), segments: this.s.segments?.save(), futureEvents: this.s.futureEvents }
   }
 
   commit (): void {
@@ -323,7 +362,7 @@ export class OwnershipRing {
     if (start === undefined) throw new Error('no batch to roll back')
     const undo = this.s.endBatch()
     for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
-    this.s.causal.truncate(start.size)
+    this.s.causal.truncate(start.size, start.heads)
     this.s.events.length = start.size
     if (start.segments !== undefined) this.s.segments!.restore(start.segments)
     else this.s.segments = undefined

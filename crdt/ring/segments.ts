@@ -33,8 +33,20 @@ export class SegmentMap {
   /** Boundaries coalescing must keep (the edges of disputes known outside the move frontier). */
   private readonly pins = new Set<bigint>()
 
+  /** The pinned boundaries, sorted. */
+  pinned (): bigint[] { return [...this.pins].sort((a, b) => a < b ? -1 : a > b ? 1 : 0) }
+
   constructor (start: bigint, end: bigint) {
     this.chunks = [[{ start, end, heads: [] }]]
+  }
+
+  /** A map rebuilt from its segments (an epoch's base): sorted, contiguous, with the pinned boundaries. */
+  static fromSegments (segments: readonly Segment[], pins: Iterable<bigint>): SegmentMap {
+    const map = new SegmentMap(segments[0]!.start, segments[segments.length - 1]!.end)
+    map.chunks = []
+    for (let i = 0; i < segments.length; i += CHUNK_MAX / 2) map.chunks.push(segments.slice(i, i + CHUNK_MAX / 2))
+    for (const a of pins) map.pins.add(a)
+    return map
   }
 
   get start (): bigint { return this.chunks[0]![0]!.start }

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto'
 import { RangeSet, type Family } from '../../packages/netaddr/index.js'
 import { compareTopological } from '../causal/index.js'
-import { compareBytes, peerNameToBytes, type EventId, type EventKind, type PeerName } from '../events/index.js'
+import { compareBytes, comparePeerNames, peerNameToBytes, type EventId, type EventKind, type PeerName } from '../events/index.js'
 import { disputeRecord, partiesOf } from './moves.js'
 import type { DisputeRecord } from './records.js'
 import type { RingState } from './state.js'
@@ -67,6 +68,24 @@ export interface OverrideSnapshot { readonly id: EventId, readonly by: readonly 
  */
 export interface EquivocationSnapshot { readonly author: PeerName, readonly seq: number, readonly events: readonly EventId[], readonly flaggedBy: EventId, readonly settled: boolean }
 
+/**
+ * One checkpoint proposal (DESIGN.md §2.6): every valid checkpoint event
+ * with the same epoch, cut and digest, and who signed it.
+ */
+export interface CheckpointSnapshot {
+  /** Names the proposal: a hash of (epoch, cut, digest); the smallest final one wins. */
+  readonly key: string
+  readonly epoch: number
+  readonly cut: readonly EventId[]
+  readonly digest: string
+  /** Authors of its checkpoint events, sorted. */
+  readonly signers: readonly PeerName[]
+  /** Its checkpoint events, sorted. */
+  readonly events: readonly EventId[]
+  /** The earliest signature's author time (ms): how long the proposal has waited. */
+  readonly since: number
+}
+
 export interface RingSnapshot {
   readonly clusterId: EventId
   readonly family?: Family
@@ -80,8 +99,34 @@ export interface RingSnapshot {
   /** The log holds events of a newer format: upgrade weft before allocating. */
   readonly readOnly: boolean
   readonly heads: readonly EventId[]
+  /** Events in the log: held, and compacted below a cut (an epoch's base). */
   readonly events: number
   readonly disputed: RangeSet | undefined
+  /** Checkpoint proposals held, by epoch then key. */
+  readonly checkpoints: readonly CheckpointSnapshot[]
+}
+
+/** The key of a checkpoint proposal: the same on every replica. */
+export function checkpointKey (epoch: number, cut: readonly EventId[], digest: string): string {
+  const h = createHash('sha256').update(`weft/checkpoint\n${epoch}\n`)
+  for (const id of [...cut].sort()) h.update(id)
+  return h.update(`\n${digest}`).digest('hex')
+}
+
+function checkpointProposals (s: RingState): CheckpointSnapshot[] {
+  const byKey = new Map<string, { epoch: number, cut: EventId[], digest: string, signers: Set<PeerName>, events: EventId[], since: number }>()
+  for (const ev of s.checkpoints) {
+    const e = ev.node.event
+    if (e.kind !== 'checkpoint' || ev.status !== 'valid') continue
+    const key = checkpointKey(e.body.epoch, e.body.cut, e.body.digest)
+    let p = byKey.get(key)
+    if (p === undefined) byKey.set(key, p = { epoch: e.body.epoch, cut: [...e.body.cut], digest: e.body.digest, signers: new Set(), events: [], since: e.time })
+    p.signers.add(e.author)
+    p.events.push(ev.node.id)
+    if (e.time < p.since) p.since = e.time
+  }
+  return [...byKey].map(([key, p]) => ({ key, epoch: p.epoch, cut: p.cut, digest: p.digest, signers: [...p.signers].sort(comparePeerNames), events: p.events.sort(), since: p.since }))
+    .sort((a, b) => a.epoch - b.epoch || (a.key < b.key ? -1 : 1))
 }
 
 function toSnapshot (s: RingState, d: DisputeRecord, status: 'open' | 'settled'): DisputeSnapshot {
@@ -106,7 +151,7 @@ function toSnapshot (s: RingState, d: DisputeRecord, status: 'open' | 'settled')
     ranges: d.ranges,
     status,
     settledBy: s.settled(d.id).map(r => r.node.id).sort(),
-    atStake: d.atStake.map(i => s.causal.peers[i]!),
+    atStake: d.atStake.map(i => s.causal.peers[i]!).sort(comparePeerNames),
     claimants
   }
 }
@@ -198,8 +243,9 @@ export function buildSnapshot (s: RingState): RingSnapshot {
     equivocations: flaggedForks(s, name => { const p = peers.find(x => x.name === name); return p === undefined || p.removed !== undefined }),
     readOnly: s.futureEvents > 0,
     heads: causal.heads().map(n => n.id).sort(),
-    events: causal.size,
-    disputed: family === undefined ? undefined : RangeSet.fromSpans(family, disputedSpans)
+    events: causal.size + s.below,
+    disputed: family === undefined ? undefined : RangeSet.fromSpans(family, disputedSpans),
+    checkpoints: checkpointProposals(s)
   }
 }
 

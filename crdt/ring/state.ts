@@ -26,6 +26,8 @@ export class RingState {
   readonly peers: PeerRecord[] = []
   readonly resolves: RingEvent[] = []
   readonly conflicts: RingEvent[] = []
+  /** Valid checkpoint events (DESIGN.md §2.6), in the order folded. */
+  readonly checkpoints: RingEvent[] = []
   readonly evidence: EvidenceDispute[] = []
   readonly removalDisputes: RemovalDispute[] = []
   readonly settledBy = new Map<EventId, RingEvent[]>()
@@ -33,12 +35,15 @@ export class RingState {
   /** Forks that folded conflicts prove but this fold does not quarantine yet. */
   readonly unfoldedForks: ForkProof[] = []
   futureEvents = 0
+  /** Log events compacted away (below a cut, docs/epochs.md): the log holds `causal.size + below`. */
+  below = 0
   moveSerial = 0
   private undoLog: Array<() => void> | undefined
 
-  constructor (clusterId: EventId, forks: Forks = NO_FORKS) {
+  /** `causal`: an index restored from an epoch's base (base.ts) instead of an empty one. */
+  constructor (clusterId: EventId, forks: Forks = NO_FORKS, causal?: CausalIndex) {
     this.clusterId = clusterId
-    this.causal = new CausalIndex(forks)
+    this.causal = causal ?? new CausalIndex(forks)
   }
 
   peer (idx: number): PeerRecord {

@@ -139,7 +139,7 @@ export function isRemoved (s: RingState, peer: number, view: View): boolean {
 
 export function partyFromNode (s: RingState, node: CausalNode): Party {
   const ev = s.eventOf(node)
-  return { id: node.id, event: node.event, moves: ev.grants ?? [] }
+  return { id: node.id, event: node.event, bytes: node.signed.bytes, moves: ev.grants ?? [] }
 }
 
 /**

@@ -67,6 +67,8 @@ export interface EventRow {
   addrs?: string[]
   /** resolve: the disputes it settles; conflict (reason dispute): the dispute its rivals form. */
   disputes?: EventId[]
+  /** checkpoint: the epoch it ends, its cut's heads and the digest of the fold there (DESIGN.md §2.6). */
+  checkpoint?: { epoch: number, cut: EventId[], digest: string }
   /** conflict: `dispute` or `equivocation`, the rival event ids, and whose batch carried them. */
   conflictReason?: string
   rivals?: EventId[]
@@ -264,6 +266,10 @@ export function describeEvent (ctx: DescribeContext, signed: SignedEvent): Event
         (row.removes.length > 0 ? `; the removal of ${list(row.removes.map(peerWord))} stands` : '')
       break
     }
+    case 'checkpoint':
+      row.checkpoint = { epoch: e.body.epoch, cut: [...e.body.cut], digest: e.body.digest }
+      row.summary = `${who} signed the end of epoch ${e.body.epoch} at ${list(e.body.cut.map(shortId))} (digest ${e.body.digest.slice(0, 12)})`
+      break
     case 'future':
       row.summary = `${who} wrote a ${e.futureKind} event of format v${e.v}, which this weft does not understand`
       break
@@ -295,6 +301,8 @@ export function rowDetails (row: EventRow): string {
       const removals = (row.removes ?? []).length > 0 ? `; removal stands: ${row.removes!.map(peerLabel).join(', ')}` : ''
       return `dispute${row.disputes!.length === 1 ? '' : 's'} ${row.disputes!.map(shortId).join(', ')}: ${owners}${removals}`
     }
+    case 'checkpoint':
+      return `epoch ${row.checkpoint!.epoch} ends at ${row.checkpoint!.cut.map(shortId).join(', ')}, digest ${row.checkpoint!.digest.slice(0, 12)}`
     default:
       return row.summary
   }

@@ -409,7 +409,7 @@ describe('offline commands on a stored history', () => {
     await fail(2, /^weft: invalid address or CIDR: /, 'audit', '10.0.0.300', '--data-dir', dir)
     await fail(1, /^weft: no peer named host9 in the log$/, 'audit', 'host9', '--data-dir', dir)
     await fail(1, /^weft: no peer named host9 in the log$/, 'history', '--peer', 'host9', '--data-dir', dir)
-    await fail(2, /^weft: .*invalid --kind "grant": expected one of genesis, join, transfer, takeover, leave, conflict, resolve, future/, 'history', '--kind', 'grant', '--data-dir', dir)
+    await fail(2, /^weft: .*invalid --kind "grant": expected one of genesis, join, transfer, takeover, leave, conflict, resolve, checkpoint, future/, 'history', '--kind', 'grant', '--data-dir', dir)
     await fail(2, /^weft: .*invalid --since "last week"/, 'history', '--since', 'last week', '--data-dir', dir)
     const empty = join(root, 'empty')
     mkdirSync(empty)

@@ -358,11 +358,11 @@ describe('event codec: one test per error code', () => {
 
   test('a newer version decodes as kind "future", with its envelope checked', () => {
     const base = transfer()
-    const v2 = edited(base, w => { w.v = 3; w.kind = 'bogus'; w.body = { anything: [1, 'two', new Uint8Array(3)] } })
+    const v2 = edited(base, w => { w.v = 4; w.kind = 'bogus'; w.body = { anything: [1, 'two', new Uint8Array(3)] } })
     const decoded = decodeEvent(v2)
     assert.equal(decoded.id, eventId(v2))
     assert.deepEqual(decoded.event, {
-      v: 3,
+      v: 4,
       kind: 'future',
       futureKind: 'bogus',
       author: alice.author,
@@ -373,11 +373,11 @@ describe('event codec: one test per error code', () => {
       body: { anything: [1, 'two', new Uint8Array(3)] }
     })
     // No body is fine too.
-    assert.equal(decodeEvent(edited(base, w => { w.v = 3; delete w.body })).event.kind, 'future')
+    assert.equal(decodeEvent(edited(base, w => { w.v = 4; delete w.body })).event.kind, 'future')
     // Envelope checks still apply.
-    rejects(() => decodeEvent(edited(base, w => { w.v = 3; delete w.seq })), 'malformed', /seq/)
-    rejects(() => decodeEvent(edited(base, w => { w.v = 3; w.lamport = 1 })), 'malformed', /lamport/)
-    rejects(() => decodeEvent(edited(base, w => { w.v = 3; w.deps = [...(w.deps as Uint8Array[])].reverse() })), 'malformed', /deps/)
+    rejects(() => decodeEvent(edited(base, w => { w.v = 4; delete w.seq })), 'malformed', /seq/)
+    rejects(() => decodeEvent(edited(base, w => { w.v = 4; w.lamport = 1 })), 'malformed', /lamport/)
+    rejects(() => decodeEvent(edited(base, w => { w.v = 4; w.deps = [...(w.deps as Uint8Array[])].reverse() })), 'malformed', /deps/)
     rejects(() => decodeEvent(edited(base, w => { w.v = 3; w.author = new Uint8Array(38) })), 'malformed', /author/)
     // Signature and id too.
     const forged = flipSigBit(v2, 100)

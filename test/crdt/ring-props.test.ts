@@ -4,6 +4,7 @@ import * as fc from 'fast-check'
 import { RangeSet } from '../../packages/netaddr/index.js'
 import type { EventId, SignedEvent } from '../../crdt/events/index.js'
 import type { RingEvent, RingSnapshot } from '../../crdt/ring/index.js'
+import { PROP_PARAMS, PROP_RUNS } from '../helpers/prop-params.js'
 import {
   authorFirstExtension, canonicalSnapshot, causalPast, clusterSpecArb, ClusterModel, deepestFirstExtension, firstDifference,
   foldInOrder, randomLinearExtension, stepsArb, tilingProblems, topologicalOrder, type ClusterSpec, type Step
@@ -16,15 +17,9 @@ import {
  * complete reproduction.
  */
 
-// WEFT_PROP_RUNS=2000 hunts longer; WEFT_PROP_SEED (with WEFT_PROP_PATH, the
-// report's path) replays a failure fast-check reported.
-const RUNS = Number(process.env.WEFT_PROP_RUNS ?? 100)
-const params = {
-  numRuns: RUNS,
-  includeErrorInReport: true,
-  ...(process.env.WEFT_PROP_SEED !== undefined ? { seed: Number(process.env.WEFT_PROP_SEED) } : {}),
-  ...(process.env.WEFT_PROP_PATH !== undefined ? { path: process.env.WEFT_PROP_PATH, endOnFailure: true } : {})
-}
+// WEFT_PROP_RUNS, WEFT_PROP_SEED and WEFT_PROP_PATH: test/helpers/prop-params.ts.
+const RUNS = PROP_RUNS
+const params = PROP_PARAMS
 const seedArb = fc.integer({ min: 0, max: 0x7fffffff })
 
 function describeRun (m: ClusterModel): string {

@@ -23,7 +23,7 @@ test('events of a newer format make every signing command refuse with "upgrade w
   assert.equal((await b.run(['release', 'before'])).code, 0)
   await c.stop()
   // An upgraded build of a would write this; b learns it by sync.
-  const future = await a.testHook('append-future', { kind: 'shiny', v: 3 }) as { status: string }
+  const future = await a.testHook('append-future', { kind: 'shiny', v: 4 }) as { status: string }
   assert.equal(future.status, 'future')
   await waitFor('b to turn read-only', async () => (await b.status()).ipam.state === 'read-only')
   for (const peer of [a, b]) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { cidr, RangeSet, type Cidr, type Family } from '../../packages/netaddr/index.js'
 import {
-  comparePeerNames, ed25519SignerFromSeed, signEvent, type Assignment, type AuthoredEvent, type ConflictBody, type EventId,
+  comparePeerNames, ed25519SignerFromSeed, signEvent, type Assignment, type AuthoredEvent, type CheckpointBody, type ConflictBody, type EventId,
   type GenesisBody, type Heir, type JoinBody, type LeaveBody, type PeerName, type ResolveBody, type SignedEvent, type Signer,
   type TakeoverBody, type TransferBody, type UnsignedEvent
 } from '../../crdt/events/index.js'
@@ -205,8 +205,14 @@ export const arbConflictBody: fc.Arbitrary<ConflictBody> = record({
   }
 })
 
+const arbCheckpointBody: fc.Arbitrary<CheckpointBody> = fc.record({
+  epoch: fc.integer({ min: 1, max: 1_000_000 }),
+  cut: arbIdSet(1, 5),
+  digest: arbEventId
+}).map(b => ({ epoch: b.epoch, cut: b.cut, digest: b.digest }))
+
 type AuthoredKind = AuthoredEvent['kind']
-export const AUTHORED_KINDS: readonly AuthoredKind[] = ['join', 'transfer', 'takeover', 'leave', 'conflict', 'resolve']
+export const AUTHORED_KINDS: readonly AuthoredKind[] = ['join', 'transfer', 'takeover', 'leave', 'conflict', 'resolve', 'checkpoint']
 
 export function arbBody (kind: AuthoredKind): fc.Arbitrary<AuthoredEvent['body']> {
   switch (kind) {
@@ -216,6 +222,7 @@ export function arbBody (kind: AuthoredKind): fc.Arbitrary<AuthoredEvent['body']
     case 'leave': return arbLeaveBody
     case 'conflict': return arbConflictBody
     case 'resolve': return arbResolveBody
+    case 'checkpoint': return arbCheckpointBody
   }
 }
 

@@ -122,6 +122,12 @@ const cidrText = (set: RangeSet | undefined): string => set === undefined ? '-' 
 export interface CanonicalOptions {
   /** Keep segment boundaries exactly as the fold left them (otherwise equal neighbours are merged). */
   rawSegments?: boolean
+  /**
+   * Only what a fold compacted below a cut still knows (docs/epochs.md): the
+   * ring, peers, open disputes, forks and heads; not the history (voids,
+   * overrides, settled disputes, how many events are held).
+   */
+  live?: boolean
 }
 
 /**
@@ -141,6 +147,7 @@ export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {})
       segs.push(row)
     }
   }
+  const live = opts.live === true
   return JSON.stringify({
     clusterId: s.clusterId,
     range: cidrText(s.range),
@@ -153,7 +160,7 @@ export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {})
       removed: p.removed === undefined ? null : { by: p.removed.by, event: p.removed.event, time: p.removed.time },
       owned: cidrText(p.owned)
     })),
-    disputes: s.disputes.map(d => ({
+    disputes: s.disputes.filter(d => !live || d.status === 'open').map(d => ({
       id: d.id,
       kind: d.kind,
       parties: [...d.parties],
@@ -164,12 +171,12 @@ export function canonicalSnapshot (s: RingSnapshot, opts: CanonicalOptions = {})
       atStake: [...d.atStake],
       claimants: [...d.claimants]
     })),
-    voids: s.voids.map(v => ({ id: v.id, kind: v.kind, author: v.author, reason: v.reason })),
-    overridden: s.overridden.map(o => ({ id: o.id, by: [...o.by] })),
+    voids: live ? [] : s.voids.map(v => ({ id: v.id, kind: v.kind, author: v.author, reason: v.reason })),
+    overridden: live ? [] : s.overridden.map(o => ({ id: o.id, by: [...o.by] })),
     equivocations: s.equivocations,
     readOnly: s.readOnly,
     heads: [...s.heads],
-    events: s.events,
+    events: live ? 0 : s.events,
     disputed: cidrText(s.disputed)
   })
 }

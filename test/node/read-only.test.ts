@@ -26,7 +26,8 @@ const BODIES: { [K in AuthoredEvent['kind']]: BodyOf<K> } = {
   takeover: { from: other, ranges: [] },
   leave: { heirs: [{ peer: other, ranges: [parseCidr('10.32.0.0/12')] }] },
   conflict: { reason: 'dispute', rivals: ['a'.repeat(64), 'b'.repeat(64)], overlap: [parseCidr('10.32.0.0/24')], supplier: other, evidence: [] },
-  resolve: { disputes: ['c'.repeat(64)], removals: [], assignments: [] }
+  resolve: { disputes: ['c'.repeat(64)], removals: [], assignments: [] },
+  checkpoint: { epoch: 1, cut: ['d'.repeat(64)], digest: 'e'.repeat(64) }
 }
 
 test('after an event of a newer format, every kind of append is refused with "upgrade weft"', async () => {
@@ -38,7 +39,7 @@ test('after an event of a newer format, every kind of append is refused with "up
   await svc.ensureJoin('host1', [])
   // Before: a join is an ordinary append.
   await svc.append('join', { nickname: 'host1b', addrs: [] })
-  const future = await svc.appendFuture('shiny-new-kind', 3)
+  const future = await svc.appendFuture('shiny-new-kind', 4)
   assert.equal(future.status, 'future')
   assert.equal(svc.view?.readOnly, true)
   const events = svc.view?.events
