@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { isQuarantined, type Forks } from '../causal/forks.js'
 import { decodeEvent, EventError, peerNameToBytes, type PeerName, type SignedEvent, type Verifier } from '../events/index.js'
 import type { ChangeMeta, DecodedChange } from './automerge-raw.js'
+import { seqBaseOf, type EpochRoot } from './epoch-root.js'
 import { LogError } from './errors.js'
 import { bucketOf, SKELETON_CHANGE_HASH } from './skeleton.js'
 
@@ -40,14 +41,20 @@ export interface ChangeContext {
   verifier: Verifier | null
   /** The forks the receiving document is written under. */
   forks: Forks
+  /**
+   * An epoch's document (epoch-root.ts): its root change's hash, seqs
+   * counted from the cut, and whether the document (or the batch) holds an
+   * event; deps it does not hold are the cut's, stood for by the root.
+   */
+  epoch?: { root: EpochRoot, hash: string, holds: (id: string) => boolean }
 }
 
-/** The actor and Automerge seq an event's change must have under `forks`. */
-export function changeIdentity (signed: SignedEvent, forks: Forks): { actor: string, seq: number, ownActor: boolean } {
+/** The actor and Automerge seq an event's change must have under `forks` (in an epoch's document: seqs from its cut). */
+export function changeIdentity (signed: SignedEvent, forks: Forks, root?: EpochRoot): { actor: string, seq: number, ownActor: boolean } {
   const e = signed.event
   if (e.kind === 'genesis') return { actor: genesisActor(signed.id), seq: 1, ownActor: true }
   if (isQuarantined(forks, e.author, e.seq)) return { actor: genesisActor(signed.id), seq: 1, ownActor: true }
-  return { actor: actorFor(e.author), seq: e.seq, ownActor: false }
+  return { actor: actorFor(e.author), seq: e.seq - seqBaseOf(root, e.author), ownActor: false }
 }
 
 function bad (change: DecodedChange, why: string): LogError {
@@ -73,7 +80,10 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   if (change.time !== 0) throw bad(change, 'has a time')
   if (change.message !== null && change.message !== '') throw bad(change, 'has a message')
   const e = signed.event
-  const expected = changeIdentity(signed, ctx.forks)
+  const epoch = ctx.epoch
+  if (epoch !== undefined && e.kind === 'genesis') throw bad(change, 'an epoch\'s document holds no genesis')
+  const expected = changeIdentity(signed, ctx.forks, epoch?.root)
+  if (expected.seq < 1) throw bad(change, `event seq ${(e as { seq: number }).seq} is at or below its author's seq at the epoch's cut`)
   if (change.actor !== expected.actor) {
     throw bad(change, expected.ownActor && e.kind !== 'genesis'
       ? `actor ${change.actor} is its author's, but the author forked at seq ${ctx.forks.get(e.author)}: its events from there have actors of their own`
@@ -82,16 +92,20 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   if (change.seq !== expected.seq) throw bad(change, `Automerge seq ${change.seq} is not the event's seq ${expected.seq}`)
   const depIds = new Set<string>()
   let maxOp = 0
+  let onRoot = false
   for (const h of change.deps) {
     const meta = ctx.metaOf(h)
     if (meta === undefined) throw bad(change, `dep ${h} is unknown`)
     if (meta.maxOp > maxOp) maxOp = meta.maxOp
     if (h === SKELETON_CHANGE_HASH) continue
+    if (h === epoch?.hash) { onRoot = true; continue }
     const id = ctx.eventIdOf(h)
     if (id === undefined) throw bad(change, `dep ${h} holds no event`)
     depIds.add(id)
   }
-  if (e.kind === 'genesis') {
+  if (epoch !== undefined) {
+    checkEpochDeps(change, e as Exclude<typeof e, { kind: 'genesis' }>, expected.ownActor, depIds, onRoot, epoch.holds, ctx)
+  } else if (e.kind === 'genesis') {
     if (change.deps.length !== 1 || change.deps[0] !== SKELETON_CHANGE_HASH) throw bad(change, 'a genesis change depends on the skeleton only')
   } else if (expected.ownActor) {
     const want = new Set(e.deps)
@@ -117,4 +131,29 @@ export function checkChange (change: DecodedChange, ctx: ChangeContext): SignedE
   // second change with the author's (actor, seq) and a false equivocation.
   if (change.startOp !== maxOp + 1) throw bad(change, `startOp ${change.startOp} is not ${maxOp + 1}`)
   return signed
+}
+
+/**
+ * An epoch document's dep rule (epoch-root.ts): the changes of the deps it
+ * holds, or the root alone when it holds none; an author's change may also
+ * depend on its previous one, as Automerge adds it.
+ */
+function checkEpochDeps (
+  change: DecodedChange, e: { author: string, seq: number, deps: readonly string[] }, ownActor: boolean,
+  depIds: ReadonlySet<string>, onRoot: boolean, holds: (id: string) => boolean, ctx: ChangeContext
+): void {
+  const want = e.deps.filter(holds)
+  const fail = (): never => { throw bad(change, 'its deps are not the changes of the event\'s deps in this epoch') }
+  if (change.deps.includes(SKELETON_CHANGE_HASH)) fail()
+  if (want.length === 0) {
+    if (!onRoot || change.deps.length !== 1) fail()
+    return
+  }
+  if (onRoot || want.some(d => !depIds.has(d))) fail()
+  const extra = [...depIds].filter(id => !want.includes(id))
+  if (extra.length === 0) return
+  if (ownActor || extra.length > 1) fail()
+  const prevHash = change.deps.find(h => ctx.eventIdOf(h) === extra[0])!
+  const prev = ctx.authorSeqOf(prevHash)
+  if (prev === undefined || prev.author !== e.author || prev.seq !== e.seq - 1) fail()
 }

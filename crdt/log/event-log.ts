@@ -1,11 +1,16 @@
 import { compareEventsTopological, forksIn, isQuarantined, mergeForks, NO_FORKS, type Forks } from '../causal/index.js'
 import { decodeEvent, type EventId, type PeerName, type SignedEvent, type Verifier } from '../events/index.js'
-import { automerge, type AutomergeDoc, type ChangeMeta, type DecodedChange, type Heads, type SyncState } from './automerge-raw.js'
+import { automerge, type AutomergeDoc, type ChangeMeta, type DecodedChange, type Heads } from './automerge-raw.js'
 import { actorFor, changeIdentity, checkChange, genesisActor, type ChangeContext } from './change-check.js'
+import { epochRootChange, seqBaseOf, type EpochRoot } from './epoch-root.js'
 import { eventChange } from './event-change.js'
 import { LogError } from './errors.js'
 import { bucketIds, bucketOf, SKELETON_BYTES, SKELETON_CHANGE_HASH } from './skeleton.js'
+import { keptChanges } from './kept-changes.js'
 import { CHUNK_DOCUMENT, splitChunks, type Chunk } from './message.js'
+import { SyncSession } from './sync-session.js'
+
+export { SyncSession }
 
 /**
  * The append-only event log as an Automerge document (DESIGN.md §2.5):
@@ -47,32 +52,45 @@ export class EventLog {
   /** Automerge seq of our last appended change, once known. */
   private nextSeq: number | undefined
   private docForks: Forks
+  /** An epoch's document (epoch-root.ts): its root and the root change's hash. */
+  private readonly epoch: { root: EpochRoot, hash: string } | undefined
 
-  private constructor (doc: AutomergeDoc, actor: string, forks: Forks) {
+  private constructor (doc: AutomergeDoc, actor: string, forks: Forks, root: EpochRoot | undefined) {
     this.doc = doc
     this.actor = actor
     this.docForks = forks
+    this.epoch = root === undefined ? undefined : { root, hash: epochRootChange(root).hash }
   }
 
   /** The forks this document is written under (change-check.ts): their events have actors of their own. */
   get forks (): Forks { return this.docForks }
 
-  /** A new log on the skeleton, writing as `author`'s actor. */
-  static create (author: string, forks: Forks = NO_FORKS): EventLog {
+  /** The epoch this document starts at (its cut), or undefined for the first document, from the genesis. */
+  get root (): EpochRoot | undefined { return this.epoch?.root }
+
+  /** A new log on the skeleton (and an epoch's root change), writing as `author`'s actor. */
+  static create (author: string, forks: Forks = NO_FORKS, root?: EpochRoot): EventLog {
     const actor = actorFor(author)
-    return new EventLog(automerge.load(SKELETON_BYTES, { actor }), actor, forks)
+    const doc = automerge.load(SKELETON_BYTES, { actor })
+    if (root !== undefined) doc.applyChanges([epochRootChange(root).bytes])
+    return new EventLog(doc, actor, forks, root)
   }
 
   /**
    * Loads saved chunks (a `save()` followed by any `saveSince()` increments).
    * The bytes are our own store's, so changes are not re-validated.
    */
-  static load (author: string, chunks: readonly Uint8Array[], forks: Forks = NO_FORKS): EventLog {
+  static load (author: string, chunks: readonly Uint8Array[], forks: Forks = NO_FORKS, root?: EpochRoot): EventLog {
     const actor = actorFor(author)
-    if (chunks.length === 0) return EventLog.create(author, forks)
+    if (chunks.length === 0) return EventLog.create(author, forks, root)
     const doc = automerge.load(chunks[0]!, { actor })
     for (const c of chunks.slice(1)) applyOneByOne(doc, splitChunks(c))
-    return new EventLog(doc, actor, forks)
+    const log = new EventLog(doc, actor, forks, root)
+    if (log.epoch !== undefined && !log.hasChange(log.epoch.hash)) {
+      doc.free()
+      throw new LogError('bad-append', `the saved document is not epoch ${root!.key.slice(0, 12)}'s`)
+    }
+    return log
   }
 
   /**
@@ -88,15 +106,19 @@ export class EventLog {
    * is usually recent, so that is most of the history; from scratch costs
    * ~0.3–0.9 ms per event.
    */
-  static rebuild (author: string, events: readonly SignedEvent[], forks: Forks, previous?: EventLog): EventLog {
+  static rebuild (author: string, events: readonly SignedEvent[], forks: Forks, previous?: EventLog, root?: EpochRoot): EventLog {
     const sorted = [...events].sort(compareEventsTopological)
-    const kept = previous === undefined ? undefined : keptChanges(previous.doc, previous.forks, sorted, forks)
+    // A previous document of another epoch shares no change with this one.
+    const reusable = previous !== undefined && previous.root?.key === root?.key ? previous : undefined
+    const kept = reusable === undefined ? undefined : keptChanges(reusable.doc, reusable.forks, sorted, forks, root)
     const log = kept === undefined
-      ? EventLog.create(author, forks)
-      : new EventLog(previous!.doc.fork(actorFor(author), kept.heads), actorFor(author), forks)
+      ? EventLog.create(author, forks, root)
+      : new EventLog(reusable!.doc.fork(actorFor(author), kept.heads), actorFor(author), forks, root)
     const doc = log.doc
     const hashOf = new Map<EventId, string>(kept?.hashOf)
     const maxOpOf = new Map<string, number>([[SKELETON_CHANGE_HASH, doc.getChangeMetaByHash(SKELETON_CHANGE_HASH)!.maxOp]])
+    const rootHash = log.epoch?.hash
+    if (rootHash !== undefined) maxOpOf.set(rootHash, doc.getChangeMetaByHash(rootHash)!.maxOp)
     const maxOp = (hash: string): number => {
       let m = maxOpOf.get(hash)
       if (m === undefined) maxOpOf.set(hash, m = doc.getChangeMetaByHash(hash)!.maxOp)
@@ -114,19 +136,23 @@ export class EventLog {
       }
       if (have !== undefined) continue
       if (e.kind === 'genesis') {
+        if (rootHash !== undefined) throw new LogError('bad-append', 'rebuild: an epoch\'s document holds no genesis')
         const hash = log.addGenesis(signed)
         hashOf.set(signed.id, hash)
         continue
       }
-      const { actor, seq, ownActor } = changeIdentity(signed, forks)
+      const { actor, seq, ownActor } = changeIdentity(signed, forks, root)
+      if (seq < 1) throw new LogError('bad-append', `rebuild: event ${signed.id} is in the epoch's cut`)
       const deps = new Set<string>()
       for (const d of e.deps) {
         const h = hashOf.get(d)
-        if (h === undefined) throw new LogError('bad-append', `rebuild: event ${signed.id} depends on ${d}, which is not among the events`)
-        deps.add(h)
+        // In an epoch's document a dep it does not hold is the cut's: the root stands for it.
+        if (h === undefined && rootHash === undefined) throw new LogError('bad-append', `rebuild: event ${signed.id} depends on ${d}, which is not among the events`)
+        if (h !== undefined) deps.add(h)
       }
+      if (deps.size === 0) deps.add(rootHash!)
       if (!ownActor && seq > 1) {
-        const prev = ownChain.get(e.author)?.get(seq - 1)
+        const prev = ownChain.get(e.author)?.get(e.seq - 1)
         if (prev === undefined) throw new LogError('bad-append', `rebuild: ${e.author}'s event before seq ${seq} is missing`)
         deps.add(prev)
       }
@@ -137,7 +163,7 @@ export class EventLog {
       const hash = automerge.decodeChange(change).hash
       hashOf.set(signed.id, hash)
       maxOpOf.set(hash, top + 1)
-      if (!ownActor) ownChain.get(e.author)!.set(seq, hash)
+      if (!ownActor) ownChain.get(e.author)!.set(e.seq, hash)
       log.remember(hash, signed.id)
     }
     return log
@@ -163,7 +189,7 @@ export class EventLog {
   eventIdOf (hash: string): EventId | undefined {
     const cached = this.changeIds.get(hash)
     if (cached !== undefined) return cached
-    if (hash === SKELETON_CHANGE_HASH) return undefined
+    if (hash === SKELETON_CHANGE_HASH || hash === this.epoch?.hash) return undefined
     const change = this.doc.getDecodedChangeByHash(hash)
     const key = change?.ops[0]?.key
     if (key === undefined) return undefined
@@ -214,7 +240,8 @@ export class EventLog {
     if (actorFor(e.author) !== this.actor) throw new LogError('bad-append', `event by ${e.author} cannot be appended with actor ${this.actor}`)
     if (isQuarantined(this.forks, e.author, e.seq)) throw new LogError('bad-append', `${e.author} forked at seq ${this.forks.get(e.author)}: it must not sign more events`)
     const heads = this.eventHeads()
-    const deps = [...e.deps].sort()
+    // In an epoch's document, deps it does not hold are the cut's (the root's).
+    const deps = (this.epoch === undefined ? [...e.deps] : e.deps.filter(d => this.hasEvent(d))).sort()
     if (heads.length !== deps.length || heads.some((h, i) => h !== deps[i])) {
       throw new LogError('bad-append', 'event deps are not the current heads; rebuild and re-sign it')
     }
@@ -226,10 +253,11 @@ export class EventLog {
     // opening (it costs as much as the append), then count.
     if (this.nextSeq === undefined) this.nextSeq = this.doc.getChangeMetaByHash(hash)?.seq ?? -1
     else this.nextSeq++
-    if (this.nextSeq !== e.seq) {
+    const seq = e.seq - seqBaseOf(this.epoch?.root, e.author)
+    if (this.nextSeq !== seq) {
       // Cannot be undone: the document now holds a change whose Automerge
       // seq disagrees with its event. Only a bug in the writer gets here.
-      throw new LogError('bad-append', `appended change has Automerge seq ${this.nextSeq}, event seq ${e.seq}`)
+      throw new LogError('bad-append', `appended change has Automerge seq ${this.nextSeq}, event seq ${e.seq} (${seq} in this document)`)
     }
     this.remember(hash, signed.id)
     return hash
@@ -355,7 +383,8 @@ export class EventLog {
         return m ?? undefined
       },
       verifier,
-      forks
+      forks,
+      ...(this.epoch !== undefined ? { epoch: { ...this.epoch, holds: (id: string) => doc.get(bucketOf(id), id) instanceof Uint8Array } } : {})
     }
     const events: SignedEvent[] = []
     for (const d of decoded) {
@@ -370,47 +399,12 @@ export class EventLog {
   private eventIdOfIn (doc: AutomergeDoc, hash: string): string | undefined {
     const cached = this.changeIds.get(hash)
     if (cached !== undefined) return cached
-    if (hash === SKELETON_CHANGE_HASH) return undefined
+    if (hash === SKELETON_CHANGE_HASH || hash === this.epoch?.hash) return undefined
     return doc.getDecodedChangeByHash(hash)?.ops[0]?.key
   }
 
   /** Frees the document. The log is unusable afterwards. */
   close (): void { this.doc.free() }
-}
-
-/**
- * The part of `previous` that a rewrite under `forks` leaves as it was:
- * every event whose change identity (actor: own or its author's) stays the
- * same and whose deps' changes are all kept. Its heads, and each kept
- * event's change hash.
- */
-function keptChanges (previous: AutomergeDoc, previousForks: Forks, sorted: readonly SignedEvent[], forks: Forks): { heads: string[], hashOf: Map<EventId, string> } {
-  // Change metadata names each change by (actor, seq), which under the
-  // previous forks names one event; no change's bytes need decoding.
-  const byActorSeq = new Map<string, { hash: string, deps: string[] }>()
-  for (const m of previous.getChangesMeta([])) byActorSeq.set(`${m.actor}/${m.seq}`, { hash: m.hash, deps: m.deps })
-  const hashOf = new Map<EventId, string>()
-  const depsOf = new Map<string, string[]>()
-  const lastOwn = new Map<PeerName, boolean>()
-  for (const signed of sorted) {
-    const e = signed.event
-    const before = changeIdentity(signed, previousForks)
-    const found = byActorSeq.get(`${before.actor}/${before.seq}`)
-    if (found === undefined) continue
-    depsOf.set(found.hash, found.deps)
-    if (e.kind === 'genesis') { hashOf.set(signed.id, found.hash); continue }
-    const after = changeIdentity(signed, forks)
-    let same = before.actor === after.actor && e.deps.every(d => hashOf.has(d))
-    // An author-actor change also depends on the author's previous change.
-    if (same && !after.ownActor && e.seq > 1 && lastOwn.get(e.author) !== true) same = false
-    if (!after.ownActor) lastOwn.set(e.author, same)
-    if (same) hashOf.set(signed.id, found.hash)
-  }
-  const kept = new Set(hashOf.values())
-  const covered = new Set<string>()
-  for (const h of kept) for (const d of depsOf.get(h) ?? []) covered.add(d)
-  const heads = [...kept].filter(h => !covered.has(h)).sort()
-  return { heads, hashOf }
 }
 
 /** The events that changes carry, decoded without checks (only to see which forks they prove). */
@@ -454,36 +448,4 @@ function authorSeq (change: DecodedChange | undefined): { author: string, seq: n
   } catch {
     return undefined
   }
-}
-
-/**
- * One peer's Automerge sync state. Kept per peer and persisted between
- * sessions (only the shared heads survive encoding), so a reconnect costs
- * ~730 B instead of a Bloom filter of the whole history (DESIGN.md §2.5).
- */
-export class SyncSession {
-  private state: SyncState
-
-  constructor (encoded?: Uint8Array) {
-    this.state = encoded === undefined ? automerge.initSyncState() : automerge.decodeSyncState(encoded)
-  }
-
-  /** The wasm state, for EventLog only. */
-  get raw (): SyncState { return this.state }
-
-  /** Replaces the state with one that saw an adopted message. */
-  replace (next: SyncState): void {
-    this.state.free()
-    this.state = next
-  }
-
-  encode (): Uint8Array { return automerge.encodeSyncState(this.state) }
-
-  /**
-   * Forgets in-flight bookkeeping after a disconnect, keeping the shared
-   * heads (round-trip through the encoded form: automerge-repo#206).
-   */
-  reset (): void { this.replace(automerge.decodeSyncState(this.encode())) }
-
-  free (): void { this.state.free() }
 }

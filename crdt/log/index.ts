@@ -1,6 +1,7 @@
 export { EventLog, SyncSession, genesisChange, type Received } from './event-log.js'
 export { LogError, type LogErrorCode } from './errors.js'
 export { actorFor, genesisActor } from './change-check.js'
+export { epochRootChange, type EpochRoot } from './epoch-root.js'
 export { SKELETON_BYTES, SKELETON_SHA256, SKELETON_CHANGE_HASH, bucketOf } from './skeleton.js'
 export { automerge, type Heads } from './automerge-raw.js'
 export { splitChunks, messageChanges, changeEventBytes } from './message.js'
