@@ -13,7 +13,7 @@ import { formatTable, type BenchResult } from './harness.js'
  * (a run of some modules replaces only their groups' results).
  */
 
-const MODULES = ['./events.js', './crdt.js', './store.js', './daemon.js', './alloc.js', './offline.js', './cli.js', './net.js', './flood.js', './forks.js', './scale.js']
+const MODULES = ['./events.js', './crdt.js', './store.js', './daemon.js', './alloc.js', './offline.js', './cli.js', './net.js', './flood.js', './forks.js', './scale.js', './epochs.js']
 
 interface BenchModule { run: () => Promise<BenchResult[]> }
 

@@ -120,7 +120,9 @@ export function parseTuning (text: string | undefined): Partial<Tuning> {
   const tuning: Partial<Tuning> = {}
   for (const [key, value] of Object.entries(json)) {
     if (!(key in DEFAULT_TUNING)) throw new UsageError(`invalid WEFT_TUNING: unknown key "${key}"`)
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new UsageError(`invalid WEFT_TUNING: ${key} must be a positive number`)
+    // epochEvents 0 means never (Tuning); every other setting must be positive.
+    const floorOk = key === 'epochEvents' ? (value as number) >= 0 : (value as number) > 0
+    if (typeof value !== 'number' || !Number.isFinite(value) || !floorOk) throw new UsageError(`invalid WEFT_TUNING: ${key} must be a ${key === 'epochEvents' ? 'non-negative' : 'positive'} number`)
     tuning[key as keyof Tuning] = value
   }
   return tuning

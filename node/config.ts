@@ -62,6 +62,12 @@ export interface Tuning {
   voteTimeoutMs: number
   /** Sync frames one peer may send per second, sustained (five times that, at least 1000, in a burst); more is a flood: hung up on and backed off. */
   maxSyncFramesPerSecond: number
+  /**
+   * Events in the live document after which a member proposes a checkpoint
+   * (DESIGN.md §2.6); 0: never. Off by default until epochs are complete
+   * (issue 17: status, the archive protocol, the multi-process tests).
+   */
+  epochEvents: number
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -76,7 +82,8 @@ export const DEFAULT_TUNING: Tuning = {
   consensusDelayMs: 2_000,
   resetConfirmMs: 30_000,
   voteTimeoutMs: 10_000,
-  maxSyncFramesPerSecond: 200
+  maxSyncFramesPerSecond: 200,
+  epochEvents: 0
 }
 
 export const DEFAULT_RANGE = '10.32.0.0/12'

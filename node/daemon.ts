@@ -66,7 +66,7 @@ export class Daemon implements DaemonApi {
       keyFile: key?.file ?? null,
       warning: exposureWarning(key, config.listen) ?? null
     }
-    this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel }, logger, err => { this.fatal(err) })
+    this.log = new LogClient({ dataDir: config.dataDir, seed: identity.seed, logLevel: config.logLevel, epochEvents: this.tuning.epochEvents }, logger, err => { this.fatal(err) })
     this.metricsRegistry = new DaemonMetrics({
       events: () => this.log.latestView?.events ?? 0,
       disputes: () => ({ open: this.ringView()?.openDisputes.length ?? 0, total: this.log.latestView?.disputes.length ?? 0 }),

@@ -71,7 +71,8 @@ export const helloShape: Shape<Hello> = object({
   cluster: eventId,
   range: shortText,
   seen: seenReportShape,
-  init: helloInitShape
+  init: helloInitShape,
+  epoch: object({ n: count, key: eventId })
 })
 
 /** Evidence in a BYE: a few events, each at most this big (events are a few hundred bytes). */

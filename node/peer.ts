@@ -131,6 +131,8 @@ export class Peer {
       }
       if (n.type === 'view') { this.onView(n.view); this.allocator?.viewChanged(); this.reportLoss() }
       if (n.type === 'cloned') this.network?.quiesce()
+      // Another epoch: peers still on the old one must hear it, and fetch it (DESIGN.md §2.6).
+      if (n.type === 'epoch') this.network?.epochChanged()
       // Joined a cluster by sync (or founded one): the bootstrap is over.
       if ((n.type === 'view' || n.type === 'state') && n.state === 'ready') this.bootstrap?.clusterKnown()
       this.ready.wake()
@@ -345,6 +347,7 @@ export class Peer {
       now: this.deps.clock.now(),
       allocated: this.allocator?.count ?? this.allocations.all().length,
       security: this.deps.security ?? NO_SECURITY,
+      ...(this.log.epoch !== undefined ? { epoch: this.log.epoch } : {}),
       lost: (this.allocator?.lost() ?? []).map(a => ({ id: a.id, address: a.address, subnet: a.subnet }))
     })
   }

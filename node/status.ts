@@ -4,6 +4,7 @@ import { clonedMessage, UPGRADE_NEEDED, type ClonedIdentity, type LogState } fro
 import type { Network } from './net/network.js'
 import type { RingView, RingViewJson } from './ring-view.js'
 import { weftVersion } from './version.js'
+import type { EpochStatus } from './log-service/epochs.js'
 
 export interface StatusInput {
   self: PeerName
@@ -20,6 +21,7 @@ export interface StatusInput {
   /** While there is no cluster: why (awaiting consensus, an observer waiting, …). */
   waiting?: { state: 'awaiting-consensus' | 'waiting-for-cluster', reason: string }
   security: SecurityJson
+  epoch?: EpochStatus
 }
 
 /** Address counts: JSON numbers for IPv4, decimal strings for IPv6 (CLI.md). */
@@ -85,12 +87,35 @@ export function buildStatus (input: StatusInput): StatusJson {
       unresolved: (view?.openDisputes.length ?? 0) + (view?.json.equivocations.filter(q => !q.settled).length ?? 0)
     },
     events: view?.json.events ?? 0,
+    ...epochJson(input, iso),
     security: input.security,
     connections: network?.connections() ?? [],
     owned: me?.owned ?? [],
     version: weftVersion(),
     pid: process.pid,
     uptimeMs: input.now - input.startedAt
+  }
+}
+
+function epochJson (input: StatusInput, iso: (t: number | undefined) => string | null): Pick<StatusJson, 'epoch'> {
+  const e = input.epoch
+  if (e === undefined || (e.epoch === 0 && e.waiting === undefined && e.mismatches.length === 0)) return {}
+  const w = e.waiting
+  return {
+    epoch: {
+      n: e.epoch,
+      ...(w !== undefined
+        ? {
+            waiting: {
+              epoch: w.epoch,
+              key: w.key,
+              since: new Date(w.since).toISOString(),
+              for: w.for.map(name => ({ name, nickname: input.view?.peer(name)?.nickname ?? null, lastSeen: iso(input.network?.lastSeen(name)) }))
+            }
+          }
+        : {}),
+      mismatches: e.mismatches.map(m => ({ key: m.key, signers: [...m.signers], digest: m.digest, ours: m.ours }))
+    }
   }
 }
 

@@ -20,14 +20,14 @@ export function statusSectionJson (s: StatusJson, section: StatusSection | undef
 
 export function formatStatus (s: StatusJson, section: StatusSection | undefined, now = Date.now()): string {
   switch (section) {
-    case undefined: return formatSummary(s)
+    case undefined: return formatSummary(s, now)
     case 'peers': return formatPeers(s, now)
     case 'ipam': return formatIpam(s)
     case 'connections': return formatConnections(s, now)
   }
 }
 
-function formatSummary (s: StatusJson): string {
+function formatSummary (s: StatusJson, now: number): string {
   const connected = s.peers.filter(p => p.connected).length
   const removed = s.peers.filter(p => p.removed).length
   return keyValues([
@@ -40,8 +40,23 @@ function formatSummary (s: StatusJson): string {
     ['peers', `${s.peers.length} known, ${connected} connected${removed > 0 ? `, ${removed} removed` : ''}`],
     ['conflicts', `${s.conflicts.total} (${s.conflicts.unresolved} unresolved)`],
     ['events', String(s.events)],
+    ...epochLines(s, now),
     ...lostLines(s)
   ])
+}
+
+/** "epoch 4 waits for host3, last seen 2 h ago" (DESIGN.md §2.6): a down member holds the checkpoint up. */
+function epochLines (s: StatusJson, now: number): Array<[string, string]> {
+  const e = s.epoch
+  if (e === undefined) return []
+  const lines: Array<[string, string]> = [['epoch', String(e.n)]]
+  const w = e.waiting
+  if (w !== undefined) {
+    const who = w.for.map(p => `${p.nickname ?? p.name}, last seen ${p.lastSeen === null ? 'never' : relativeTime(p.lastSeen, now)}`).join('; ')
+    lines.push(['', `epoch ${w.epoch} waits for ${who} (since ${relativeTime(w.since, now)}); \`weft rmpeer\` of a member that is gone unblocks it`])
+  }
+  for (const m of e.mismatches) lines.push(['', `checkpoint ${m.key.slice(0, 12)} by ${m.signers.join(', ')} names a digest this peer does not fold its cut to: not signed`])
+  return lines
 }
 
 /** The cluster key, or loudly its absence on a port open beyond loopback (DESIGN.md §3.3). */

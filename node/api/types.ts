@@ -99,6 +99,17 @@ export interface StatusJson {
   }>
   conflicts: { total: number, unresolved: number }
   events: number
+  /**
+   * Epochs (DESIGN.md §2.6), once the log is past its first or a checkpoint
+   * waits: the epoch the live log belongs to; the checkpoint that would end
+   * it and the live members it waits for; proposals whose digest this peer
+   * folds differently (never signed).
+   */
+  epoch?: {
+    n: number
+    waiting?: { epoch: number, key: EventId, since: string, for: Array<{ name: PeerName, nickname: string | null, lastSeen: string | null }> }
+    mismatches: Array<{ key: EventId, signers: PeerName[], digest: string, ours: string }>
+  }
   /** The cluster key (DESIGN.md §3.3), and the warning for a peer open beyond loopback without one. */
   security: SecurityJson
   connections: ConnectionJson[]

@@ -4,6 +4,7 @@ import type { RingViewJson } from '../ring-view.js'
 import { RpcClient, type CallTimeouts, type Remote, type RpcResponse } from '../worker-rpc.js'
 import { LOG_CALL_TIMEOUT_MS, LOG_CALL_TIMEOUTS, type LogWorkerApi, type WorkerInit } from './rpc.js'
 import type { ClonedIdentity, LogNotice, LogState } from './types.js'
+import type { EpochStatus } from './epochs.js'
 
 export interface LogClientOptions {
   /** Default per-call timeout (ms); LOG_CALL_TIMEOUT_MS unless a test wants it short. */
@@ -29,6 +30,8 @@ export class LogClient {
   state: LogState = 'loading'
   /** Set once the worker finds this peer's identity cloned (persisted, so also on relaunch). */
   cloned: ClonedIdentity | undefined = undefined
+  /** Epochs as the worker last said (DESIGN.md §2.6). */
+  epoch: EpochStatus | undefined = undefined
 
   constructor (init: WorkerInit, logger: Logger, onFatal: (err: Error) => void, opts: LogClientOptions = {}) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
@@ -48,6 +51,7 @@ export class LogClient {
       if (n.type === 'view') { this.latestView = n.view; this.state = n.state }
       if (n.type === 'state') this.state = n.state
       if (n.type === 'cloned') this.cloned = n.cloned
+      if (n.type === 'epoch-status') this.epoch = n.status
       if (n.type === 'log') logger.forComponent(n.component)[n.level](n.message)
       for (const l of this.listeners) l(n)
     })

@@ -14,6 +14,8 @@ export interface HelloState {
   clusterId: EventId | undefined
   view: RingViewJson | undefined
   cloned: ClonedIdentity | undefined
+  /** The epoch our live document belongs to (absent: 0). */
+  epoch?: { n: number, key: string }
 }
 
 export function buildHello (state: HelloState, nickname: string): Hello {
@@ -26,8 +28,23 @@ export function buildHello (state: HelloState, nickname: string): Hello {
     eventFormat: EVENT_FORMAT_VERSION,
     peer: { name: state.self, nickname },
     disputes: open.map(d => ({ id: d.id, held: d.parties.filter(p => !d.evidenceOnly.includes(p)) })),
-    resolved: view?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? []
+    resolved: view?.disputes.filter(d => d.status === 'settled').map(d => d.id) ?? [],
+    ...(state.epoch !== undefined ? { epoch: { ...state.epoch } } : {})
   }
+}
+
+/**
+ * Which of two epochs is later: the higher number, and of two final
+ * checkpoints ending one epoch the smaller key (crdt/ring chooseFinal).
+ * Negative when `a` is later, 0 when they are one.
+ */
+function compareEpochs (a: { n: number, key: string } | undefined, b: { n: number, key: string } | undefined): number {
+  const an = a?.n ?? 0
+  const bn = b?.n ?? 0
+  if (an !== bn) return bn - an
+  const ak = a?.key ?? ''
+  const bk = b?.key ?? ''
+  return ak === bk ? 0 : ak < bk ? -1 : 1
 }
 
 /**
@@ -51,9 +68,11 @@ export function judgeHello (state: HelloState, remote: Hello, wantedRange?: stri
     if (wantedRange !== undefined && remote.range !== undefined && remote.range !== wantedRange) {
       return { ok: false, code: 'wrong-cluster', message: `peer ${remote.peer.name} belongs to a cluster over ${remote.range}, but this peer was launched with --range ${wantedRange}` }
     }
-    return { ok: true, joinCluster: remote.cluster }
+    // A cluster past its first epoch: join from its current one (DESIGN.md §2.6).
+    return { ok: true, joinCluster: remote.cluster, ...(remote.epoch !== undefined ? { fetchEpoch: true as const } : {}) }
   }
-  if (remote.cluster === undefined) return { ok: true }
+  // A joiner of a cluster past its first epoch fetches the epoch; until then it gets no sync.
+  if (remote.cluster === undefined) return state.epoch !== undefined ? { ok: true, holdSync: true } : { ok: true }
   if (remote.cluster !== ours) {
     return {
       ok: false,
@@ -73,5 +92,8 @@ export function judgeHello (state: HelloState, remote: Hello, wantedRange?: stri
       return { ok: false, code: 'dispute', message: `unresolved dispute ${d.id}: run \`weft resolve ${d.id}\`` }
     }
   }
+  const order = compareEpochs(remote.epoch, state.epoch)
+  if (order < 0) return { ok: true, fetchEpoch: true }
+  if (order > 0) return { ok: true, holdSync: true }
   return { ok: true }
 }

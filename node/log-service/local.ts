@@ -2,10 +2,11 @@ import type { RingViewJson } from '../ring-view.js'
 import type { PeerLog } from './api.js'
 import { LogService, type LogServiceInit } from './service.js'
 import type { ClonedIdentity, LogNotice, LogState } from './types.js'
+import type { EpochStatus } from './epochs.js'
 
 // Every LogWorkerApi method is a call on the service (the constructor's Proxy
 // forwards them, as LogClient's forwards them to its worker).
-export interface LocalLog extends Omit<PeerLog, 'latestView' | 'state' | 'cloned' | 'onNotice' | 'close'> {}
+export interface LocalLog extends Omit<PeerLog, 'latestView' | 'state' | 'cloned' | 'epoch' | 'onNotice' | 'close'> {}
 
 /**
  * The log in this thread: a LogService behind the same face as the daemon's
@@ -19,6 +20,7 @@ export class LocalLog implements PeerLog {
   latestView: RingViewJson | undefined = undefined
   state: LogState = 'loading'
   cloned: ClonedIdentity | undefined = undefined
+  epoch: EpochStatus | undefined = undefined
 
   constructor (init: Omit<LogServiceInit, 'notify'>) {
     this.service = new LogService({ ...init, notify: n => { this.notice(n) } })
@@ -34,6 +36,7 @@ export class LocalLog implements PeerLog {
     if (n.type === 'view') { this.latestView = n.view; this.state = n.state }
     if (n.type === 'state') this.state = n.state
     if (n.type === 'cloned') this.cloned = n.cloned
+    if (n.type === 'epoch-status') this.epoch = n.status
     for (const l of this.listeners) l(n)
   }
 

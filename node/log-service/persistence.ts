@@ -1,6 +1,6 @@
 import type { Forks } from '../../crdt/causal/index.js'
 import { decodeEvent, type EventId, type PeerName, type SignedEvent } from '../../crdt/events/index.js'
-import { EventLog, SyncSession } from '../../crdt/log/index.js'
+import { EventLog, SyncSession, type EpochRoot } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
 import type { LogStore, StoredEvent } from '../store/index.js'
@@ -55,9 +55,9 @@ export class DocChunks {
   }
 
   /** Loads the document from the store's chunks, or creates it when there are none. */
-  load (store: LogStore, self: PeerName, forks: Forks): EventLog {
+  load (store: LogStore, self: PeerName, forks: Forks, root?: EpochRoot): EventLog {
     const chunks = store.docChunks()
-    const doc = chunks.length > 0 ? EventLog.load(self, chunks, forks) : EventLog.create(self, forks)
+    const doc = chunks.length > 0 ? EventLog.load(self, chunks, forks, root) : EventLog.create(self, forks, root)
     this.chunkCount = chunks.length
     this.baseBytes = chunks[0]?.length ?? 0
     this.incrementBytes = chunks.slice(1).reduce((n, c) => n + c.length, 0)

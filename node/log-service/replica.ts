@@ -7,7 +7,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import { checkRingViewJson, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
 import { ShapeError } from '../shape.js'
-import { StoreError, type LogStore, type SnapshotRecord } from '../store/index.js'
+import { StoreError, type EpochRecord, type LogStore, type SnapshotRecord } from '../store/index.js'
 import { DocChunks, SyncSessions, toStored } from './persistence.js'
 import { AppendRefusedError } from './types.js'
 import { ViewNotices } from './view-notices.js'
@@ -205,6 +205,24 @@ export class Replica {
     this.chunks.replaced(full, doc.heads())
     await store.putMeta({ ...store.getMeta()!, docForks: forksKey(ring.forks) })
     await this.persist([], [])
+  }
+
+  /**
+   * Puts an epoch's fold and document in place (epochs.ts): the base, the
+   * record and the new document in one transaction, every sync state
+   * dropped (they name the old document's changes), then the view.
+   */
+  async switchTo (next: { ring: OwnershipRing, doc: EventLog, record: EpochRecord, base: Uint8Array }, fresh: SignedEvent[] = []): Promise<void> {
+    const store = this.store!
+    const full = next.doc.save()
+    await store.switchEpoch(next.record, next.base, full, next.doc.heads())
+    this.doc?.close()
+    this.doc = next.doc
+    this.ring = next.ring
+    this.sessions.dropAll()
+    this.chunks.replaced(full, next.doc.heads())
+    // `fresh`: events a catch-up brought that the store lacks.
+    await this.persist(fresh, [])
   }
 
   /** Sends the pending view, keeps every sync state, and closes the document and the store. */

@@ -9,6 +9,8 @@ export interface WorkerInit {
   dataDir: string
   seed: Uint8Array
   logLevel: string
+  /** Tuning.epochEvents. */
+  epochEvents?: number
 }
 
 /**
@@ -30,10 +32,16 @@ export interface LogWorkerApi {
 
   hello: (nickname: string) => Hello
   helloVerdict: (remote: Hello, wantedRange?: string) => HelloVerdict
-  generate: (peer: PeerName) => Promise<Uint8Array | null>
-  receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string) => Promise<ReceiveOutcome>
+  /** `epochKey`: the epoch the session syncs in ('' the first); null when ours is another. */
+  generate: (peer: PeerName, epochKey?: string) => Promise<Uint8Array | null>
+  /** `epochKey`: as for generate; a message of another epoch than ours is ignored. */
+  receive: (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string, epochKey?: string) => Promise<ReceiveOutcome>
   receiveEvidence: (peer: PeerName, evidence: Uint8Array[]) => Promise<ReceiveOutcome | undefined>
   endSession: (peer: PeerName) => Promise<void>
+  /** Our epoch for a peer behind it (DESIGN.md §2.6), encoded; null in the first epoch. */
+  epochOffer: () => Promise<Uint8Array | null>
+  /** Catches up with a peer's later epoch from its offer. */
+  acceptEpoch: (peer: PeerName, offer: Uint8Array) => Promise<{ ok: true, epoch: number } | { ok: false, message: string }>
 
   /** The first peer that shows it holds event `id`, or undefined after `timeoutMs`. */
   awaitConfirmation: (id: EventId, timeoutMs: number) => Promise<PeerName | undefined>

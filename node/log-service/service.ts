@@ -16,6 +16,8 @@ import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type Confli
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
+import { Epochs, foldFromBase, type EpochStatus } from './epochs.js'
+import { acceptOffer, decodeOffer, EpochOfferError, laterThan, offerBytes } from './offer.js'
 import { foldStore, type SyncSessions } from './persistence.js'
 import { Replica } from './replica.js'
 import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
@@ -44,6 +46,8 @@ export interface LogServiceInit {
   notify: (n: LogNotice) => void
   /** The store, already open (the worker opens it first to publish the snapshot). */
   store?: LogStore
+  /** Events in the live document that make this member propose a checkpoint (DESIGN.md §2.6); 0 or absent: never. */
+  epochEvents?: number
 }
 
 export class LogService implements LogWorkerApi {
@@ -58,6 +62,12 @@ export class LogService implements LogWorkerApi {
   /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
   private readonly conflicts: ConflictDeps
   private readonly stopwatch: () => number
+  /** Checkpoints and epoch switches (epochs.ts); made when the store opens. */
+  private epochs: Epochs | undefined
+  /** An adoption happened in this serial turn: epochs look at it before the turn ends. */
+  private epochDue = false
+  /** What status was last told of epochs (JSON), to tell it again only on a change. */
+  private epochSaid = ''
 
   constructor (init: LogServiceInit) {
     this.init = init
@@ -103,10 +113,42 @@ export class LogService implements LogWorkerApi {
 
   /** Runs `fn` after every earlier operation: the one serialised writer. */
   private serial<T> (fn: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(fn, fn)
+    const task = async (): Promise<T> => {
+      const result = await fn()
+      await this.epochTurn()
+      return result
+    }
+    const run = this.queue.then(task, task)
     this.queue = run.catch(() => {})
     return run
   }
+
+  /** After a turn that adopted something: checkpoints to sign or propose, an epoch to switch to. */
+  private async epochTurn (): Promise<void> {
+    if (!this.epochDue || this.epochs === undefined || this.ring === undefined || this.doc === undefined) return
+    this.epochDue = false
+    try {
+      await this.epochs.afterAdoption()
+    } catch (err) {
+      this.log.error(`epochs: ${(err as Error).message}`)
+    } finally {
+      this.epochDue = false
+    }
+    this.tellEpochStatus()
+  }
+
+  private tellEpochStatus (): void {
+    if (this.ring === undefined) return
+    const status = this.epochs?.status()
+    if (status === undefined) return
+    const said = JSON.stringify(status)
+    if (said === this.epochSaid) return
+    this.epochSaid = said
+    this.init.notify({ type: 'epoch-status', status })
+  }
+
+  /** Epochs as status and check report them. */
+  epochStatus (): EpochStatus | undefined { return this.epochs?.status() }
 
   private setState (state: LogState): void {
     this.logState = state
@@ -132,6 +174,19 @@ export class LogService implements LogWorkerApi {
         this.log.error(clonedMessage(this.self, meta.cloned))
         this.init.notify({ type: 'cloned', cloned: meta.cloned })
       }
+      const epoch = store.getEpoch()
+      this.epochs = new Epochs({
+        self: this.self,
+        logger: this.log,
+        threshold: this.init.epochEvents ?? 0,
+        store: () => this.store!,
+        ring: () => this.ring!,
+        doc: () => this.doc!,
+        sign: async body => { await this.appendUnlocked('checkpoint', body, false) },
+        switchTo: async next => { await this.replica.switchTo(next) },
+        // After the switch is recorded: hellos built from now on say the new epoch.
+        switched: epoch => { this.init.notify({ type: 'epoch', epoch }) }
+      }, epoch)
       const persisted = this.replica.persistedSnapshot(store)
       if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
       const started = this.init.now()
@@ -139,7 +194,7 @@ export class LogService implements LogWorkerApi {
       if (clusterId !== undefined) {
         // The fold first, from the store's events: that is all allocation needs,
         // so a peer with no one to sync with is ready before the document loads.
-        const ring = foldStore(store, clusterId)
+        const ring = epoch !== undefined ? foldFromBase(store, epoch) : foldStore(store, clusterId)
         this.ring = ring
         this.currentView = ringViewFromSnapshot(ring.snapshot())
         this.log.info(`folded ${ring.size} events in ${this.init.now() - started} ms`)
@@ -149,7 +204,7 @@ export class LogService implements LogWorkerApi {
       // being queued behind this call.
       const docStarted = this.init.now()
       const forks = this.ring?.forks ?? NO_FORKS
-      this.replica.doc = this.replica.chunks.load(store, this.self, forks)
+      this.replica.doc = this.replica.chunks.load(store, this.self, forks, this.epochs.root)
       const ring = this.ring
       if (ring === undefined) {
         this.setState('waiting-for-cluster')
@@ -162,12 +217,15 @@ export class LogService implements LogWorkerApi {
       }
       const doc = this.replica.doc
       const heads = ring.causal.heads().map(n => n.id).sort()
-      if (heads.join() !== doc.eventHeads().join()) {
+      // After an epoch switch the cut's heads are the base's, not the document's.
+      const docHeads = heads.filter(id => this.epochs?.root === undefined || doc.hasEvent(id))
+      if (docHeads.join() !== doc.eventHeads().join()) {
         throw new Error(`the store's events (${ring.size}) and its document disagree on the heads; the data dir is damaged`)
       }
       this.log.info(`loaded the document in ${this.init.now() - docStarted} ms`)
       if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.replica.persist([], [])
       await this.replica.chunks.compactIfDue(doc, store)
+      this.tellEpochStatus()
     })
   }
 
@@ -226,6 +284,7 @@ export class LogService implements LogWorkerApi {
         if (batch.length >= persistEvery || i === count - 1) {
           await this.replica.persist(batch, [])
           this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: true })
+          this.epochDue = true
           batch = []
         }
       }
@@ -266,6 +325,7 @@ export class LogService implements LogWorkerApi {
   /** Adopts an event we signed (replica.ts), and tells the daemon. */
   private async adoptOwn (signed: SignedEvent, allowVoid: boolean): Promise<AppendResult> {
     const verdict = await this.replica.adoptOwn(signed, allowVoid)
+    this.epochDue = true
     this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
     return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
   }
@@ -274,7 +334,54 @@ export class LogService implements LogWorkerApi {
 
   /** What the hello is built and judged from (hello.ts). */
   private get helloState (): HelloState {
-    return { self: this.self, clusterId: this.ring?.clusterId, view: this.currentView, cloned: this.cloned }
+    const epoch = this.epochs?.current
+    return { self: this.self, clusterId: this.ring?.clusterId, view: this.currentView, cloned: this.cloned, ...(epoch !== undefined ? { epoch: { n: epoch.epoch, key: epoch.key } } : {}) }
+  }
+
+  /** Our epoch, for a peer behind it or joining (FRAME_EPOCH_REQ): encoded, or null in the first epoch. */
+  epochOffer (): Promise<Uint8Array | null> {
+    return this.serial(() => this.doc === undefined ? null : offerBytes(this.store!, this.doc, this.epochs?.current))
+  }
+
+  /**
+   * Catches up with a peer's later epoch (its offer, DESIGN.md §2.6): checks
+   * it, carries the events we hold outside its cut over, and switches; a
+   * joiner joins the cluster this way. Refuses what does not prove itself.
+   */
+  acceptEpoch (peer: PeerName, bytes: Uint8Array): Promise<{ ok: true, epoch: number } | { ok: false, message: string }> {
+    return this.serial(async () => {
+      const epochs = this.epochs!
+      let next
+      try {
+        const offer = decodeOffer(bytes)
+        // Not later than ours (a second answer, or we moved on meanwhile): nothing to do.
+        if (!laterThan(offer.record, epochs.current)) return { ok: true as const, epoch: epochs.epoch }
+        next = acceptOffer(offer, this.self, this.ring?.clusterId, this.ring?.causal.nodes.map(n => n.signed) ?? [], this.log)
+      } catch (err) {
+        if (err instanceof EpochOfferError) return { ok: false as const, message: err.message }
+        throw err
+      }
+      const joined = this.ring === undefined
+      if (joined) {
+        const store = this.store!
+        const range = next.ring.state.clusterRange?.toCidrs()[0]
+        await store.putMeta({ ...store.getMeta()!, clusterId: next.ring.clusterId, ...(range !== undefined ? { range: formatCidr(range) } : {}) })
+        this.log.info(`joined cluster ${next.ring.clusterId} through ${peer}, at epoch ${next.record.epoch}`)
+      }
+      const before = new Set(this.ring?.causal.nodes.map(n => n.id) ?? [])
+      // The offered events we lacked are new to our store too (what we store
+      // outside our old cut, our fold holds); the cut's past is the archive's.
+      const fresh = next.ring.causal.nodes.filter(n => !before.has(n.id) && next.doc.hasEvent(n.id)).map(n => n.signed)
+      await this.replica.switchTo(next, fresh)
+      epochs.switched(next.record)
+      this.init.notify({ type: 'epoch', epoch: next.record.epoch })
+      this.tellEpochStatus()
+      this.log.info(`caught up with ${peer}: epoch ${next.record.epoch}, from checkpoint ${next.record.key.slice(0, 12)}`)
+      if (joined) this.setState('ready')
+      this.epochDue = true
+      this.init.notify({ type: 'adopted', ids: fresh.map(e => e.id), local: false })
+      return { ok: true as const, epoch: next.record.epoch }
+    })
   }
 
   hello (nickname: string): Hello {
@@ -287,10 +394,20 @@ export class LogService implements LogWorkerApi {
   }
 
   /** The next sync message for `peer`, or null when it has everything we know it needs. */
-  generate (peer: PeerName): Promise<Uint8Array | null> {
+  generate (peer: PeerName, epochKey?: string): Promise<Uint8Array | null> {
     // Serialised: a message generated between an append and its persist
     // would send an event before it is durable.
-    return this.serial(() => this.doc === undefined ? null : this.doc.generateSyncMessage(this.sessions.get(peer, this.store)))
+    return this.serial(() => this.doc === undefined || !this.inEpoch(epochKey) ? null : this.doc.generateSyncMessage(this.sessions.get(peer, this.store)))
+  }
+
+  /**
+   * Whether a session's sync is for our live document: `epochKey` is the
+   * epoch both sides said in their hellos ('' the first). A session agreed
+   * before we switched must not feed our new document the old one's
+   * changes, nor be sent the new one's, until the hellos agree again.
+   */
+  private inEpoch (epochKey: string | undefined): boolean {
+    return epochKey === undefined || epochKey === (this.epochs?.current?.key ?? '')
   }
 
   /** Keeps a peer's sync state and forgets in-flight bookkeeping (after a disconnect). */
@@ -302,8 +419,8 @@ export class LogService implements LogWorkerApi {
    * Receives a sync message from `peer`. `expectCluster` is the cluster id the
    * peer announced in its hello (used when we have none yet and are joining).
    */
-  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string): Promise<ReceiveOutcome> {
-    return this.serial(() => this.receiveUnlocked(peer, message, expectCluster, wantedRange))
+  receive (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string, epochKey?: string): Promise<ReceiveOutcome> {
+    return this.serial(() => this.inEpoch(epochKey) ? this.receiveUnlocked(peer, message, expectCluster, wantedRange) : { kind: 'unchanged' as const, caughtUp: false })
   }
 
   private async receiveUnlocked (peer: PeerName, message: Uint8Array, expectCluster?: EventId, wantedRange?: string): Promise<ReceiveOutcome> {
@@ -341,6 +458,7 @@ export class LogService implements LogWorkerApi {
     if (adoption.kind === 'causal') return { kind: 'rejected', reason: 'causal', message: adoption.message, conflicts: [] }
     if (adoption.kind === 'blocked') return await rejectDisputes(this.conflicts, adoption.blocking, batch, peer)
     if (joined) this.setState('ready')
+    this.epochDue = true
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
     const caughtUp = this.heard(peer, message)
     const timings = { validateMs: validated - t0, mergeMs: this.stopwatch() - validated }

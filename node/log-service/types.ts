@@ -3,7 +3,9 @@ import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { RingViewJson } from '../ring-view.js'
 
 /** Sync protocol version: a different major is refused, a newer minor is fine. */
-export const SYNC_PROTOCOL = { major: 1, minor: 1 } as const
+import type { EpochStatus } from './epochs.js'
+
+export const SYNC_PROTOCOL = { major: 1, minor: 2 } as const
 
 /** Whether a peer's hello says sync protocol 1.1 or later: SEEN frames, and a hello again when its cluster changes. */
 export function speaksSync11 (hello: Hello): boolean {
@@ -26,6 +28,8 @@ export interface Hello {
   seen?: Array<[PeerName, number]>
   /** While the sender has no cluster: how it will get one (`--init`, node/consensus/init.ts). */
   init?: HelloInit
+  /** The epoch the sender's live document belongs to (protocol 1.2; DESIGN.md §2.6): its number and checkpoint key. Absent: epoch 0. */
+  epoch?: { n: number, key: string }
 }
 
 /** `--init` as a peer with no cluster tells it: a consensus group, the cluster its seeds make, or an observer. */
@@ -36,7 +40,12 @@ export type HelloInit =
   | { mode: 'founder' }
 
 export type HelloVerdict =
-  | { ok: true, joinCluster?: EventId }
+  /**
+   * `fetchEpoch`: the peer's live document is of a later epoch; ask it for
+   * that epoch (base and events) before syncing. `holdSync`: ours is later;
+   * send nothing until the peer has caught up and says so in a new hello.
+   */
+  | { ok: true, joinCluster?: EventId, fetchEpoch?: true, holdSync?: true }
   | { ok: false, code: 'wrong-cluster' | 'wrong-protocol' | 'dispute' | 'no-cluster' | 'equivocation' | 'identity-cloned', message: string }
 
 export type RejectReason = 'bad-message' | 'bad-change' | 'bad-event' | 'causal' | 'wrong-cluster' | 'dispute' | 'equivocation' | 'identity-cloned'
@@ -111,6 +120,10 @@ export type LogNotice =
   /** `authors`: per author of a received event, the latest `time` it signed (evidence it was alive). */
   | { type: 'adopted', ids: EventId[], local: boolean, authors?: Array<[PeerName, number]> }
   | { type: 'log', level: 'info' | 'warn' | 'error', component: string, message: string }
+  /** The live document now belongs to another epoch (DESIGN.md §2.6): every session says its hello again. */
+  | { type: 'epoch', epoch: number }
+  /** What status says of epochs changed (node/log-service/epochs.ts). */
+  | { type: 'epoch-status', status: EpochStatus }
 
 /** The one line a cloned peer says wherever it refuses to act. */
 export function clonedMessage (self: PeerName, c: ClonedIdentity): string {

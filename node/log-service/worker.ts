@@ -35,7 +35,7 @@ const service: Promise<LogService> = gone
   .then(async () => {
     const store = Store.open(init.dataDir)
     const { LogService } = await import('./service.js')
-    return new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify, store })
+    return new LogService({ dataDir: init.dataDir, seed: init.seed, now: Date.now, logger, notify, store, ...(init.epochEvents !== undefined ? { epochEvents: init.epochEvents } : {}) })
   })
 
 // The handler is the service, typed as the RPC's interface (rpc.ts).

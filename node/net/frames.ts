@@ -19,6 +19,10 @@ export const FRAME_BYE = 3
 export const FRAME_SYNC_REF = 4
 /** Every anti-entropy round: how long ago the sender saw each peer (protocol 1.1 on). */
 export const FRAME_SEEN = 5
+/** Protocol 1.2: send me your epoch (its base and live events); I am behind it, or joining. */
+export const FRAME_EPOCH_REQ = 6
+/** Protocol 1.2: the epoch asked for, on /weft/snapshot/1.0.0 like a big sync message (node/log-service/offer.ts). */
+export const FRAME_EPOCH_REF = 7
 
 /** HELLO and BYE are small; refuse anything bigger before parsing it. */
 const MAX_JSON_FRAME = 256 * 1024
@@ -34,6 +38,8 @@ export type Frame =
   | { type: typeof FRAME_BYE, code: string, message: string, evidence: Uint8Array[] }
   | { type: typeof FRAME_SYNC_REF, ref: TransferRef }
   | { type: typeof FRAME_SEEN, seen: SeenReport }
+  | { type: typeof FRAME_EPOCH_REQ }
+  | { type: typeof FRAME_EPOCH_REF, ref: TransferRef }
 
 
 function withType (type: number, payload: Uint8Array): Uint8Array {
@@ -53,6 +59,8 @@ export function encodeBye (code: string, message: string, evidence: Uint8Array[]
 export function encodeSeen (seen: SeenReport): Uint8Array { return withType(FRAME_SEEN, encodeMessage({ seen })) }
 
 export function encodeSyncRef (ref: TransferRef): Uint8Array { return withType(FRAME_SYNC_REF, encodeMessage(ref)) }
+export function encodeEpochRequest (): Uint8Array { return new Uint8Array([FRAME_EPOCH_REQ]) }
+export function encodeEpochRef (ref: TransferRef): Uint8Array { return withType(FRAME_EPOCH_REF, encodeMessage(ref)) }
 
 const protocolError = (why: string): Error => new ProtocolError(why)
 const json = <T>(payload: Uint8Array, shape: Shape<T>, what: string): T => decodeMessage(payload, shape, what, MAX_JSON_FRAME, protocolError)
@@ -84,6 +92,10 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     }
     case FRAME_SYNC_REF: return { type, ref: json(payload, transferRefShape, 'transfer reference') }
     case FRAME_SEEN: return { type, seen: json(payload, seenFrameShape, 'seen frame').seen }
+    case FRAME_EPOCH_REQ:
+      if (payload.length !== 0) throw new ProtocolError('an epoch request carries nothing')
+      return { type }
+    case FRAME_EPOCH_REF: return { type, ref: json(payload, transferRefShape, 'epoch transfer reference') }
     default: throw new ProtocolError(`unknown frame type ${String(type)}`)
   }
 }

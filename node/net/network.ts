@@ -289,6 +289,11 @@ export class Network {
     for (const s of this.sessions.values()) s.rehello()
   }
 
+  /** Our live document moved to another epoch: hold every session's sync until its peer is on ours again. */
+  epochChanged (): void {
+    for (const s of this.sessions.values()) s.epochChanged()
+  }
+
   /** Connected peers whose latest hello passes `test` (say, the voters of our consensus group). */
   connectedWhoseHello (test: (hello: Hello) => boolean): PeerName[] {
     return this.transport.connectedPeers().filter(p => { const h = this.sessions.get(p)?.remote; return h !== undefined && test(h) })

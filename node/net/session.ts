@@ -6,7 +6,10 @@ import { initRefusal } from '../consensus/init.js'
 import type { Logger } from '../logger.js'
 import { checkRef, type ChunkedTransfers } from './chunked.js'
 import { FrameTooLargeError, StreamTimeoutError, type FrameStream } from './transport.js'
-import { decodeFrame, encodeBye, encodeHello, encodeSeen, encodeSync, encodeSyncRef, FRAME_BYE, FRAME_HELLO, FRAME_SEEN, FRAME_SYNC_REF, ProtocolError } from './frames.js'
+import {
+  decodeFrame, encodeBye, encodeEpochRef, encodeEpochRequest, encodeHello, encodeSeen, encodeSync, encodeSyncRef,
+  FRAME_BYE, FRAME_EPOCH_REF, FRAME_EPOCH_REQ, FRAME_HELLO, FRAME_SEEN, FRAME_SYNC_REF, ProtocolError
+} from './frames.js'
 import type { SeenReport } from './liveness.js'
 import { printable } from '../../packages/printable/index.js'
 
@@ -143,6 +146,14 @@ export class SyncSession {
   private started = false
   private ended = false
   private expectCluster: EventId | undefined
+  /**
+   * Epochs differ (DESIGN.md §2.6): no sync messages either way (ours could
+   * not be applied there, nor theirs here) until the peer behind has fetched
+   * the later epoch and says so in a hello.
+   */
+  private hold = false
+  /** The epoch both hellos said, which our sync messages are for ('' the first). */
+  private syncEpoch = ''
   remote: Hello | undefined
   private readonly budget: FrameBudget
   bytesIn = 0
@@ -227,10 +238,30 @@ export class SyncSession {
         continue
       }
       if (frame.type === FRAME_SEEN) { this.deps.onSeen(this.peer, frame.seen); continue }
+      if (frame.type === FRAME_EPOCH_REQ) { this.sendEpoch(); continue }
+      if (frame.type === FRAME_EPOCH_REF) {
+        const offer = await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
+        const taken = await log.acceptEpoch(this.peer, offer)
+        if (!taken.ok) {
+          await this.sayBye('epoch', taken.message)
+          return { kind: 'dropped', code: 'epoch', message: taken.message, byUs: true }
+        }
+        // Our hello now says the peer's epoch; it syncs with us once it has judged it.
+        this.hold = false
+        this.syncEpoch = this.remote?.epoch?.key ?? ''
+        this.rehello()
+        this.pump()
+        continue
+      }
+      if (this.hold) {
+        // Sent before the peer heard that our epochs differ: not for this document.
+        if (frame.type === FRAME_SYNC_REF) await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
+        continue
+      }
       const message = frame.type === FRAME_SYNC_REF
         ? await this.deps.chunks.wait(this.peer, checkRef(frame.ref, MAX_TRANSFER_BYTES))
         : frame.message
-      const outcome = await log.receive(this.peer, message, this.expectCluster, this.deps.wantedRange)
+      const outcome = await log.receive(this.peer, message, this.expectCluster, this.deps.wantedRange, this.syncEpoch)
       this.deps.onReceived?.(this.peer, outcome)
       if (outcome.kind === 'rejected') return await this.reject(outcome)
       if (outcome.kind === 'adopted') this.deps.onAdopted(this.peer, outcome.ids)
@@ -259,7 +290,32 @@ export class SyncSession {
       return { kind: 'dropped', code: verdict.code, message: verdict.message, byUs: true }
     }
     this.expectCluster = verdict.joinCluster
+    this.hold = verdict.fetchEpoch === true || verdict.holdSync === true
+    if (!this.hold) this.syncEpoch = hello.epoch?.key ?? ''
+    if (verdict.fetchEpoch === true) {
+      this.log.info(`${this.peer} is at epoch ${hello.epoch?.n ?? 0}, ahead of us: asking it for that epoch`)
+      this.write(encodeEpochRequest()).catch(() => {})
+    }
     return undefined
+  }
+
+  /** Our epoch changed: hold the sync and say so; the peer judges our new hello. */
+  epochChanged (): void {
+    if (!this.started || this.ended) return
+    this.hold = true
+    this.rehello()
+  }
+
+  /** Sends our epoch to a peer behind it (it asked), on a snapshot stream like a big sync message. */
+  private sendEpoch (): void {
+    void (async () => {
+      const offer = await this.deps.log.epochOffer()
+      if (offer === null || this.ended) return
+      const ref = this.deps.chunks.newRef(offer)
+      await this.write(encodeEpochRef(ref))
+      this.bytesOut += offer.length
+      await this.deps.chunks.send(await this.deps.openSnapshotStream(), ref, offer)
+    })().catch(err => { this.log.warn(`sending our epoch to ${this.peer} failed: ${(err as Error)?.message ?? String(err)}`) })
   }
 
   /** Says our hello again (we found or joined a cluster), if the peer's protocol takes it. */
@@ -322,7 +378,7 @@ export class SyncSession {
 
   /** Sends whatever Automerge says the peer still needs; coalesces overlapping calls. */
   pump (): void {
-    if (!this.started || this.ended) return
+    if (!this.started || this.ended || this.hold) return
     if (this.pumping) { this.again = true; return }
     this.pumping = true
     void (async () => {
@@ -330,7 +386,7 @@ export class SyncSession {
         do {
           this.again = false
           for (;;) {
-            const msg = await this.deps.log.generate(this.peer)
+            const msg = await this.deps.log.generate(this.peer, this.syncEpoch)
             if (msg === null || this.ended) break
             if (msg.length >= this.deps.tuning.frameLimit) {
               // Too big for one frame: the reference goes first on this stream, the

@@ -1,7 +1,9 @@
-import { decodeEvent, type EventId, type SignedEvent } from '../../crdt/events/index.js'
+import { CausalError } from '../../crdt/causal/index.js'
+import { decodeEvent, type EventId, type PeerName, type SignedEvent } from '../../crdt/events/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
+import { foldFromBase } from '../log-service/epochs.js'
 import { checkRingViewJson, ringViewFromSnapshot, RingView, type RingViewJson } from '../ring-view.js'
-import { Store, type StoreMeta } from '../store/index.js'
+import { Store, type EpochRecord, type StoreMeta } from '../store/index.js'
 
 /**
  * The log as offline commands read it (DESIGN.md §4): the store's event
@@ -33,6 +35,10 @@ export interface LogReader {
   savedView: () => RingViewJson | undefined
   /** The current fold as a view. */
   view: () => RingView
+  /** The epoch the peer's live log belongs to (DESIGN.md §2.6); undefined before its first. */
+  epoch: () => EpochRecord | undefined
+  /** When the daemon last saw each peer (ms), as it last saved it. */
+  seen: () => Record<PeerName, number>
   close: () => Promise<void>
 }
 
@@ -68,10 +74,20 @@ export function openLogReader (dataDir: string): LogReader {
     },
     ring: () => {
       if (ring === undefined) {
-        ring = OwnershipRing.fold(clusterId, reader.events())
+        try {
+          ring = OwnershipRing.fold(clusterId, reader.events())
+        } catch (err) {
+          // A peer that caught up from another's epoch holds the history
+          // before it only as that epoch's base: fold from the base.
+          const rec = store.getEpoch()
+          if (!(err instanceof CausalError) || err.code !== 'missing-dep' || rec === undefined) throw err
+          ring = foldFromBase(store, rec)
+        }
       }
       return ring
     },
+    epoch: () => store.getEpoch(),
+    seen: () => store.getSeen(),
     savedView: () => {
       const rec = store.getSnapshot()
       if (rec === undefined || rec.snapshot === null) return undefined

@@ -2,12 +2,12 @@ import type { EventId, PeerName } from '../../crdt/events/index.js'
 import type { AllocationStore } from '../allocator/types.js'
 import { StoreError } from './errors.js'
 import type { Store } from './store.js'
-import type { Adoption, Allocation, EventRangeOptions, KnownPeer, SnapshotRecord, StoredEvent, StoreMeta } from './types.js'
+import type { Adoption, Allocation, EpochRecord, EventRangeOptions, KnownPeer, SnapshotRecord, StoredEvent, StoreMeta } from './types.js'
 
 /** What the log service needs of its store: Store (LMDB) in the daemon, MemoryStore in the simulator. */
 export type LogStore = Pick<Store, 'path' | 'getMeta' | 'putMeta' | 'getSnapshot' | 'eventsInOrder' | 'docChunks' |
   'compactDoc' | 'replaceDoc' | 'adopt' | 'getSyncState' | 'putSyncState' | 'knownPeers' | 'putKnownPeer' |
-  'deleteKnownPeer' | 'getSeen' | 'putSeen' | 'getAcceptor' | 'putAcceptor' | 'close'>
+  'deleteKnownPeer' | 'getSeen' | 'putSeen' | 'getAcceptor' | 'putAcceptor' | 'close' | 'getEpoch' | 'getBase' | 'switchEpoch'>
 
 /**
  * Commits a write: runs `apply` (which changes the durable state) and
@@ -31,6 +31,8 @@ export class MemoryDisk {
   readonly known = new Map<string, string>()
   readonly sync = new Map<PeerName, Uint8Array>()
   readonly allocations = new Map<string, Allocation>()
+  epoch: string | undefined
+  readonly bases = new Map<number, Uint8Array>()
   private sorted: StoredEvent[] | undefined
 
   /** The events by (lamport, id), the topological index's order; cached until events are written. */
@@ -96,6 +98,22 @@ export class MemoryStore implements LogStore {
   async compactDoc (full: Uint8Array, heads: string[]): Promise<void> {
     const chunk = copy(full)
     await this.write(() => { this.disk.docChunks = [chunk]; this.disk.docHeads = [...heads] })
+  }
+
+  getEpoch (): EpochRecord | undefined { return parse(this.disk.epoch) }
+  getBase (epoch: number): Uint8Array | undefined { return this.disk.bases.get(epoch)?.slice() }
+
+  async switchEpoch (rec: EpochRecord, base: Uint8Array, full: Uint8Array, heads: string[]): Promise<void> {
+    const value = json(rec)
+    const baseBytes = copy(base)
+    const chunk = copy(full)
+    await this.write(() => {
+      this.disk.bases.set(rec.epoch, baseBytes)
+      this.disk.epoch = value
+      this.disk.docChunks = [chunk]
+      this.disk.docHeads = [...heads]
+      this.disk.sync.clear()
+    })
   }
 
   async replaceDoc (full: Uint8Array, heads: string[]): Promise<void> {

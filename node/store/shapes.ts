@@ -1,5 +1,5 @@
 import { arrayOf, count, finite, literal, object, recordOf, str, tuple, type Shape } from '../shape.js'
-import type { KnownPeer, SnapshotRecord, StoreMeta } from './types.js'
+import type { EpochRecord, KnownPeer, SnapshotRecord, StoreMeta } from './types.js'
 
 /**
  * The shapes of the store's JSON records (types.ts), checked on every read:
@@ -18,6 +18,8 @@ export const metaShape: Shape<StoreMeta> = object({ format: count, peer: str, cr
 export const seenShape: Shape<Record<string, number>> = recordOf(str, finite)
 
 export const headsShape: Shape<string[]> = arrayOf(str)
+
+export const epochShape: Shape<EpochRecord> = object({ epoch: count, key: str, digest: str, cut: arrayOf(str), seqBase: recordOf(str, count), floor: count })
 
 /** The envelope; the snapshot inside is for its reader to check (node/ring-view.ts checkRingViewJson). */
 export const snapshotRecordShape = object({ eventHeads: arrayOf(str), docHeads: arrayOf(str), eventCount: count }) as Shape<Omit<SnapshotRecord, 'snapshot'>> as Shape<SnapshotRecord>

@@ -3,14 +3,14 @@ import type { EventId, PeerName } from '../../crdt/events/index.js'
 import { anyJson, bytesOf, copyOf, decodeEvent, decodeJson, encodeJson, eventBytesOf } from './codec.js'
 import type { Shape } from '../shape.js'
 import {
-  allocationRefShape, allocationShape, headsShape, knownPeerShape, lamportShape, metaShape, seenShape, snapshotRecordShape
+  allocationRefShape, allocationShape, epochShape, headsShape, knownPeerShape, lamportShape, metaShape, seenShape, snapshotRecordShape
 } from './shapes.js'
 import { openEnv, STORE_FILE, type Dbs } from './env.js'
 import { StoreError, toStoreError } from './errors.js'
 import { adoptionWrite, allocationsWrite, compactionWrite, readCounter } from './writes.js'
 import {
   STORE_FORMAT, type Adoption, type Allocation, type EventRangeOptions, type KnownPeer, type OpenOptions,
-  type SnapshotRecord, type StoredEvent, type StoreMeta, type EventBytes
+  type SnapshotRecord, type StoredEvent, type StoreMeta, type EventBytes, type EpochRecord
 } from './types.js'
 import { join } from 'node:path'
 
@@ -107,6 +107,35 @@ export class Store {
     await this.#write('putAcceptor', () => { this.#dbs.state.putSync(`acceptor:${instance}`, value) })
     // A promise must survive power loss too: an acceptor that forgets one can let two values win.
     await this.#flushed('putAcceptor')
+  }
+
+  // epochs (DESIGN.md §2.6)
+
+  /** The epoch the live document starts at; undefined before the first switch. */
+  getEpoch (): EpochRecord | undefined {
+    return this.#json(this.#read().state.get('epoch'), 'epoch', epochShape)
+  }
+
+  /** An epoch's base (crdt/ring/base.ts), as stored when the peer switched to it. */
+  getBase (epoch: number): Uint8Array | undefined {
+    const value = this.#read().state.get(`base:${epoch}`)
+    return value === undefined ? undefined : bytesOf(value)
+  }
+
+  /**
+   * Switches to an epoch: its record and base, and the new document in place
+   * of the old (whose sync states name changes it no longer has), in one txn.
+   */
+  async switchEpoch (rec: EpochRecord, base: Uint8Array, full: Uint8Array, heads: string[]): Promise<void> {
+    this.#writable()
+    const value = encodeJson(rec, 'epoch')
+    const baseBytes = copyOf(base)
+    const replace = compactionWrite(this.#dbs, full, heads, { dropSyncStates: true })
+    await this.#write('switchEpoch', () => {
+      this.#dbs.state.putSync(`base:${rec.epoch}`, baseBytes)
+      this.#dbs.state.putSync('epoch', value)
+      replace()
+    })
   }
 
   // Automerge document chunks

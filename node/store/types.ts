@@ -20,6 +20,26 @@ export interface StoreMeta {
   docForks?: string
 }
 
+/**
+ * The epoch this peer's live document starts at (DESIGN.md §2.6,
+ * docs/epochs.md): the final checkpoint it switched on. The base's bytes
+ * are kept beside it, one per epoch, and every event stays in the store.
+ */
+export interface EpochRecord {
+  /** The epoch the checkpoint started, which the live document belongs to. */
+  epoch: number
+  /** The checkpoint's key (crdt/ring checkpointKey). */
+  key: string
+  /** baseDigest of the base. */
+  digest: string
+  /** The cut's heads. */
+  cut: EventId[]
+  /** Each author's seq at the cut. */
+  seqBase: Record<PeerName, number>
+  /** Every event outside the cut has a larger lamport: where opening starts reading the store. */
+  floor: number
+}
+
 export interface StoredEvent {
   id: EventId
   bytes: Uint8Array

@@ -160,7 +160,8 @@ export class SimCluster {
     const dataDir = mkdtempSync(join(opts.baseDir ?? simDataRoot(), `weft-sim-${i}-`))
     this.dirs.push(dataDir)
     const seed = identitySeed(opts.seed, i)
-    const log = new LocalLog({ dataDir, seed, now: () => clock.now(), clock, logger })
+    const tuning = { ...SIM_TUNING, ...opts.tuning }
+    const log = new LocalLog({ dataDir, seed, now: () => clock.now(), clock, logger, epochEvents: tuning.epochEvents })
     this.stoppers.push(async () => { await log.close() })
     const allocations = openAllocationStore(dataDir)
     this.stoppers.push(async () => { await allocations.close() })
@@ -168,7 +169,7 @@ export class SimCluster {
       self: log.service.self,
       seed,
       config: { nickname, range: opts.range, peers: founder === undefined ? [] : [MemoryNetwork.addr(founder.name)], advertise: [], init: { mode: 'founder' } },
-      tuning: { ...SIM_TUNING, ...opts.tuning },
+      tuning,
       log,
       allocations,
       clock,

@@ -218,7 +218,7 @@ export class World {
     const logger = this.opts.logFor?.(h) ?? silentLogger
     const commit = h.writes.commitFn(clock, this.opts.commitMs)
     const store = new MemoryStore(h.disk, { path: `sim:${h.nickname}`, commit })
-    const log = new LocalLog({ dataDir: `sim:${h.nickname}`, seed: h.seed, now: () => clock.now(), clock, stopwatch: () => 0, logger, store })
+    const log = new LocalLog({ dataDir: `sim:${h.nickname}`, seed: h.seed, now: () => clock.now(), clock, stopwatch: () => 0, logger, store, epochEvents: this.tuning.epochEvents })
     const allocations: AllocationStore = new MemoryAllocationStore(h.disk, { commit })
     const onWrite = this.opts.onAllocWrite
     const watched: AllocationStore = onWrite === undefined
