@@ -334,6 +334,20 @@ export class CausalIndex {
   }
 }
 
+/** The causal past of `heads` (inclusive) among the events of `byId`, walking deps; deps it lacks are skipped. */
+export function pastOf (byId: ReadonlyMap<EventId, SignedEvent>, heads: Iterable<EventId>): SignedEvent[] {
+  const past = new Map<EventId, SignedEvent>()
+  const stack = [...heads]
+  while (stack.length > 0) {
+    const id = stack.pop()!
+    const e = byId.get(id)
+    if (e === undefined || past.has(id)) continue
+    past.set(id, e)
+    stack.push(...e.event.deps)
+  }
+  return [...past.values()]
+}
+
 /** Canonical topological order: lamport, then id (DESIGN.md §2.4). */
 export function compareTopological (a: { lamport: number, id: string }, b: { lamport: number, id: string }): number {
   return a.lamport - b.lamport || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)

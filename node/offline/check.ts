@@ -1,5 +1,6 @@
 import { parseAddress, parseCidr, RangeSet } from '../../packages/netaddr/index.js'
-import type { EventId, PeerName, SignedEvent } from '../../crdt/events/index.js'
+import { pastOf } from '../../crdt/causal/index.js'
+import type { EventId, PeerName } from '../../crdt/events/index.js'
 import { readAllocations } from '../allocator/store.js'
 import type { RingViewJson } from '../ring-view.js'
 import { openLogReader, type LogReader } from './reader.js'
@@ -82,18 +83,9 @@ function waitingEpochs (reader: LogReader, nick: (p: PeerName) => string | null)
   for (const p of now.checkpoints) {
     if (p.epoch !== n + 1 || p.cut.some(id => !byId.has(id))) continue
     // The fold at the cut says who was live there.
-    const past = new Map<EventId, SignedEvent>()
-    const stack = [...p.cut]
-    while (stack.length > 0) {
-      const id = stack.pop()!
-      const e = byId.get(id)
-      if (e === undefined || past.has(id)) continue
-      past.set(id, e)
-      stack.push(...e.event.deps)
-    }
     let atCut
     try {
-      atCut = OwnershipRing.fold(reader.clusterId, [...past.values()]).snapshot()
+      atCut = OwnershipRing.fold(reader.clusterId, pastOf(byId, p.cut)).snapshot()
     } catch {
       continue // the cut's past is not all held here (a peer that caught up from an epoch)
     }
