@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js'
 import { formatCidr, RangeSet, type Cidr } from '../../packages/netaddr/index.js'
 import type { EventId, LeaveBody, PeerName } from '../../crdt/events/index.js'
-import type { EventLog } from '../../crdt/log/index.js'
+import { automerge, type EventLog } from '../../crdt/log/index.js'
 import type { OwnershipRing, RingSnapshot } from '../../crdt/ring/index.js'
 
 /**
@@ -88,6 +88,22 @@ export class Confirmations {
     this.doc = deps.doc
     this.ring = deps.ring
     this.clock = deps.clock
+  }
+
+  /**
+   * After receiving a sync `message` from `peer`: notes the heads it says it
+   * holds (they may confirm our leave), and says whether we hold all of them.
+   */
+  heardMessage (peer: PeerName, message: Uint8Array): boolean {
+    let heads: string[]
+    try {
+      heads = automerge.decodeSyncMessage(message).heads
+    } catch {
+      return false
+    }
+    this.heard(peer, heads)
+    const doc = this.doc()
+    return doc !== undefined && heads.every(h => doc.hasChange(h))
   }
 
   /** `peer` sent a sync message naming `heads` (after we received it). */

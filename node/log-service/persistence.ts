@@ -3,7 +3,8 @@ import { decodeEvent, type EventId, type PeerName, type SignedEvent } from '../.
 import { EventLog, SyncSession, type EpochRoot } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import type { Logger } from '../logger.js'
-import type { LogStore, StoredEvent } from '../store/index.js'
+import type { KnownPeer, LogStore, StoredEvent } from '../store/index.js'
+import { KnownAddressesFullError, MAX_KNOWN_ADDRESSES } from './types.js'
 
 /**
  * What the log service keeps in the store beside the fold: the Automerge
@@ -31,6 +32,17 @@ export function toStored (e: SignedEvent): StoredEvent {
     ...(ev.kind !== 'genesis' ? { author: ev.author } : {}),
     kind: ev.kind === 'future' ? `future:${ev.futureKind}` : ev.kind
   }
+}
+
+/** Stores addresses to dial, all or none: never past MAX_KNOWN_ADDRESSES (KnownAddressesFullError). */
+export async function rememberKnownPeers (store: LogStore, addrs: readonly string[], source: KnownPeer['source']): Promise<void> {
+  const known = new Set(store.knownPeers(() => {}).map(p => p.addr))
+  const fresh = [...new Set(addrs)].filter(a => !known.has(a))
+  if (known.size + fresh.length > MAX_KNOWN_ADDRESSES) {
+    throw new KnownAddressesFullError(`this peer already keeps ${known.size} addresses to dial, and keeps at most ${MAX_KNOWN_ADDRESSES}: ` +
+      `adding ${fresh.length} more would pass that; \`weft forget\` some first`)
+  }
+  for (const addr of addrs) await store.putKnownPeer({ addr, source })
 }
 
 /** Folds the store's events in order into a ring of cluster `clusterId`. */

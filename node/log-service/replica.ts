@@ -1,6 +1,6 @@
-import { CausalError, forksKey } from '../../crdt/causal/index.js'
+import { CausalError, forksKey, NO_FORKS } from '../../crdt/causal/index.js'
 import type { PeerName, SignedEvent } from '../../crdt/events/index.js'
-import { EventLog, type Received, type SyncSession } from '../../crdt/log/index.js'
+import { EventLog, type EpochRoot, type Received, type SyncSession } from '../../crdt/log/index.js'
 import { OwnershipRing, type DisputeRecord, type RingEvent } from '../../crdt/ring/index.js'
 import { formatCidr } from '../../packages/netaddr/index.js'
 import type { Clock } from '../clock.js'
@@ -80,6 +80,34 @@ export class Replica {
   }
 
   /**
+   * Loads the stored document under the fold's forks (and `root`, the
+   * epoch it starts at), redoes a rewrite that was cut short, checks it
+   * against the fold, and saves the snapshot if the one stored is stale.
+   * Without a fold (no cluster yet) only loads it.
+   */
+  async loadDocument (self: PeerName, docForks: string, root: EpochRoot | undefined, persistedHeads: readonly string[] | undefined): Promise<void> {
+    const store = this.store!
+    const ring = this.ring
+    const forks = ring?.forks ?? NO_FORKS
+    this.doc = this.chunks.load(store, self, forks, root)
+    if (ring === undefined) return
+    if (forksKey(forks) !== docForks) {
+      // The fold proves a fork the stored document was not written under: a
+      // rewrite was cut short. Do it again (it is deterministic).
+      await this.rewriteDocument(ring, false)
+    }
+    const doc = this.doc
+    const heads = ring.causal.heads().map(n => n.id).sort()
+    // After an epoch switch the cut's heads are the base's, not the document's.
+    const docHeads = heads.filter(id => root === undefined || doc.hasEvent(id))
+    if (docHeads.join() !== doc.eventHeads().join()) {
+      throw new Error(`the store's events (${ring.size}) and its document disagree on the heads; the data dir is damaged`)
+    }
+    if (persistedHeads === undefined || persistedHeads.join() !== heads.join()) await this.persist([], [])
+    await this.chunks.compactIfDue(doc, store)
+  }
+
+  /**
    * Folds, appends and persists an event we signed, and returns its verdict;
    * refused (AppendRefusedError, rolled back) when void unless `allowVoid`.
    */
@@ -132,16 +160,20 @@ export class Replica {
     const joined = this.ring === undefined
     if (joined) {
       this.ring = ring
-      const store = this.store!
-      const genesis = batch.find(e => e.event.kind === 'genesis')!
-      const range = genesis.event.kind === 'genesis' ? formatCidr(genesis.event.body.ranges[0]!) : undefined
-      await store.putMeta({ ...store.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
-      this.log.info(`joined cluster ${ring.clusterId} through ${peer}`)
+      await this.recordJoin(ring, peer)
     }
     const forked = ring.unfoldedForks.length > 0
     await this.persist(batch, [[peer, session.encode()]], { remote: !joined, quiet: forked })
     if (forked) await this.refold()
     return { kind: 'adopted' }
+  }
+
+  /** Records the cluster we joined through `peer` (by sync, or from an epoch's offer: `how`). */
+  async recordJoin (ring: OwnershipRing, peer: PeerName, how = ''): Promise<void> {
+    const store = this.store!
+    const range = ring.state.clusterRange?.toCidrs()[0]
+    await store.putMeta({ ...store.getMeta()!, clusterId: ring.clusterId, ...(range !== undefined ? { range: formatCidr(range) } : {}), ...(ring.forks.size > 0 ? { docForks: forksKey(ring.forks) } : {}) })
+    this.log.info(`joined cluster ${ring.clusterId} through ${peer}${how}`)
   }
 
   /** Writes an adoption: doc chunk, events, snapshot with its heads, sync states, in one transaction. */

@@ -1,26 +1,26 @@
 import { parseCidr, formatCidr } from '../../packages/netaddr/index.js'
-import { forksIn, forksKey, NO_FORKS } from '../../crdt/causal/index.js'
+import { forksIn } from '../../crdt/causal/index.js'
 import { comparePeerNames } from '../../crdt/events/peer-id.js'
 import {
   createGenesis, defaultVerifier, ed25519SignerFromSeed, signEvent, signFutureEvent, type AuthoredEvent, type EventId, type TakeoverApproval,
   type PeerName, type SignedEvent, type Signer, type BodyOf } from '../../crdt/events/index.js'
-import { automerge, EventLog, LogError } from '../../crdt/log/index.js'
+import { EventLog, LogError } from '../../crdt/log/index.js'
 import { OwnershipRing } from '../../crdt/ring/index.js'
 import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../logger.js'
 import { RingView, ringViewFromSnapshot, type RingViewJson } from '../ring-view.js'
-import { describeContext, describeEvent, type EventRow } from '../offline/describe.js'
+import { describeHeld, type EventRow } from '../offline/describe.js'
 import { Store, STORE_FORMAT, type KnownPeer, type LogStore } from '../store/index.js'
 import { joinRefusal, latestByAuthor, topological } from './batch.js'
 import { checkEquivocation, checkEvidence, rejectDisputes, rivalsOf, type ConflictDeps } from './conflicts.js'
 import { buildHello, judgeHello, type HelloState } from './hello.js'
 import type { LogWorkerApi } from './rpc.js'
 import { Confirmations, leaveBody, ownLeave, spaceIn } from './lifecycle.js'
-import { Epochs, foldFromBase, type EpochStatus } from './epochs.js'
-import { acceptOffer, decodeOffer, EpochOfferError, laterThan, offerBytes } from './offer.js'
-import { foldStore, type SyncSessions } from './persistence.js'
+import { foldFromBase, type EpochStatus } from './epochs.js'
+import { EpochTurns } from './epoch-turns.js'
+import { foldStore, rememberKnownPeers, type SyncSessions } from './persistence.js'
 import { Replica } from './replica.js'
-import { AppendRefusedError, clonedMessage, KnownAddressesFullError, MAX_KNOWN_ADDRESSES, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
+import { AppendRefusedError, clonedMessage, NoClusterError, UPGRADE_NEEDED, type AppendResult, type ClonedIdentity, type Hello, type HelloVerdict, type LogNotice, type LogState, type ReceiveOutcome } from './types.js'
 
 /**
  * The single writer of the log (DESIGN.md §2.5): it owns the Automerge
@@ -62,12 +62,8 @@ export class LogService implements LogWorkerApi {
   /** What conflicts.ts reads and writes through; live, as receives change the fold and view. */
   private readonly conflicts: ConflictDeps
   private readonly stopwatch: () => number
-  /** Checkpoints and epoch switches (epochs.ts); made when the store opens. */
-  private epochs: Epochs | undefined
-  /** An adoption happened in this serial turn: epochs look at it before the turn ends. */
-  private epochDue = false
-  /** What status was last told of epochs (JSON), to tell it again only on a change. */
-  private epochSaid = ''
+  /** Checkpoints, epoch switches and catch-ups (epoch-turns.ts); made when the store opens. */
+  private epochs: EpochTurns | undefined
 
   constructor (init: LogServiceInit) {
     this.init = init
@@ -115,36 +111,12 @@ export class LogService implements LogWorkerApi {
   private serial<T> (fn: () => Promise<T> | T): Promise<T> {
     const task = async (): Promise<T> => {
       const result = await fn()
-      await this.epochTurn()
+      await this.epochs?.turn()
       return result
     }
     const run = this.queue.then(task, task)
     this.queue = run.catch(() => {})
     return run
-  }
-
-  /** After a turn that adopted something: checkpoints to sign or propose, an epoch to switch to. */
-  private async epochTurn (): Promise<void> {
-    if (!this.epochDue || this.epochs === undefined || this.ring === undefined || this.doc === undefined) return
-    this.epochDue = false
-    try {
-      await this.epochs.afterAdoption()
-    } catch (err) {
-      this.log.error(`epochs: ${(err as Error).message}`)
-    } finally {
-      this.epochDue = false
-    }
-    this.tellEpochStatus()
-  }
-
-  private tellEpochStatus (): void {
-    if (this.ring === undefined) return
-    const status = this.epochs?.status()
-    if (status === undefined) return
-    const said = JSON.stringify(status)
-    if (said === this.epochSaid) return
-    this.epochSaid = said
-    this.init.notify({ type: 'epoch-status', status })
   }
 
   /** Epochs as status and check report them. */
@@ -175,17 +147,18 @@ export class LogService implements LogWorkerApi {
         this.init.notify({ type: 'cloned', cloned: meta.cloned })
       }
       const epoch = store.getEpoch()
-      this.epochs = new Epochs({
+      this.epochs = new EpochTurns({
         self: this.self,
         logger: this.log,
         threshold: this.init.epochEvents ?? 0,
         store: () => this.store!,
-        ring: () => this.ring!,
-        doc: () => this.doc!,
+        ring: () => this.ring,
+        doc: () => this.doc,
         sign: async body => { await this.appendUnlocked('checkpoint', body, false) },
-        switchTo: async next => { await this.replica.switchTo(next) },
-        // After the switch is recorded: hellos built from now on say the new epoch.
-        switched: epoch => { this.init.notify({ type: 'epoch', epoch }) }
+        switchTo: async (next, fresh) => { await this.replica.switchTo(next, fresh) },
+        notify: n => { this.init.notify(n) },
+        joining: async (ring, peer, n) => { await this.replica.recordJoin(ring, peer, `, at epoch ${n}`) },
+        ready: () => { this.setState('ready') }
       }, epoch)
       const persisted = this.replica.persistedSnapshot(store)
       if (persisted !== undefined && persisted.snapshot !== null) this.currentView = persisted.snapshot as RingViewJson
@@ -203,29 +176,13 @@ export class LogService implements LogWorkerApi {
       // Then the document (seconds at 100k events): sync and appends wait for it,
       // being queued behind this call.
       const docStarted = this.init.now()
-      const forks = this.ring?.forks ?? NO_FORKS
-      this.replica.doc = this.replica.chunks.load(store, this.self, forks, this.epochs.root)
-      const ring = this.ring
-      if (ring === undefined) {
+      await this.replica.loadDocument(this.self, meta?.docForks ?? '', this.epochs.root, persisted?.eventHeads)
+      if (this.ring === undefined) {
         this.setState('waiting-for-cluster')
         return
       }
-      if (forksKey(forks) !== (meta?.docForks ?? '')) {
-        // The fold proves a fork the stored document was not written under: a
-        // rewrite was cut short. Do it again (it is deterministic).
-        await this.replica.rewriteDocument(ring, false)
-      }
-      const doc = this.replica.doc
-      const heads = ring.causal.heads().map(n => n.id).sort()
-      // After an epoch switch the cut's heads are the base's, not the document's.
-      const docHeads = heads.filter(id => this.epochs?.root === undefined || doc.hasEvent(id))
-      if (docHeads.join() !== doc.eventHeads().join()) {
-        throw new Error(`the store's events (${ring.size}) and its document disagree on the heads; the data dir is damaged`)
-      }
       this.log.info(`loaded the document in ${this.init.now() - docStarted} ms`)
-      if (persisted === undefined || persisted.eventHeads.join() !== heads.join()) await this.replica.persist([], [])
-      await this.replica.chunks.compactIfDue(doc, store)
-      this.tellEpochStatus()
+      this.epochs.tell()
     })
   }
 
@@ -284,7 +241,7 @@ export class LogService implements LogWorkerApi {
         if (batch.length >= persistEvery || i === count - 1) {
           await this.replica.persist(batch, [])
           this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: true })
-          this.epochDue = true
+          this.epochs?.adopted()
           batch = []
         }
       }
@@ -325,7 +282,7 @@ export class LogService implements LogWorkerApi {
   /** Adopts an event we signed (replica.ts), and tells the daemon. */
   private async adoptOwn (signed: SignedEvent, allowVoid: boolean): Promise<AppendResult> {
     const verdict = await this.replica.adoptOwn(signed, allowVoid)
-    this.epochDue = true
+    this.epochs?.adopted()
     this.init.notify({ type: 'adopted', ids: [signed.id], local: true })
     return { id: signed.id, status: verdict.status, ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}) }
   }
@@ -340,48 +297,12 @@ export class LogService implements LogWorkerApi {
 
   /** Our epoch, for a peer behind it or joining (FRAME_EPOCH_REQ): encoded, or null in the first epoch. */
   epochOffer (): Promise<Uint8Array | null> {
-    return this.serial(() => this.doc === undefined ? null : offerBytes(this.store!, this.doc, this.epochs?.current))
+    return this.serial(() => this.epochs?.offer() ?? null)
   }
 
-  /**
-   * Catches up with a peer's later epoch (its offer, DESIGN.md §2.6): checks
-   * it, carries the events we hold outside its cut over, and switches; a
-   * joiner joins the cluster this way. Refuses what does not prove itself.
-   */
+  /** Catches up with a peer's later epoch from its offer (DESIGN.md §2.6; epoch-turns.ts). */
   acceptEpoch (peer: PeerName, bytes: Uint8Array): Promise<{ ok: true, epoch: number } | { ok: false, message: string }> {
-    return this.serial(async () => {
-      const epochs = this.epochs!
-      let next
-      try {
-        const offer = decodeOffer(bytes)
-        // Not later than ours (a second answer, or we moved on meanwhile): nothing to do.
-        if (!laterThan(offer.record, epochs.current)) return { ok: true as const, epoch: epochs.epoch }
-        next = acceptOffer(offer, this.self, this.ring?.clusterId, this.ring?.causal.nodes.map(n => n.signed) ?? [], this.log)
-      } catch (err) {
-        if (err instanceof EpochOfferError) return { ok: false as const, message: err.message }
-        throw err
-      }
-      const joined = this.ring === undefined
-      if (joined) {
-        const store = this.store!
-        const range = next.ring.state.clusterRange?.toCidrs()[0]
-        await store.putMeta({ ...store.getMeta()!, clusterId: next.ring.clusterId, ...(range !== undefined ? { range: formatCidr(range) } : {}) })
-        this.log.info(`joined cluster ${next.ring.clusterId} through ${peer}, at epoch ${next.record.epoch}`)
-      }
-      const before = new Set(this.ring?.causal.nodes.map(n => n.id) ?? [])
-      // The offered events we lacked are new to our store too (what we store
-      // outside our old cut, our fold holds); the cut's past is the archive's.
-      const fresh = next.ring.causal.nodes.filter(n => !before.has(n.id) && next.doc.hasEvent(n.id)).map(n => n.signed)
-      await this.replica.switchTo(next, fresh)
-      epochs.switched(next.record)
-      this.init.notify({ type: 'epoch', epoch: next.record.epoch })
-      this.tellEpochStatus()
-      this.log.info(`caught up with ${peer}: epoch ${next.record.epoch}, from checkpoint ${next.record.key.slice(0, 12)}`)
-      if (joined) this.setState('ready')
-      this.epochDue = true
-      this.init.notify({ type: 'adopted', ids: fresh.map(e => e.id), local: false })
-      return { ok: true as const, epoch: next.record.epoch }
-    })
+    return this.serial(async () => await this.epochs!.catchUp(peer, bytes))
   }
 
   hello (nickname: string): Hello {
@@ -400,14 +321,8 @@ export class LogService implements LogWorkerApi {
     return this.serial(() => this.doc === undefined || !this.inEpoch(epochKey) ? null : this.doc.generateSyncMessage(this.sessions.get(peer, this.store)))
   }
 
-  /**
-   * Whether a session's sync is for our live document: `epochKey` is the
-   * epoch both sides said in their hellos ('' the first). A session agreed
-   * before we switched must not feed our new document the old one's
-   * changes, nor be sent the new one's, until the hellos agree again.
-   */
   private inEpoch (epochKey: string | undefined): boolean {
-    return epochKey === undefined || epochKey === (this.epochs?.current?.key ?? '')
+    return this.epochs?.inEpoch(epochKey) ?? (epochKey === undefined || epochKey === '')
   }
 
   /** Keeps a peer's sync state and forgets in-flight bookkeeping (after a disconnect). */
@@ -439,7 +354,7 @@ export class LogService implements LogWorkerApi {
     }
     if (received.events.length === 0) {
       received.adopt()
-      return { kind: 'unchanged', caughtUp: this.heard(peer, message) }
+      return { kind: 'unchanged', caughtUp: this.confirmations.heardMessage(peer, message) }
     }
     const batch = [...received.events].sort(topological)
     const validated = this.stopwatch()
@@ -458,9 +373,9 @@ export class LogService implements LogWorkerApi {
     if (adoption.kind === 'causal') return { kind: 'rejected', reason: 'causal', message: adoption.message, conflicts: [] }
     if (adoption.kind === 'blocked') return await rejectDisputes(this.conflicts, adoption.blocking, batch, peer)
     if (joined) this.setState('ready')
-    this.epochDue = true
+    this.epochs?.adopted()
     this.init.notify({ type: 'adopted', ids: batch.map(e => e.id), local: false, authors: latestByAuthor(batch) })
-    const caughtUp = this.heard(peer, message)
+    const caughtUp = this.confirmations.heardMessage(peer, message)
     const timings = { validateMs: validated - t0, mergeMs: this.stopwatch() - validated }
     return { kind: 'adopted', ids: batch.map(e => e.id), caughtUp, timings }
   }
@@ -488,16 +403,8 @@ export class LogService implements LogWorkerApi {
 
   /** Rows describing events (for `history --follow`), judged by the current fold. */
   describeEvents (ids: EventId[]): EventRow[] {
-    const ring = this.ring
     const view = this.currentView
-    if (ring === undefined || view === undefined) return []
-    const ctx = describeContext(ring, new RingView(view))
-    const out: EventRow[] = []
-    for (const id of ids) {
-      const node = ring.causal.get(id)
-      if (node !== undefined) out.push(describeEvent(ctx, node.signed))
-    }
-    return out
+    return this.ring === undefined || view === undefined ? [] : describeHeld(this.ring, new RingView(view), ids)
   }
 
   /** The rival ids a conflict event names (so `weft resolve` accepts a conflict's id). */
@@ -552,21 +459,6 @@ export class LogService implements LogWorkerApi {
     return { ...result, ...(confirmedBy !== undefined ? { confirmedBy } : {}) }
   }
 
-  /**
-   * After receiving `message` from `peer`: notes the heads it says it holds
-   * (they may confirm our leave), and says whether we now hold all of them.
-   */
-  private heard (peer: PeerName, message: Uint8Array): boolean {
-    let heads: string[]
-    try {
-      heads = automerge.decodeSyncMessage(message).heads
-    } catch {
-      return false
-    }
-    this.confirmations.heard(peer, heads)
-    return heads.every(h => this.doc!.hasChange(h))
-  }
-
   // ---- peers we know how to reach -------------------------------------------
 
   knownPeers (): Promise<KnownPeer[]> {
@@ -576,15 +468,7 @@ export class LogService implements LogWorkerApi {
 
   /** Stores addresses to dial, all or none: never past MAX_KNOWN_ADDRESSES (KnownAddressesFullError). */
   rememberPeers (addrs: string[], source: KnownPeer['source']): Promise<void> {
-    return this.serial(async () => {
-      const known = new Set(this.store!.knownPeers(() => {}).map(p => p.addr))
-      const fresh = [...new Set(addrs)].filter(a => !known.has(a))
-      if (known.size + fresh.length > MAX_KNOWN_ADDRESSES) {
-        throw new KnownAddressesFullError(`this peer already keeps ${known.size} addresses to dial, and keeps at most ${MAX_KNOWN_ADDRESSES}: ` +
-          `adding ${fresh.length} more would pass that; \`weft forget\` some first`)
-      }
-      for (const addr of addrs) await this.store!.putKnownPeer({ addr, source })
-    })
+    return this.serial(async () => { await rememberKnownPeers(this.store!, addrs, source) })
   }
 
   /** Saves when each peer was last seen (the daemon's liveness map), so a relaunch still knows. */

@@ -179,6 +179,17 @@ function list (items: readonly string[]): string {
  * The row for one event. `verdict` may be undefined for an event known only
  * as conflict evidence (presumed valid until the event itself is in the log).
  */
+/** Rows for the events of `ids` that `ring` holds, judged by it (`history --follow`). */
+export function describeHeld (ring: OwnershipRing, view: RingView, ids: readonly EventId[]): EventRow[] {
+  const ctx = describeContext(ring, view)
+  const out: EventRow[] = []
+  for (const id of ids) {
+    const node = ring.causal.get(id)
+    if (node !== undefined) out.push(describeEvent(ctx, node.signed))
+  }
+  return out
+}
+
 export function describeEvent (ctx: DescribeContext, signed: SignedEvent): EventRow {
   const e = signed.event
   const family = ctx.family
